@@ -1,0 +1,145 @@
+//! Command-line interface definition and dispatch (kept in the library so it
+//! is testable; the binary is a thin wrapper).
+
+use crate::config::{load_experiment, Experiment};
+use crate::data::synth::SynthSpec;
+use crate::{pipeline, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// anirec: anime recommendation research harness.
+#[derive(Debug, Parser)]
+#[command(name = "anirec", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run an experiment: data, model, evaluation, tracking.
+    Run {
+        /// Experiment YAML.
+        experiment: PathBuf,
+        #[command(flatten)]
+        sets: Sets,
+    },
+    /// Data stages: synth, process, split, stats.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Debug, Args)]
+struct Sets {
+    /// Override a config key, e.g. --set train.epochs=3 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// Experiment YAML whose data section is used.
+    #[arg(long)]
+    config: PathBuf,
+    #[command(flatten)]
+    sets: Sets,
+}
+
+impl ConfigArg {
+    fn load(&self) -> Result<Experiment> {
+        Ok(load_experiment(&self.config, &self.sets.set)?)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum DataCommand {
+    /// Write synthetic MAL 2020 files (anime.csv, anime_with_synopsis.csv, animelist.csv).
+    Synth {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Users.
+        #[arg(long, default_value_t = SynthSpec::default().users)]
+        users: u32,
+        /// Anime.
+        #[arg(long, default_value_t = SynthSpec::default().anime)]
+        anime: u32,
+        /// animelist.csv rows.
+        #[arg(long, default_value_t = SynthSpec::default().rows)]
+        rows: u64,
+        /// Seed; the same seed gives byte-identical files.
+        #[arg(long, default_value_t = SynthSpec::default().seed)]
+        seed: u64,
+    },
+    /// Ingest + clean + split (cached as Parquet), then print statistics.
+    Process {
+        #[command(flatten)]
+        cfg: ConfigArg,
+        /// Ignore and rewrite the cache.
+        #[arg(long)]
+        no_cache: bool,
+    },
+    /// Write train.csv / test.csv in the PROTOCOL format.
+    Split {
+        #[command(flatten)]
+        cfg: ConfigArg,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print users, anime, ratings, sparsity and the rating histogram.
+    Stats {
+        #[command(flatten)]
+        cfg: ConfigArg,
+    },
+}
+
+/// Logging to stderr; RUST_LOG overrides the default `info`.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Executes a parsed command line.
+pub fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run { experiment, sets } => {
+            let exp = load_experiment(&experiment, &sets.set)?;
+            let out = pipeline::run(&exp)?;
+            println!("run dir: {}", out.dir.display());
+        }
+        Command::Data(DataCommand::Synth { out, users, anime, rows, seed }) => {
+            let s = pipeline::synth(&SynthSpec { users, anime, rows, seed }, &out)?;
+            println!(
+                "wrote {} anime, {} users, {} animelist rows ({} unrated) to {}",
+                s.anime,
+                s.users,
+                s.rows,
+                s.unrated_rows,
+                out.display()
+            );
+        }
+        Command::Data(DataCommand::Process { cfg, no_cache }) => {
+            let mut exp = cfg.load()?;
+            if no_cache {
+                exp.data.cache = false;
+            }
+            print!("{}", pipeline::stats(&exp)?);
+        }
+        Command::Data(DataCommand::Split { cfg, out }) => {
+            let exp = cfg.load()?;
+            let (tr, te) = pipeline::split(&exp, &out)?;
+            println!("wrote {tr} train and {te} test rows to {}", out.display());
+        }
+        Command::Data(DataCommand::Stats { cfg }) => {
+            print!("{}", pipeline::stats(&cfg.load()?)?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! The `sweep:` section: parsed and validated with the experiment; expansion
+//! into trials lives with the sweep runner.
+
+use super::{get_path, invalid, ConfigError, Experiment};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// How trials are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepMethod {
+    /// Every combination of the listed values.
+    #[default]
+    Grid,
+    /// `trials` seeded draws.
+    Random,
+}
+
+/// Whether bigger is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepGoal {
+    /// Higher is better (ranking metrics).
+    #[default]
+    Maximize,
+    /// Lower is better (rmse, mae, losses).
+    Minimize,
+}
+
+/// One swept parameter: a list of values or a distribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamSpace {
+    /// Explicit values.
+    Values(Vec<serde_yaml::Value>),
+    /// Uniform on [lo, hi].
+    Uniform {
+        /// Bounds.
+        uniform: [f64; 2],
+    },
+    /// Log-uniform on [lo, hi], lo > 0.
+    LogUniform {
+        /// Bounds.
+        log_uniform: [f64; 2],
+    },
+    /// Uniform integers in [lo, hi].
+    IntUniform {
+        /// Bounds (inclusive).
+        int_uniform: [i64; 2],
+    },
+}
+
+/// The sweep section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepConfig {
+    /// Grid or random.
+    #[serde(default)]
+    pub method: SweepMethod,
+    /// Number of trials (random; grid may cap with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trials: Option<usize>,
+    /// Seed of the random draws.
+    #[serde(default)]
+    pub seed: u64,
+    /// Metric that ranks trials, e.g. `ndcg@10`.
+    #[serde(default = "d_metric")]
+    pub metric: String,
+    /// Direction.
+    #[serde(default)]
+    pub goal: SweepGoal,
+    /// Trials at once.
+    #[serde(default = "d_parallel")]
+    pub parallel: usize,
+    /// Dotted config path → values or distribution.
+    pub parameters: BTreeMap<String, ParamSpace>,
+}
+
+fn d_metric() -> String {
+    "ndcg@10".into()
+}
+fn d_parallel() -> usize {
+    1
+}
+
+const METRICS: &str = "precision@K, recall@K, ndcg@K, map@K, hit_rate@K, coverage@K (K in eval.k), rmse, mae";
+
+impl SweepConfig {
+    pub(crate) fn check(&self, exp: &Experiment, f: &Path) -> Result<(), ConfigError> {
+        let metric_ok = match self.metric.split_once('@') {
+            Some((name, k)) => {
+                ["precision", "recall", "ndcg", "map", "hit_rate", "coverage"].contains(&name)
+                    && k.parse::<usize>().is_ok_and(|k| exp.eval.k.contains(&k))
+            }
+            None => ["rmse", "mae"].contains(&self.metric.as_str()),
+        };
+        if !metric_ok {
+            return Err(invalid(f, "sweep.metric", format!("{:?} is not allowed; allowed: {METRICS}", self.metric)));
+        }
+        if self.parallel == 0 {
+            return Err(invalid(f, "sweep.parallel", "0 is not allowed; allowed: a positive integer"));
+        }
+        if self.parameters.is_empty() {
+            return Err(invalid(f, "sweep.parameters", "empty; allowed: dotted config paths mapped to a list of values or {uniform|log_uniform|int_uniform: [lo, hi]}"));
+        }
+        let resolved = exp.to_value();
+        for (path, space) in &self.parameters {
+            let key = format!("sweep.parameters.{path}");
+            if path.starts_with("sweep") || path == "name" {
+                return Err(invalid(f, &key, "cannot sweep over the sweep itself or the experiment name"));
+            }
+            // A path that resolves nowhere would be silently ignored by every trial.
+            let known = get_path(&resolved, path).is_some() || path.starts_with("model.");
+            if !known {
+                return Err(invalid(f, &key, "is not a key of this experiment's resolved config (check the spelling; model.* keys depend on model.kind)"));
+            }
+            match space {
+                ParamSpace::Values(v) if v.is_empty() => return Err(invalid(f, &key, "an empty list is not allowed")),
+                ParamSpace::Uniform { uniform: [lo, hi] } if !(lo < hi) => {
+                    return Err(invalid(f, &key, format!("uniform [{lo}, {hi}] is not allowed; allowed: lo < hi")))
+                }
+                ParamSpace::LogUniform { log_uniform: [lo, hi] } if !(*lo > 0.0 && lo < hi) => {
+                    return Err(invalid(f, &key, format!("log_uniform [{lo}, {hi}] is not allowed; allowed: 0 < lo < hi")))
+                }
+                ParamSpace::IntUniform { int_uniform: [lo, hi] } if lo > hi => {
+                    return Err(invalid(f, &key, format!("int_uniform [{lo}, {hi}] is not allowed; allowed: lo <= hi")))
+                }
+                ParamSpace::Values(_) => {}
+                _ if self.method == SweepMethod::Grid => {
+                    return Err(invalid(f, &key, "a distribution needs method: random (grid takes lists of values)"))
+                }
+                _ => {}
+            }
+        }
+        if self.method == SweepMethod::Random && self.trials.unwrap_or(0) == 0 {
+            return Err(invalid(f, "sweep.trials", "missing; method random needs a positive number of trials"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+//! The local run store: `runs/<experiment>/<run-id>/` with the resolved
+//! config, meta.json (lineage), params, metrics and summary.
+
+use crate::config::Experiment;
+use crate::util::{fsx, time};
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Git state of the working tree a run came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GitInfo {
+    /// HEAD commit.
+    pub commit: String,
+    /// Branch name (None when detached).
+    pub branch: Option<String>,
+    /// `origin` URL.
+    pub remote: Option<String>,
+    /// Uncommitted changes present.
+    pub dirty: bool,
+}
+
+impl GitInfo {
+    /// Reads git state of the current directory; None outside a repository.
+    pub fn detect() -> Option<Self> {
+        let git = |args: &[&str]| -> Option<String> {
+            let out = Command::new("git").args(args).output().ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        };
+        let commit = git(&["rev-parse", "HEAD"])?;
+        let branch = git(&["rev-parse", "--abbrev-ref", "HEAD"]).filter(|b| b != "HEAD");
+        let remote = git(&["config", "--get", "remote.origin.url"]).filter(|r| !r.is_empty());
+        let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+        Some(Self { commit, branch, remote, dirty })
+    }
+}
+
+/// meta.json: who, what, when, from which code and data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Meta {
+    /// Run id.
+    pub run_id: String,
+    /// Experiment name.
+    pub experiment: String,
+    /// running | done | failed.
+    pub status: String,
+    /// Start (RFC 3339).
+    pub started_at: String,
+    /// End (RFC 3339).
+    pub ended_at: Option<String>,
+    /// Git state.
+    pub git: Option<GitInfo>,
+    /// Fingerprint of the processed data.
+    pub data_fingerprint: Option<String>,
+    /// Versions of anirec and its main libraries.
+    pub versions: std::collections::BTreeMap<String, String>,
+    /// Host name.
+    pub host: String,
+    /// Command line.
+    pub command: Vec<String>,
+    /// Error message of a failed run.
+    pub error: Option<String>,
+}
+
+/// A run directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    /// Its path.
+    pub path: PathBuf,
+    /// Run id (the folder name).
+    pub id: String,
+    /// Experiment name.
+    pub experiment: String,
+}
+
+impl RunDir {
+    /// Creates `runs_dir/<experiment>/<timestamp>-<n>/`; the suffix makes
+    /// concurrent runs (sweep trials) never collide.
+    pub fn create(runs_dir: &Path, experiment: &str) -> io::Result<Self> {
+        let base = runs_dir.join(experiment);
+        fsx::create_dir_all(&base)?;
+        let stamp = time::compact(time::unix_now() as u64);
+        for n in 0..10_000u32 {
+            let id = format!("{stamp}-{n:02}");
+            let path = base.join(&id);
+            match std::fs::create_dir(&path) {
+                Ok(()) => {
+                    return Ok(Self {
+                        path,
+                        id,
+                        experiment: experiment.to_string(),
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))),
+            }
+        }
+        Err(io::Error::other(format!("no free run id under {}", base.display())))
+    }
+
+    /// Opens an existing run directory (for --resume, recommend, promote).
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let meta = Self::read_meta_at(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            id: meta.run_id,
+            experiment: meta.experiment,
+        })
+    }
+
+    /// A file inside the run.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Saves the fully resolved config.
+    pub fn write_config(&self, exp: &Experiment) -> io::Result<()> {
+        fsx::write_atomic(&self.file("config.yaml"), exp.to_yaml().as_bytes())
+    }
+
+    /// Writes meta.json.
+    pub fn write_meta(&self, meta: &Meta) -> io::Result<()> {
+        fsx::write_json_atomic(&self.file("meta.json"), meta)
+    }
+
+    /// Reads meta.json.
+    pub fn read_meta(&self) -> io::Result<Meta> {
+        Self::read_meta_at(&self.path)
+    }
+
+    fn read_meta_at(path: &Path) -> io::Result<Meta> {
+        let p = path.join("meta.json");
+        let bytes = std::fs::read(&p).map_err(|e| io::Error::new(e.kind(), format!("{}: {e} (is this a run directory?)", p.display())))?;
+        serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", p.display())))
+    }
+
+    /// A fresh meta for a starting run.
+    pub fn new_meta(&self) -> Meta {
+        let mut versions = std::collections::BTreeMap::new();
+        versions.insert("anirec".into(), env!("CARGO_PKG_VERSION").into());
+        versions.insert("polars".into(), "0.55.2".into());
+        versions.insert("burn".into(), "0.21.0".into());
+        Meta {
+            run_id: self.id.clone(),
+            experiment: self.experiment.clone(),
+            status: "running".into(),
+            started_at: time::rfc3339(time::unix_now() as u64),
+            ended_at: None,
+            git: GitInfo::detect(),
+            data_fingerprint: None,
+            versions,
+            host: hostname(),
+            command: std::env::args().collect(),
+            error: None,
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_never_collide() {
+        let d = tempfile::tempdir().unwrap();
+        let a = RunDir::create(d.path(), "exp").unwrap();
+        let b = RunDir::create(d.path(), "exp").unwrap();
+        assert_ne!(a.path, b.path);
+        a.write_meta(&a.new_meta()).unwrap();
+        let back = RunDir::open(&a.path).unwrap();
+        assert_eq!(back.id, a.id);
+        assert_eq!(back.experiment, "exp");
+    }
+}
