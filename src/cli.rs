@@ -3,7 +3,8 @@
 
 use crate::config::{load_experiment, Experiment};
 use crate::data::synth::SynthSpec;
-use crate::{pipeline, Result};
+use crate::pipeline::UserSelection;
+use crate::{pipeline, Error, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -27,6 +28,21 @@ enum Command {
     /// Data stages: synth, process, split, stats.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Write top-k lists of a run's model (PROTOCOL recs.csv format).
+    Recommend {
+        /// Run directory (holds bundle/).
+        #[arg(long)]
+        run: PathBuf,
+        /// `all`, or comma-separated raw user ids.
+        #[arg(long, default_value = "all")]
+        users: String,
+        /// List length.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Output CSV.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -113,9 +129,47 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             let exp = load_experiment(&experiment, &sets.set)?;
             let out = pipeline::run(&exp)?;
             println!("run dir: {}", out.dir.display());
+            let _ = out.summary;
         }
-        Command::Data(DataCommand::Synth { out, users, anime, rows, seed }) => {
-            let s = pipeline::synth(&SynthSpec { users, anime, rows, seed }, &out)?;
+        Command::Recommend { run, users, k, out } => {
+            if k == 0 {
+                return Err(Error::Usage("--k must be at least 1".into()));
+            }
+            let sel = if users == "all" {
+                UserSelection::All
+            } else {
+                UserSelection::Ids(
+                    users
+                        .split(',')
+                        .map(|u| {
+                            u.trim().parse::<u32>().map_err(|_| {
+                                Error::Usage(format!(
+                                    "--users: {u:?} is not a user id; use `all` or ids like 3,17"
+                                ))
+                            })
+                        })
+                        .collect::<Result<_>>()?,
+                )
+            };
+            let n = pipeline::recommend(&run, &sel, k, &out)?;
+            println!("wrote {n} recommendations to {}", out.display());
+        }
+        Command::Data(DataCommand::Synth {
+            out,
+            users,
+            anime,
+            rows,
+            seed,
+        }) => {
+            let s = pipeline::synth(
+                &SynthSpec {
+                    users,
+                    anime,
+                    rows,
+                    seed,
+                },
+                &out,
+            )?;
             println!(
                 "wrote {} anime, {} users, {} animelist rows ({} unrated) to {}",
                 s.anime,

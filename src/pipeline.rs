@@ -1,10 +1,17 @@
 //! `anirec run` and the `anirec data` stages, as library calls.
 
+use crate::bundle::{self, CatalogEntry};
 use crate::config::Experiment;
-use crate::data::{self, stats::DatasetStats, synth};
+use crate::data::{self, stats::DatasetStats, synth, Dataset};
+use crate::eval::evaluator::{self, EvalSettings};
+use crate::model::fit::{self, FitContext};
+use crate::model::Engine;
+use crate::track::local::LocalTracker;
 use crate::track::store::RunDir;
 use crate::util::{fsx, time};
 use crate::{Error, Result};
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What a finished run left behind.
@@ -14,6 +21,8 @@ pub struct RunOutcome {
     pub dir: PathBuf,
     /// Dataset statistics.
     pub stats: DatasetStats,
+    /// Final metrics (summary.json).
+    pub summary: BTreeMap<String, f64>,
 }
 
 /// Runs an experiment: creates the run directory, loads and processes the
@@ -37,16 +46,202 @@ pub fn run(exp: &Experiment) -> Result<RunOutcome> {
     result
 }
 
-fn run_stages(exp: &Experiment, run: &RunDir, meta: &mut crate::track::store::Meta) -> Result<RunOutcome> {
+fn run_stages(
+    exp: &Experiment,
+    run: &RunDir,
+    meta: &mut crate::track::store::Meta,
+) -> Result<RunOutcome> {
     let t0 = std::time::Instant::now();
     let ds = data::load(&exp.data, exp.seed)?;
     meta.data_fingerprint = Some(ds.fingerprint.clone());
     run.write_meta(meta)?;
     let stats = DatasetStats::of(&ds);
-    tracing::info!(secs = t0.elapsed().as_secs_f64(), "data stage done");
+    tracing::info!(
+        secs = t0.elapsed().as_secs_f64(),
+        users = stats.users,
+        items = stats.rated_anime,
+        train = stats.train_ratings,
+        "data stage done"
+    );
     fsx::write_json_atomic(&run.file("data_stats.json"), &stats)?;
-    println!("{stats}");
-    Ok(RunOutcome { dir: run.path.clone(), stats })
+
+    let mut tracker = LocalTracker::open(run)?;
+    tracker.log_params(&exp.flat_params())?;
+    let t1 = std::time::Instant::now();
+    let mut metric_err: Option<std::io::Error> = None;
+    let mut on_metric = |name: &str, value: f64, epoch: u32| {
+        if let Err(e) = tracker.log_metric(name, value, Some(epoch)) {
+            metric_err.get_or_insert(e);
+        }
+    };
+    let engine = fit::fit(
+        &exp.model,
+        &mut FitContext {
+            data: &ds,
+            exp,
+            on_metric: &mut on_metric,
+        },
+    )
+    .map_err(|e| Error::Model(e.to_string()))?;
+    if let Some(e) = metric_err {
+        return Err(e.into());
+    }
+    let fit_secs = t1.elapsed().as_secs_f64();
+
+    let t2 = std::time::Instant::now();
+    let report = evaluator::evaluate(
+        &ds.train,
+        &ds.test,
+        &engine,
+        &EvalSettings {
+            ks: exp.eval.k.clone(),
+            relevance_threshold: exp.eval.relevance_threshold,
+            block_users: exp.eval.block_users,
+        },
+    );
+    let eval_secs = t2.elapsed().as_secs_f64();
+    let mut summary: BTreeMap<String, f64> = report.to_flat().into_iter().collect();
+    summary.insert("fit_seconds".into(), fit_secs);
+    summary.insert("eval_seconds".into(), eval_secs);
+    for (k, v) in &summary {
+        tracker.log_metric(k, *v, None)?;
+    }
+    tracker.log_summary(&summary)?;
+    print_summary(exp, &summary);
+
+    let lineage = bundle::Lineage {
+        model_kind: exp.model.kind(),
+        run_id: &run.id,
+        experiment: &exp.name,
+        git_commit: meta.git.as_ref().map(|g| g.commit.clone()),
+        data_fingerprint: &ds.fingerprint,
+        metrics: summary.clone(),
+    };
+    bundle::write(
+        &run.file("bundle"),
+        &engine,
+        &ds.users,
+        &ds.items,
+        &catalog_entries(&ds),
+        &lineage,
+    )?;
+    Ok(RunOutcome {
+        dir: run.path.clone(),
+        stats,
+        summary,
+    })
+}
+
+fn print_summary(exp: &Experiment, s: &BTreeMap<String, f64>) {
+    println!("{} ({}):", exp.name, exp.model.kind());
+    for k in &exp.eval.k {
+        let g = |m: &str| s.get(&format!("{m}@{k}")).copied().unwrap_or(f64::NAN);
+        println!(
+            "  @{k:<3} precision {:.4}  recall {:.4}  ndcg {:.4}  map {:.4}  hit_rate {:.4}  coverage {:.4}",
+            g("precision"),
+            g("recall"),
+            g("ndcg"),
+            g("map"),
+            g("hit_rate"),
+            g("coverage")
+        );
+    }
+    if let (Some(r), Some(m)) = (s.get("rmse"), s.get("mae")) {
+        println!("  rmse {r:.4}  mae {m:.4}");
+    }
+    println!(
+        "  users evaluated {}  fit {:.2}s  eval {:.2}s",
+        s.get("users_evaluated").copied().unwrap_or(0.0),
+        s.get("fit_seconds").copied().unwrap_or(0.0),
+        s.get("eval_seconds").copied().unwrap_or(0.0)
+    );
+}
+
+/// Catalogue entries for the dataset's items, in dense order.
+pub fn catalog_entries(ds: &Dataset) -> Vec<CatalogEntry> {
+    ds.items
+        .iter()
+        .map(|&id| match ds.catalog.get(id) {
+            Some(a) => CatalogEntry {
+                id,
+                name: a.name.clone(),
+                english_name: a.english_name.clone(),
+                genres: a.genres.clone(),
+                kind: a.kind.clone(),
+                episodes: a.episodes,
+                score: a.score,
+                synopsis: a.synopsis.clone(),
+            },
+            None => CatalogEntry {
+                id,
+                name: format!("#{id}"),
+                english_name: None,
+                genres: Vec::new(),
+                kind: None,
+                episodes: None,
+                score: None,
+                synopsis: None,
+            },
+        })
+        .collect()
+}
+
+/// Which users `anirec recommend` writes lists for.
+#[derive(Debug, Clone)]
+pub enum UserSelection {
+    /// Every known user.
+    All,
+    /// These raw user ids.
+    Ids(Vec<u32>),
+}
+
+/// `anirec recommend`: top-k lists from a run's bundle in the PROTOCOL recs
+/// format (`user_id,item_id,rank,score`), train items excluded.
+pub fn recommend(run_dir: &Path, users: &UserSelection, k: usize, out: &Path) -> Result<usize> {
+    let b = bundle::read(&run_dir.join("bundle")).map_err(|e| Error::Usage(e.to_string()))?;
+    let dense: Vec<u32> = match users {
+        UserSelection::All => (0..b.users.len() as u32).collect(),
+        UserSelection::Ids(ids) => {
+            let index: std::collections::HashMap<u32, u32> = b
+                .users
+                .iter()
+                .enumerate()
+                .map(|(k, &u)| (u, k as u32))
+                .collect();
+            ids.iter()
+                .map(|u| {
+                    index.get(u).copied().ok_or_else(|| {
+                        Error::Usage(format!("user {u} is not a known user of this model"))
+                    })
+                })
+                .collect::<Result<_>>()?
+        }
+    };
+    let lists = recommend_lists(&b.engine, &dense, k);
+    let mut rows = 0;
+    fsx::write_atomic_with(out, |w| {
+        w.write_all(b"user_id,item_id,rank,score\n")?;
+        for (&u, list) in dense.iter().zip(&lists) {
+            for (rank, &(i, s)) in list.iter().enumerate() {
+                writeln!(
+                    w,
+                    "{},{},{},{}",
+                    b.users[u as usize],
+                    b.items[i as usize],
+                    rank + 1,
+                    s
+                )?;
+                rows += 1;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// Top-k lists (dense ids) for dense users, train items excluded.
+pub fn recommend_lists(engine: &Engine, users: &[u32], k: usize) -> Vec<Vec<(u32, f32)>> {
+    evaluator::recommend(&engine.history, users, engine, k, 256)
 }
 
 /// `anirec data synth`.
@@ -55,7 +250,10 @@ pub fn synth(spec: &synth::SynthSpec, out: &Path) -> Result<synth::SynthSummary>
         if e.kind() == std::io::ErrorKind::InvalidInput {
             Error::Usage(e.to_string())
         } else {
-            Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", out.display())))
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", out.display()),
+            ))
         }
     })
 }

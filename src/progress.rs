@@ -6,7 +6,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// A byte-count bar for reading files.
 pub(crate) fn bytes_bar(msg: &'static str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})") {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+    ) {
         bar.set_style(style);
     }
     bar.set_message(msg);
@@ -16,7 +18,8 @@ pub(crate) fn bytes_bar(msg: &'static str) -> ProgressBar {
 /// A count bar (epochs, trials, users).
 pub(crate) fn count_bar(msg: impl Into<String>, len: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} ({elapsed}, {eta})") {
+    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} ({elapsed}, {eta})")
+    {
         bar.set_style(style);
     }
     bar.set_message(msg.into());

@@ -115,7 +115,8 @@ pub(crate) fn normalize(p: &Path) -> PathBuf {
         match c {
             Component::CurDir => {}
             Component::ParentDir => {
-                let last_is_normal = matches!(out.components().next_back(), Some(Component::Normal(_)));
+                let last_is_normal =
+                    matches!(out.components().next_back(), Some(Component::Normal(_)));
                 if last_is_normal {
                     out.pop();
                 } else {
@@ -233,8 +234,14 @@ mod tests {
     #[test]
     fn merge_child_wins_and_keeps_siblings() {
         let mut base = yaml("data: {format: mal2020, min_user_ratings: 5}\neval: {k: [5, 10]}");
-        deep_merge(&mut base, yaml("data: {min_user_ratings: 400}\neval: {k: [20]}"));
-        assert_eq!(base, yaml("data: {format: mal2020, min_user_ratings: 400}\neval: {k: [20]}"));
+        deep_merge(
+            &mut base,
+            yaml("data: {min_user_ratings: 400}\neval: {k: [20]}"),
+        );
+        assert_eq!(
+            base,
+            yaml("data: {format: mal2020, min_user_ratings: 400}\neval: {k: [20]}")
+        );
     }
 
     #[test]
@@ -245,7 +252,10 @@ mod tests {
         apply_set(&mut v, "eval.k=[5, 10]").unwrap();
         apply_set(&mut v, "name=my run").unwrap();
         assert_eq!(get_path(&v, "train.epochs"), Some(&Value::from(3)));
-        assert_eq!(get_path(&v, "train.lr_schedule.max").and_then(Value::as_f64), Some(1e-3));
+        assert_eq!(
+            get_path(&v, "train.lr_schedule.max").and_then(Value::as_f64),
+            Some(1e-3)
+        );
         assert_eq!(get_path(&v, "eval.k"), Some(&yaml("[5, 10]")));
         assert_eq!(get_path(&v, "name"), Some(&Value::from("my run")));
     }

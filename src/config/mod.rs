@@ -124,7 +124,10 @@ fn flatten(prefix: &str, v: &serde_yaml::Value, out: &mut Vec<(String, String)>)
             }
         }
         serde_yaml::Value::Null => {}
-        other => out.push((prefix.to_string(), load::short(other).trim_matches('"').to_string())),
+        other => out.push((
+            prefix.to_string(),
+            load::short(other).trim_matches('"').to_string(),
+        )),
     }
 }
 

@@ -34,10 +34,14 @@ pub enum Normalization {
 #[serde(deny_unknown_fields, default)]
 struct EaseParams {
     l2: f32,
+    prune_top_k: usize,
 }
 impl Default for EaseParams {
     fn default() -> Self {
-        Self { l2: 500.0 }
+        Self {
+            l2: 500.0,
+            prune_top_k: 1000,
+        }
     }
 }
 
@@ -141,6 +145,8 @@ pub enum ModelConfig {
     Ease {
         /// L2 regularisation λ.
         l2: f32,
+        /// Keep this many strongest weights per item (0 = all) so the bundle stays small.
+        prune_top_k: usize,
     },
     /// User-based collaborative filtering.
     UserKnn {
@@ -220,20 +226,44 @@ impl ModelConfig {
     }
 
     /// Parses a `model:` mapping (absent means popularity).
-    pub(crate) fn from_value(v: Option<&Value>, file: &Path, key: &str) -> Result<Self, ConfigError> {
+    pub(crate) fn from_value(
+        v: Option<&Value>,
+        file: &Path,
+        key: &str,
+    ) -> Result<Self, ConfigError> {
         let Some(v) = v else {
             return Ok(ModelConfig::Popularity);
         };
         let Value::Mapping(map) = v else {
-            return Err(invalid(file, key, format!("{} is not allowed; allowed: a mapping with `kind: <{KINDS}>`", super::load::short(v))));
+            return Err(invalid(
+                file,
+                key,
+                format!(
+                    "{} is not allowed; allowed: a mapping with `kind: <{KINDS}>`",
+                    super::load::short(v)
+                ),
+            ));
         };
         let mut map = map.clone();
         let kind = match map.remove("kind") {
             Some(Value::String(s)) => s,
             Some(other) => {
-                return Err(invalid(file, &format!("{key}.kind"), format!("{} is not allowed; allowed: {KINDS}", super::load::short(&other))))
+                return Err(invalid(
+                    file,
+                    &format!("{key}.kind"),
+                    format!(
+                        "{} is not allowed; allowed: {KINDS}",
+                        super::load::short(&other)
+                    ),
+                ))
             }
-            None => return Err(invalid(file, &format!("{key}.kind"), format!("missing; allowed: {KINDS}"))),
+            None => {
+                return Err(invalid(
+                    file,
+                    &format!("{key}.kind"),
+                    format!("missing; allowed: {KINDS}"),
+                ))
+            }
         };
         let rest = Value::Mapping(map);
         let m = match kind.as_str() {
@@ -243,7 +273,10 @@ impl ModelConfig {
             }
             "ease" => {
                 let p: EaseParams = deserialize_at(rest, file, key)?;
-                ModelConfig::Ease { l2: p.l2 }
+                ModelConfig::Ease {
+                    l2: p.l2,
+                    prune_top_k: p.prune_top_k,
+                }
             }
             "user_knn" => {
                 let p: UserKnnParams = deserialize_at(rest, file, key)?;
@@ -268,7 +301,9 @@ impl ModelConfig {
             }
             "recommender_net" => {
                 let p: RecNetParams = deserialize_at(rest, file, key)?;
-                ModelConfig::RecommenderNet { embedding_dim: p.embedding_dim }
+                ModelConfig::RecommenderNet {
+                    embedding_dim: p.embedding_dim,
+                }
             }
             "mf_bpr" => {
                 let p: MfParams = deserialize_at(rest, file, key)?;
@@ -281,37 +316,74 @@ impl ModelConfig {
                 }
             }
             "hybrid" => {
-                let Value::Mapping(mut map) = rest else { unreachable!("built as a mapping above") };
+                let Value::Mapping(mut map) = rest else {
+                    unreachable!("built as a mapping above")
+                };
                 let members_v = map.remove("members");
                 let p: HybridParams = deserialize_at(Value::Mapping(map), file, key)?;
                 let Some(Value::Sequence(items)) = members_v else {
-                    return Err(invalid(file, &format!("{key}.members"), "missing; allowed: a list of member models, each with `kind` and `weight`"));
+                    return Err(invalid(
+                        file,
+                        &format!("{key}.members"),
+                        "missing; allowed: a list of member models, each with `kind` and `weight`",
+                    ));
                 };
                 let mut members = Vec::new();
                 for (i, item) in items.iter().enumerate() {
                     let mkey = format!("{key}.members.{i}");
                     let Value::Mapping(m) = item else {
-                        return Err(invalid(file, &mkey, "allowed: a mapping with `kind` and `weight`"));
+                        return Err(invalid(
+                            file,
+                            &mkey,
+                            "allowed: a mapping with `kind` and `weight`",
+                        ));
                     };
                     let mut m = m.clone();
                     let weight = match m.remove("weight") {
                         None => 1.0,
-                        Some(w) => w.as_f64().filter(|w| w.is_finite() && *w >= 0.0).ok_or_else(|| {
-                            invalid(file, &format!("{mkey}.weight"), format!("{} is not allowed; allowed: a number >= 0", super::load::short(&w)))
-                        })? as f32,
+                        Some(w) => w
+                            .as_f64()
+                            .filter(|w| w.is_finite() && *w >= 0.0)
+                            .ok_or_else(|| {
+                                invalid(
+                                    file,
+                                    &format!("{mkey}.weight"),
+                                    format!(
+                                        "{} is not allowed; allowed: a number >= 0",
+                                        super::load::short(&w)
+                                    ),
+                                )
+                            })? as f32,
                     };
                     let model = ModelConfig::from_value(Some(&Value::Mapping(m)), file, &mkey)?;
                     if matches!(model, ModelConfig::Hybrid { .. }) {
-                        return Err(invalid(file, &format!("{mkey}.kind"), "a hybrid cannot contain a hybrid"));
+                        return Err(invalid(
+                            file,
+                            &format!("{mkey}.kind"),
+                            "a hybrid cannot contain a hybrid",
+                        ));
                     }
                     members.push(HybridMember { weight, model });
                 }
                 if members.is_empty() || members.iter().all(|m| m.weight == 0.0) {
-                    return Err(invalid(file, &format!("{key}.members"), "needs at least one member with a positive weight"));
+                    return Err(invalid(
+                        file,
+                        &format!("{key}.members"),
+                        "needs at least one member with a positive weight",
+                    ));
                 }
-                ModelConfig::Hybrid { members, normalization: p.normalization }
+                ModelConfig::Hybrid {
+                    members,
+                    normalization: p.normalization,
+                }
             }
-            other => return Err(invalid(file, &format!("{key}.kind"), format!("{other:?} is not allowed; allowed: {KINDS}"))),
+            other => {
+                return Err(invalid(
+                    file,
+                    &format!("{key}.kind"),
+                    format!("{other:?} is not allowed; allowed: {KINDS}"),
+                ))
+            }
         };
         m.check(file, key)?;
         Ok(m)
@@ -320,33 +392,86 @@ impl ModelConfig {
     fn check(&self, file: &Path, key: &str) -> Result<(), ConfigError> {
         let bad = |k: &str, msg: String| Err(invalid(file, &format!("{key}.{k}"), msg));
         match self {
-            ModelConfig::Ease { l2 } if !(l2.is_finite() && *l2 > 0.0) => bad("l2", format!("{l2} is not allowed; allowed: a positive number")),
-            ModelConfig::UserKnn { neighbors, like_quantile, factors, .. } => {
+            ModelConfig::Ease { l2, .. } if !(l2.is_finite() && *l2 > 0.0) => bad(
+                "l2",
+                format!("{l2} is not allowed; allowed: a positive number"),
+            ),
+            ModelConfig::UserKnn {
+                neighbors,
+                like_quantile,
+                factors,
+                ..
+            } => {
                 if *neighbors == 0 {
-                    return bad("neighbors", "0 is not allowed; allowed: a positive integer".into());
+                    return bad(
+                        "neighbors",
+                        "0 is not allowed; allowed: a positive integer".into(),
+                    );
                 }
                 if *factors == 0 {
-                    return bad("factors", "0 is not allowed; allowed: a positive integer".into());
+                    return bad(
+                        "factors",
+                        "0 is not allowed; allowed: a positive integer".into(),
+                    );
                 }
-                quantile_ok(*like_quantile).then_some(()).map_or_else(|| bad("like_quantile", format!("{like_quantile} is not allowed; allowed: a number in [0, 1]")), Ok)
+                quantile_ok(*like_quantile).then_some(()).map_or_else(
+                    || {
+                        bad(
+                            "like_quantile",
+                            format!("{like_quantile} is not allowed; allowed: a number in [0, 1]"),
+                        )
+                    },
+                    Ok,
+                )
             }
-            ModelConfig::Content { like_quantile, max_features, genre_weight, synopsis_weight, type_weight, studio_weight, .. } => {
+            ModelConfig::Content {
+                like_quantile,
+                max_features,
+                genre_weight,
+                synopsis_weight,
+                type_weight,
+                studio_weight,
+                ..
+            } => {
                 if !quantile_ok(*like_quantile) {
-                    return bad("like_quantile", format!("{like_quantile} is not allowed; allowed: a number in [0, 1]"));
+                    return bad(
+                        "like_quantile",
+                        format!("{like_quantile} is not allowed; allowed: a number in [0, 1]"),
+                    );
                 }
                 if *max_features == 0 {
-                    return bad("max_features", "0 is not allowed; allowed: a positive integer".into());
+                    return bad(
+                        "max_features",
+                        "0 is not allowed; allowed: a positive integer".into(),
+                    );
                 }
                 let ws = [genre_weight, synopsis_weight, type_weight, studio_weight];
-                if ws.iter().any(|w| !(w.is_finite() && **w >= 0.0)) || ws.iter().all(|w| **w == 0.0) {
-                    return bad("genre_weight", "feature weights must be >= 0 and at least one positive".into());
+                if ws.iter().any(|w| !(w.is_finite() && **w >= 0.0))
+                    || ws.iter().all(|w| **w == 0.0)
+                {
+                    return bad(
+                        "genre_weight",
+                        "feature weights must be >= 0 and at least one positive".into(),
+                    );
                 }
                 Ok(())
             }
-            ModelConfig::RecommenderNet { embedding_dim } if *embedding_dim == 0 => bad("embedding_dim", "0 is not allowed; allowed: a positive integer".into()),
-            ModelConfig::MfBpr { factors, epochs, lr, reg, batch_size } => {
+            ModelConfig::RecommenderNet { embedding_dim } if *embedding_dim == 0 => bad(
+                "embedding_dim",
+                "0 is not allowed; allowed: a positive integer".into(),
+            ),
+            ModelConfig::MfBpr {
+                factors,
+                epochs,
+                lr,
+                reg,
+                batch_size,
+            } => {
                 if *factors == 0 || *epochs == 0 || *batch_size == 0 {
-                    return bad("factors", "factors, epochs and batch_size must be positive integers".into());
+                    return bad(
+                        "factors",
+                        "factors, epochs and batch_size must be positive integers".into(),
+                    );
                 }
                 if !(lr.is_finite() && *lr > 0.0) || !(reg.is_finite() && *reg >= 0.0) {
                     return bad("lr", "lr must be positive and reg >= 0".into());
@@ -363,28 +488,52 @@ impl ModelConfig {
         m.insert("kind".into(), self.kind().into());
         let params = match self {
             ModelConfig::Popularity => Value::Null,
-            ModelConfig::Ease { l2 } => serde_yaml::to_value(EaseParams { l2: *l2 }).unwrap_or(Value::Null),
-            ModelConfig::UserKnn { neighbors, similarity, like_quantile, factors } => serde_yaml::to_value(UserKnnParams {
+            ModelConfig::Ease { l2, prune_top_k } => serde_yaml::to_value(EaseParams {
+                l2: *l2,
+                prune_top_k: *prune_top_k,
+            })
+            .unwrap_or(Value::Null),
+            ModelConfig::UserKnn {
+                neighbors,
+                similarity,
+                like_quantile,
+                factors,
+            } => serde_yaml::to_value(UserKnnParams {
                 neighbors: *neighbors,
                 similarity: *similarity,
                 like_quantile: *like_quantile,
                 factors: *factors,
             })
             .unwrap_or(Value::Null),
-            ModelConfig::Content { genre_weight, synopsis_weight, type_weight, studio_weight, min_df, max_features, like_quantile } => {
-                serde_yaml::to_value(ContentParams {
-                    genre_weight: *genre_weight,
-                    synopsis_weight: *synopsis_weight,
-                    type_weight: *type_weight,
-                    studio_weight: *studio_weight,
-                    min_df: *min_df,
-                    max_features: *max_features,
-                    like_quantile: *like_quantile,
-                })
-                .unwrap_or(Value::Null)
-            }
-            ModelConfig::RecommenderNet { embedding_dim } => serde_yaml::to_value(RecNetParams { embedding_dim: *embedding_dim }).unwrap_or(Value::Null),
-            ModelConfig::MfBpr { factors, epochs, lr, reg, batch_size } => serde_yaml::to_value(MfParams {
+            ModelConfig::Content {
+                genre_weight,
+                synopsis_weight,
+                type_weight,
+                studio_weight,
+                min_df,
+                max_features,
+                like_quantile,
+            } => serde_yaml::to_value(ContentParams {
+                genre_weight: *genre_weight,
+                synopsis_weight: *synopsis_weight,
+                type_weight: *type_weight,
+                studio_weight: *studio_weight,
+                min_df: *min_df,
+                max_features: *max_features,
+                like_quantile: *like_quantile,
+            })
+            .unwrap_or(Value::Null),
+            ModelConfig::RecommenderNet { embedding_dim } => serde_yaml::to_value(RecNetParams {
+                embedding_dim: *embedding_dim,
+            })
+            .unwrap_or(Value::Null),
+            ModelConfig::MfBpr {
+                factors,
+                epochs,
+                lr,
+                reg,
+                batch_size,
+            } => serde_yaml::to_value(MfParams {
                 factors: *factors,
                 epochs: *epochs,
                 lr: *lr,
@@ -392,9 +541,15 @@ impl ModelConfig {
                 batch_size: *batch_size,
             })
             .unwrap_or(Value::Null),
-            ModelConfig::Hybrid { members, normalization } => {
+            ModelConfig::Hybrid {
+                members,
+                normalization,
+            } => {
                 let mut p = Mapping::new();
-                p.insert("normalization".into(), serde_yaml::to_value(normalization).unwrap_or(Value::Null));
+                p.insert(
+                    "normalization".into(),
+                    serde_yaml::to_value(normalization).unwrap_or(Value::Null),
+                );
                 let ms: Vec<Value> = members
                     .iter()
                     .map(|mem| {
@@ -436,7 +591,13 @@ mod tests {
     #[test]
     fn kinds_parse_with_defaults_and_round_trip() {
         let m = parse("kind: ease").unwrap();
-        assert_eq!(m, ModelConfig::Ease { l2: 500.0 });
+        assert_eq!(
+            m,
+            ModelConfig::Ease {
+                l2: 500.0,
+                prune_top_k: 1000
+            }
+        );
         let h = parse("kind: hybrid\nnormalization: rank\nmembers:\n  - {kind: ease, weight: 0.7, l2: 100}\n  - {kind: popularity, weight: 0.3}\n").unwrap();
         let back = ModelConfig::from_value(Some(&h.to_value()), Path::new("x"), "model").unwrap();
         assert_eq!(h, back);
@@ -444,12 +605,19 @@ mod tests {
 
     #[test]
     fn key_of_another_kind_is_named() {
-        let e = parse("kind: ease\nembedding_dim: 64").unwrap_err().to_string();
+        let e = parse("kind: ease\nembedding_dim: 64")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("x.yaml: model"), "{e}");
         assert!(e.contains("embedding_dim") && e.contains("l2"), "{e}");
         let e = parse("kind: eas").unwrap_err().to_string();
-        assert!(e.contains("model.kind") && e.contains("popularity, ease"), "{e}");
-        let e = parse("kind: hybrid\nmembers: [{kind: ease, l2: -1}]").unwrap_err().to_string();
+        assert!(
+            e.contains("model.kind") && e.contains("popularity, ease"),
+            "{e}"
+        );
+        let e = parse("kind: hybrid\nmembers: [{kind: ease, l2: -1}]")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("model.members.0.l2"), "{e}");
     }
 }

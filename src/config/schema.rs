@@ -404,7 +404,10 @@ impl Experiment {
             return Err(invalid(
                 f,
                 "data.split.test_ratio",
-                format!("{} is not allowed; allowed: a number strictly between 0 and 1", s.test_ratio),
+                format!(
+                    "{} is not allowed; allowed: a number strictly between 0 and 1",
+                    s.test_ratio
+                ),
             ));
         }
         if s.kind == SplitKind::External && (s.train.is_none() || s.test.is_none()) {
@@ -427,13 +430,20 @@ impl Experiment {
         }
         let t = &self.train;
         if t.epochs == 0 || t.batch_size == 0 {
-            return Err(invalid(f, "train", "epochs and batch_size must be positive integers"));
+            return Err(invalid(
+                f,
+                "train",
+                "epochs and batch_size must be positive integers",
+            ));
         }
         if !(t.val_ratio > 0.0 && t.val_ratio < 1.0) {
             return Err(invalid(
                 f,
                 "train.val_ratio",
-                format!("{} is not allowed; allowed: a number strictly between 0 and 1", t.val_ratio),
+                format!(
+                    "{} is not allowed; allowed: a number strictly between 0 and 1",
+                    t.val_ratio
+                ),
             ));
         }
         let lr = &t.lr_schedule;
@@ -457,7 +467,10 @@ impl Experiment {
             return Err(invalid(
                 f,
                 "train.early_stopping.monitor",
-                format!("{:?} is not allowed; allowed: val_loss", t.early_stopping.monitor),
+                format!(
+                    "{:?} is not allowed; allowed: val_loss",
+                    t.early_stopping.monitor
+                ),
             ));
         }
         let e = &self.eval;
@@ -465,14 +478,25 @@ impl Experiment {
             return Err(invalid(
                 f,
                 "eval.k",
-                format!("{:?} is not allowed; allowed: a non-empty list of cut-offs in 1..=1000", e.k),
+                format!(
+                    "{:?} is not allowed; allowed: a non-empty list of cut-offs in 1..=1000",
+                    e.k
+                ),
             ));
         }
         if e.block_users == 0 {
-            return Err(invalid(f, "eval.block_users", "0 is not allowed; allowed: a positive integer"));
+            return Err(invalid(
+                f,
+                "eval.block_users",
+                "0 is not allowed; allowed: a positive integer",
+            ));
         }
         if !e.relevance_threshold.is_finite() {
-            return Err(invalid(f, "eval.relevance_threshold", "allowed: a finite rating"));
+            return Err(invalid(
+                f,
+                "eval.relevance_threshold",
+                "allowed: a finite rating",
+            ));
         }
         if let Some(sweep) = &self.sweep {
             sweep.check(self, f)?;

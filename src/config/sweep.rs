@@ -84,7 +84,8 @@ fn d_parallel() -> usize {
     1
 }
 
-const METRICS: &str = "precision@K, recall@K, ndcg@K, map@K, hit_rate@K, coverage@K (K in eval.k), rmse, mae";
+const METRICS: &str =
+    "precision@K, recall@K, ndcg@K, map@K, hit_rate@K, coverage@K (K in eval.k), rmse, mae";
 
 impl SweepConfig {
     pub(crate) fn check(&self, exp: &Experiment, f: &Path) -> Result<(), ConfigError> {
@@ -96,10 +97,18 @@ impl SweepConfig {
             None => ["rmse", "mae"].contains(&self.metric.as_str()),
         };
         if !metric_ok {
-            return Err(invalid(f, "sweep.metric", format!("{:?} is not allowed; allowed: {METRICS}", self.metric)));
+            return Err(invalid(
+                f,
+                "sweep.metric",
+                format!("{:?} is not allowed; allowed: {METRICS}", self.metric),
+            ));
         }
         if self.parallel == 0 {
-            return Err(invalid(f, "sweep.parallel", "0 is not allowed; allowed: a positive integer"));
+            return Err(invalid(
+                f,
+                "sweep.parallel",
+                "0 is not allowed; allowed: a positive integer",
+            ));
         }
         if self.parameters.is_empty() {
             return Err(invalid(f, "sweep.parameters", "empty; allowed: dotted config paths mapped to a list of values or {uniform|log_uniform|int_uniform: [lo, hi]}"));
@@ -108,7 +117,11 @@ impl SweepConfig {
         for (path, space) in &self.parameters {
             let key = format!("sweep.parameters.{path}");
             if path.starts_with("sweep") || path == "name" {
-                return Err(invalid(f, &key, "cannot sweep over the sweep itself or the experiment name"));
+                return Err(invalid(
+                    f,
+                    &key,
+                    "cannot sweep over the sweep itself or the experiment name",
+                ));
             }
             // A path that resolves nowhere would be silently ignored by every trial.
             let known = get_path(&resolved, path).is_some() || path.starts_with("model.");
@@ -116,25 +129,51 @@ impl SweepConfig {
                 return Err(invalid(f, &key, "is not a key of this experiment's resolved config (check the spelling; model.* keys depend on model.kind)"));
             }
             match space {
-                ParamSpace::Values(v) if v.is_empty() => return Err(invalid(f, &key, "an empty list is not allowed")),
+                ParamSpace::Values(v) if v.is_empty() => {
+                    return Err(invalid(f, &key, "an empty list is not allowed"))
+                }
                 ParamSpace::Uniform { uniform: [lo, hi] } if !(lo < hi) => {
-                    return Err(invalid(f, &key, format!("uniform [{lo}, {hi}] is not allowed; allowed: lo < hi")))
+                    return Err(invalid(
+                        f,
+                        &key,
+                        format!("uniform [{lo}, {hi}] is not allowed; allowed: lo < hi"),
+                    ))
                 }
-                ParamSpace::LogUniform { log_uniform: [lo, hi] } if !(*lo > 0.0 && lo < hi) => {
-                    return Err(invalid(f, &key, format!("log_uniform [{lo}, {hi}] is not allowed; allowed: 0 < lo < hi")))
+                ParamSpace::LogUniform {
+                    log_uniform: [lo, hi],
+                } if !(*lo > 0.0 && lo < hi) => {
+                    return Err(invalid(
+                        f,
+                        &key,
+                        format!("log_uniform [{lo}, {hi}] is not allowed; allowed: 0 < lo < hi"),
+                    ))
                 }
-                ParamSpace::IntUniform { int_uniform: [lo, hi] } if lo > hi => {
-                    return Err(invalid(f, &key, format!("int_uniform [{lo}, {hi}] is not allowed; allowed: lo <= hi")))
+                ParamSpace::IntUniform {
+                    int_uniform: [lo, hi],
+                } if lo > hi => {
+                    return Err(invalid(
+                        f,
+                        &key,
+                        format!("int_uniform [{lo}, {hi}] is not allowed; allowed: lo <= hi"),
+                    ))
                 }
                 ParamSpace::Values(_) => {}
                 _ if self.method == SweepMethod::Grid => {
-                    return Err(invalid(f, &key, "a distribution needs method: random (grid takes lists of values)"))
+                    return Err(invalid(
+                        f,
+                        &key,
+                        "a distribution needs method: random (grid takes lists of values)",
+                    ))
                 }
                 _ => {}
             }
         }
         if self.method == SweepMethod::Random && self.trials.unwrap_or(0) == 0 {
-            return Err(invalid(f, "sweep.trials", "missing; method random needs a positive number of trials"));
+            return Err(invalid(
+                f,
+                "sweep.trials",
+                "missing; method random needs a positive number of trials",
+            ));
         }
         Ok(())
     }

@@ -62,14 +62,14 @@ pub(crate) fn read_triplets(
     progress: &dyn Fn(u64, u64),
 ) -> Result<Ratings, DataError> {
     let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let total = file
-        .metadata()
-        .map_err(|e| DataError::io(path, e))?
-        .len();
+    let total = file.metadata().map_err(|e| DataError::io(path, e))?.len();
     if total == 0 {
         return Err(DataError::Empty {
             path: path.into(),
-            what: format!("the file is empty (0 bytes); expected the {} layout", layout.name),
+            what: format!(
+                "the file is empty (0 bytes); expected the {} layout",
+                layout.name
+            ),
         });
     }
     let mut out = Ratings::default();
@@ -89,7 +89,9 @@ pub(crate) fn read_triplets(
         block.resize(start + BLOCK, 0);
         let mut filled = start;
         while filled < block.len() {
-            let n = file.read(&mut block[filled..]).map_err(|e| DataError::io(path, e))?;
+            let n = file
+                .read(&mut block[filled..])
+                .map_err(|e| DataError::io(path, e))?;
             if n == 0 {
                 eof = true;
                 break;
@@ -135,7 +137,15 @@ pub(crate) fn read_triplets(
                 Selection::Head(n) => Some(n.saturating_sub(out.len() as u64)),
                 _ => None,
             };
-            let part = parse_block(path, layout, loc, body, line_no, eof && carry.is_empty(), want)?;
+            let part = parse_block(
+                path,
+                layout,
+                loc,
+                body,
+                line_no,
+                eof && carry.is_empty(),
+                want,
+            )?;
             row_no += part.len() as u64;
             match &mut sampler {
                 Some(s) => s.offer(&part, row_no - part.len() as u64),
@@ -225,8 +235,14 @@ fn parse_block(
     limit: Option<u64>,
 ) -> Result<Ratings, DataError> {
     if std::str::from_utf8(body).is_err() {
-        return Err(rescan(path, layout, loc, body, first_line, is_last)
-            .unwrap_or_else(|| DataError::Csv { path: path.into(), msg: "invalid UTF-8".into() }));
+        return Err(
+            rescan(path, layout, loc, body, first_line, is_last).unwrap_or_else(|| {
+                DataError::Csv {
+                    path: path.into(),
+                    msg: "invalid UTF-8".into(),
+                }
+            }),
+        );
     }
     let fields: Vec<Field> = (0..loc.n_fields)
         .map(|i| {
@@ -258,7 +274,10 @@ fn parse_block(
         })
     };
     let df = df.map_err(|e| fail(e.to_string()))?;
-    let col = |i: usize| df.column(&format!("c{}", loc.pos[i])).map_err(|e| fail(e.to_string()));
+    let col = |i: usize| {
+        df.column(&format!("c{}", loc.pos[i]))
+            .map_err(|e| fail(e.to_string()))
+    };
     let (u, it, r) = (col(0)?, col(1)?, col(2)?);
     if u.null_count() + it.null_count() + r.null_count() > 0 {
         return Err(fail("a line has missing fields".into()));
@@ -269,7 +288,11 @@ fn parse_block(
         r.f64().map_err(|e| fail(e.to_string()))?,
     );
     let mut out = Ratings::with_capacity(df.height());
-    for ((u, i), r) in u.into_no_null_iter().zip(it.into_no_null_iter()).zip(r.into_no_null_iter()) {
+    for ((u, i), r) in u
+        .into_no_null_iter()
+        .zip(it.into_no_null_iter())
+        .zip(r.into_no_null_iter())
+    {
         let (Ok(u), Ok(i)) = (u32::try_from(u), u32::try_from(i)) else {
             return Err(fail(format!("an id outside 0..2^32: {u}, {i}")));
         };
@@ -298,7 +321,10 @@ fn rescan(
             continue;
         }
         let Ok(text) = std::str::from_utf8(l) else {
-            return Some(DataError::InvalidUtf8 { path: path.into(), line });
+            return Some(DataError::InvalidUtf8 {
+                path: path.into(),
+                line,
+            });
         };
         let fields: Vec<&str> = text.split(layout.sep as char).collect();
         if fields.len() != loc.n_fields {
@@ -323,7 +349,11 @@ fn rescan(
                     line,
                     column: loc.names[j].clone(),
                     value: v.to_string(),
-                    expected: if j == 2 { "a number" } else { "a non-negative integer id" },
+                    expected: if j == 2 {
+                        "a number"
+                    } else {
+                        "a non-negative integer id"
+                    },
                 });
             }
         }
@@ -459,19 +489,40 @@ mod tests {
 
     #[test]
     fn bad_inputs_name_file_line_and_column() {
-        let e = read(b"user_id,anime_id,rating\n0,1,9\n0,2,abc\n", Selection::All).unwrap_err().to_string();
-        assert!(e.ends_with("animelist.csv:3: column \"rating\": \"abc\" is not a number"), "{e}");
-        let e = read(b"user_id,anime_id,rating\n0,1,9\n0,2", Selection::All).unwrap_err().to_string();
-        assert!(e.contains(":3: 2 fields, expected 3 (the file's last line looks truncated)"), "{e}");
-        let e = read(b"user_id,anime,rating\n0,1,9\n", Selection::All).unwrap_err().to_string();
+        let e = read(b"user_id,anime_id,rating\n0,1,9\n0,2,abc\n", Selection::All)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with("animelist.csv:3: column \"rating\": \"abc\" is not a number"),
+            "{e}"
+        );
+        let e = read(b"user_id,anime_id,rating\n0,1,9\n0,2", Selection::All)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(":3: 2 fields, expected 3 (the file's last line looks truncated)"),
+            "{e}"
+        );
+        let e = read(b"user_id,anime,rating\n0,1,9\n", Selection::All)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing column \"anime_id\""), "{e}");
         let e = read(b"", Selection::All).unwrap_err().to_string();
         assert!(e.contains("empty"), "{e}");
-        let e = read(b"user_id,anime_id,rating\n", Selection::All).unwrap_err().to_string();
+        let e = read(b"user_id,anime_id,rating\n", Selection::All)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no rows"), "{e}");
-        let e = read(b"user_id,anime_id,rating\n0,1,9\n0,\xff\xfe,9\n", Selection::All).unwrap_err().to_string();
+        let e = read(
+            b"user_id,anime_id,rating\n0,1,9\n0,\xff\xfe,9\n",
+            Selection::All,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains(":3: invalid UTF-8"), "{e}");
-        let e = read(b"user_id,anime_id,rating\n-4,1,9\n", Selection::All).unwrap_err().to_string();
+        let e = read(b"user_id,anime_id,rating\n-4,1,9\n", Selection::All)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(":2: column \"user_id\": \"-4\""), "{e}");
     }
 }

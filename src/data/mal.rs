@@ -25,7 +25,11 @@ pub(crate) const PROTOCOL_CSV: TripletLayout = TripletLayout {
 };
 
 /// Reads animelist.csv under a selection.
-pub(crate) fn read_animelist(path: &Path, sel: Selection, progress: &dyn Fn(u64, u64)) -> Result<Ratings, DataError> {
+pub(crate) fn read_animelist(
+    path: &Path,
+    sel: Selection,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Ratings, DataError> {
     read_triplets(path, &ANIMELIST, sel, progress)
 }
 
@@ -35,7 +39,15 @@ pub(crate) fn read_catalog(anime_csv: &Path, synopsis_csv: &Path) -> Result<Cata
         anime_csv,
         "MAL 2020 anime.csv",
         &["MAL_ID", "Name", "Genres"],
-        &["Score", "English name", "Japanese name", "Type", "Episodes", "Members", "Studios"],
+        &[
+            "Score",
+            "English name",
+            "Japanese name",
+            "Type",
+            "Episodes",
+            "Members",
+            "Studios",
+        ],
     )?;
     let syn = read_table(
         synopsis_csv,
@@ -75,9 +87,12 @@ pub(crate) fn read_catalog(anime_csv: &Path, synopsis_csv: &Path) -> Result<Cata
             japanese_name: get("Japanese name"),
             genres: split_list(get("Genres").as_deref()),
             kind: get("Type"),
-            episodes: parse_num::<f64>(anime_csv, row, "Episodes", get("Episodes").as_deref())?.map(|v| v as u32),
-            score: parse_num::<f64>(anime_csv, row, "Score", get("Score").as_deref())?.map(|v| v as f32),
-            members: parse_num::<f64>(anime_csv, row, "Members", get("Members").as_deref())?.map(|v| v as u64),
+            episodes: parse_num::<f64>(anime_csv, row, "Episodes", get("Episodes").as_deref())?
+                .map(|v| v as u32),
+            score: parse_num::<f64>(anime_csv, row, "Score", get("Score").as_deref())?
+                .map(|v| v as f32),
+            members: parse_num::<f64>(anime_csv, row, "Members", get("Members").as_deref())?
+                .map(|v| v as u64),
             studios: split_list(get("Studios").as_deref()),
             synopsis: synopsis.remove(&id),
         });
@@ -108,7 +123,12 @@ fn parse_id(path: &Path, row: usize, column: &str, v: Option<&str>) -> Result<u3
     })
 }
 
-fn parse_num<T: std::str::FromStr>(path: &Path, row: usize, column: &str, v: Option<&str>) -> Result<Option<T>, DataError> {
+fn parse_num<T: std::str::FromStr>(
+    path: &Path,
+    row: usize,
+    column: &str,
+    v: Option<&str>,
+) -> Result<Option<T>, DataError> {
     match v.map(str::trim) {
         None | Some("") => Ok(None),
         Some(s) => s.parse::<T>().map(Some).map_err(|_| DataError::Parse {
@@ -126,7 +146,12 @@ type Table = HashMap<String, Vec<Option<String>>>;
 /// Reads the named columns of a quoted CSV as strings ('Unknown' → null) with
 /// polars, after checking encoding, header and record shapes ourselves so
 /// every failure names a line.
-pub(crate) fn read_table(path: &Path, layout: &'static str, required: &[&str], optional: &[&str]) -> Result<Table, DataError> {
+pub(crate) fn read_table(
+    path: &Path,
+    layout: &'static str,
+    required: &[&str],
+    optional: &[&str],
+) -> Result<Table, DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     if bytes.is_empty() {
         return Err(DataError::Empty {
@@ -135,10 +160,20 @@ pub(crate) fn read_table(path: &Path, layout: &'static str, required: &[&str], o
         });
     }
     if let Err(e) = std::str::from_utf8(&bytes) {
-        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-        return Err(DataError::InvalidUtf8 { path: path.into(), line });
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64
+            + 1;
+        return Err(DataError::InvalidUtf8 {
+            path: path.into(),
+            line,
+        });
     }
-    let header_end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
+    let header_end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(bytes.len());
     let header = header_fields(&bytes[..header_end], b',');
     for r in required {
         if !header.iter().any(|h| h == r) {
@@ -162,11 +197,15 @@ pub(crate) fn read_table(path: &Path, layout: &'static str, required: &[&str], o
         .with_infer_schema_length(Some(0))
         .with_columns(Some(wanted.clone().into()))
         .with_parse_options(
-            CsvParseOptions::default().with_null_values(Some(NullValues::AllColumnsSingle("Unknown".into()))),
+            CsvParseOptions::default()
+                .with_null_values(Some(NullValues::AllColumnsSingle("Unknown".into()))),
         )
         .into_reader_with_file_handle(Cursor::new(&bytes[..]))
         .finish()
-        .map_err(|e| DataError::Csv { path: path.into(), msg: e.to_string() })?;
+        .map_err(|e| DataError::Csv {
+            path: path.into(),
+            msg: e.to_string(),
+        })?;
     if df.height() == 0 {
         return Err(DataError::Empty {
             path: path.into(),
@@ -178,8 +217,14 @@ pub(crate) fn read_table(path: &Path, layout: &'static str, required: &[&str], o
         let col = df
             .column(name.as_str())
             .and_then(|c| c.str().cloned())
-            .map_err(|e| DataError::Csv { path: path.into(), msg: e.to_string() })?;
-        out.insert(name.to_string(), col.iter().map(|v| v.map(String::from)).collect());
+            .map_err(|e| DataError::Csv {
+                path: path.into(),
+                msg: e.to_string(),
+            })?;
+        out.insert(
+            name.to_string(),
+            col.iter().map(|v| v.map(String::from)).collect(),
+        );
     }
     Ok(out)
 }
@@ -221,7 +266,13 @@ fn check_records(path: &Path, bytes: &[u8], n_fields: usize) -> Result<(), DataE
                 }
                 b'\n' => {
                     if !empty_record && fields != n_fields && !header {
-                        return Err(DataError::Ragged { path: path.into(), line: rec_line, found: fields, expected: n_fields, last: false });
+                        return Err(DataError::Ragged {
+                            path: path.into(),
+                            line: rec_line,
+                            found: fields,
+                            expected: n_fields,
+                            last: false,
+                        });
                     }
                     header = false;
                     line += 1;
@@ -244,10 +295,22 @@ fn check_records(path: &Path, bytes: &[u8], n_fields: usize) -> Result<(), DataE
         i += 1;
     }
     if in_quotes {
-        return Err(DataError::Ragged { path: path.into(), line: rec_line, found: fields, expected: n_fields, last: true });
+        return Err(DataError::Ragged {
+            path: path.into(),
+            line: rec_line,
+            found: fields,
+            expected: n_fields,
+            last: true,
+        });
     }
     if !empty_record && fields != n_fields && !header {
-        return Err(DataError::Ragged { path: path.into(), line: rec_line, found: fields, expected: n_fields, last: true });
+        return Err(DataError::Ragged {
+            path: path.into(),
+            line: rec_line,
+            found: fields,
+            expected: n_fields,
+            last: true,
+        });
     }
     Ok(())
 }
@@ -260,22 +323,41 @@ mod tests {
 
     #[test]
     fn reads_the_real_sample_catalog() {
-        let c = read_catalog(&Path::new(SAMPLE).join("anime.csv"), &Path::new(SAMPLE).join("anime_with_synopsis.csv")).unwrap();
+        let c = read_catalog(
+            &Path::new(SAMPLE).join("anime.csv"),
+            &Path::new(SAMPLE).join("anime_with_synopsis.csv"),
+        )
+        .unwrap();
         assert_eq!(c.anime.len(), 80);
         let bebop = c.get(1).unwrap();
         assert_eq!(bebop.name, "Cowboy Bebop");
-        assert_eq!(bebop.genres, ["Action", "Adventure", "Comedy", "Drama", "Sci-Fi", "Space"]);
+        assert_eq!(
+            bebop.genres,
+            ["Action", "Adventure", "Comedy", "Drama", "Sci-Fi", "Space"]
+        );
         assert_eq!(bebop.episodes, Some(26));
         assert_eq!(bebop.score, Some(8.78));
         assert_eq!(bebop.members, Some(1_251_960));
-        assert!(bebop.synopsis.as_deref().unwrap().starts_with("In the year 2071"));
+        assert!(bebop
+            .synopsis
+            .as_deref()
+            .unwrap()
+            .starts_with("In the year 2071"));
         // 'Unknown' is null: 11 English names are Unknown in these rows
-        assert_eq!(c.anime.iter().filter(|a| a.english_name.is_none()).count(), 11);
+        assert_eq!(
+            c.anime.iter().filter(|a| a.english_name.is_none()).count(),
+            11
+        );
     }
 
     #[test]
     fn reads_the_real_sample_animelist() {
-        let r = read_animelist(&Path::new(SAMPLE).join("animelist.csv"), Selection::All, &|_, _| {}).unwrap();
+        let r = read_animelist(
+            &Path::new(SAMPLE).join("animelist.csv"),
+            Selection::All,
+            &|_, _| {},
+        )
+        .unwrap();
         assert_eq!(r.len(), 499);
         assert_eq!(r.rating.iter().filter(|&&x| x == 0.0).count(), 279);
     }
@@ -285,10 +367,14 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("anime.csv");
         std::fs::write(&p, "MAL_ID,Name,Genres\n1,A,\"Action, Drama\"\n2,B,\"Come").unwrap();
-        let e = read_table(&p, "t", &["MAL_ID"], &[]).unwrap_err().to_string();
+        let e = read_table(&p, "t", &["MAL_ID"], &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("anime.csv:3:") && e.contains("truncated"), "{e}");
         std::fs::write(&p, "MAL_ID,Name,Genres\n1,A\n2,B,C\n").unwrap();
-        let e = read_table(&p, "t", &["MAL_ID"], &[]).unwrap_err().to_string();
+        let e = read_table(&p, "t", &["MAL_ID"], &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("anime.csv:2: 2 fields, expected 3"), "{e}");
     }
 }

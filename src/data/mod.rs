@@ -74,7 +74,11 @@ impl Ratings {
             w.write_all(b"user_id,item_id,rating\n")?;
             for j in 0..self.len() {
                 if integral {
-                    writeln!(w, "{},{},{}", self.user[j], self.item[j], self.rating[j] as i64)?;
+                    writeln!(
+                        w,
+                        "{},{},{}",
+                        self.user[j], self.item[j], self.rating[j] as i64
+                    )?;
                 } else {
                     writeln!(w, "{},{},{}", self.user[j], self.item[j], self.rating[j])?;
                 }
@@ -172,7 +176,10 @@ pub fn source_dir(cfg: &DataConfig) -> Result<PathBuf, DataError> {
     match cfg.format {
         DataFormat::Synthetic => {
             let s = &cfg.synth;
-            let dir = cfg.cache_dir.join(format!("synth-u{}-a{}-r{}-s{}", s.users, s.anime, s.rows, s.seed));
+            let dir = cfg.cache_dir.join(format!(
+                "synth-u{}-a{}-r{}-s{}",
+                s.users, s.anime, s.rows, s.seed
+            ));
             if !dir.join("animelist.csv").exists() {
                 let spec = synth::SynthSpec {
                     users: s.users,
@@ -185,7 +192,10 @@ pub fn source_dir(cfg: &DataConfig) -> Result<PathBuf, DataError> {
             }
             Ok(dir)
         }
-        _ => cfg.source.clone().ok_or_else(|| DataError::Unusable("data.source is not set".into())),
+        _ => cfg
+            .source
+            .clone()
+            .ok_or_else(|| DataError::Unusable("data.source is not set".into())),
     }
 }
 
@@ -201,7 +211,10 @@ pub fn selection(cfg: &DataConfig, seed: u64) -> Selection {
     match (cfg.max_rows, cfg.sample) {
         (None, _) => Selection::All,
         (Some(n), Sample::Head) => Selection::Head(n),
-        (Some(n), Sample::Random) => Selection::Random { n, seed: cfg.sample_seed.unwrap_or(seed) },
+        (Some(n), Sample::Random) => Selection::Random {
+            n,
+            seed: cfg.sample_seed.unwrap_or(seed),
+        },
     }
 }
 
@@ -263,12 +276,20 @@ pub fn process(cfg: &DataConfig, seed: u64) -> Result<Processed, DataError> {
     if cfg.cache {
         if let Some((train, test, clean)) = cache::load(&cache_dir)? {
             tracing::info!(dir = %cache_dir.display(), "processed data from cache");
-            return Ok(Processed { train, test, clean, fingerprint: fp, cached: true });
+            return Ok(Processed {
+                train,
+                test,
+                clean,
+                fingerprint: fp,
+                cached: true,
+            });
         }
     }
     let (train, test, clean) = if cfg.split.kind == SplitKind::External {
         let (Some(tr), Some(te)) = (&cfg.split.train, &cfg.split.test) else {
-            return Err(DataError::Unusable("data.split kind external needs train and test".into()));
+            return Err(DataError::Unusable(
+                "data.split kind external needs train and test".into(),
+            ));
         };
         let noop = |_: u64, _: u64| {};
         let train = csv::read_triplets(tr, &mal::PROTOCOL_CSV, Selection::All, &noop)?;
@@ -288,7 +309,8 @@ pub fn process(cfg: &DataConfig, seed: u64) -> Result<Processed, DataError> {
                 cfg.min_user_ratings
             )));
         }
-        let (train, test) = process::split_per_user(&clean_rows, cfg.split.test_ratio, cfg.split.seed);
+        let (train, test) =
+            process::split_per_user(&clean_rows, cfg.split.test_ratio, cfg.split.seed);
         (train, test, st)
     };
     if cfg.cache {
@@ -296,7 +318,13 @@ pub fn process(cfg: &DataConfig, seed: u64) -> Result<Processed, DataError> {
             tracing::warn!(error = %e, "could not write the processed-data cache; continuing without it");
         }
     }
-    Ok(Processed { train, test, clean, fingerprint: fp, cached: false })
+    Ok(Processed {
+        train,
+        test,
+        clean,
+        fingerprint: fp,
+        cached: false,
+    })
 }
 
 fn sort_rows(r: Ratings) -> Ratings {
@@ -324,18 +352,27 @@ pub fn encode(p: Processed, catalog: Catalog) -> Dataset {
     let mut items = p.train.item.clone();
     items.sort_unstable();
     items.dedup();
-    let max_item = items.last().copied().unwrap_or(0).max(p.test.item.iter().copied().max().unwrap_or(0));
+    let max_item = items
+        .last()
+        .copied()
+        .unwrap_or(0)
+        .max(p.test.item.iter().copied().max().unwrap_or(0));
     let mut item_ix = vec![u32::MAX; max_item as usize + 1];
     for (k, &i) in items.iter().enumerate() {
         item_ix[i as usize] = k as u32;
     }
-    let user_ix: HashMap<u32, u32> = users.iter().enumerate().map(|(k, &u)| (u, k as u32)).collect();
+    let user_ix: HashMap<u32, u32> = users
+        .iter()
+        .enumerate()
+        .map(|(k, &u)| (u, k as u32))
+        .collect();
     let enc = |r: &Ratings| {
         let mut rows = Vec::with_capacity(r.len());
         let mut cols = Vec::with_capacity(r.len());
         let mut vals = Vec::with_capacity(r.len());
         for j in 0..r.len() {
-            let (Some(&u), Some(&i)) = (user_ix.get(&r.user[j]), item_ix.get(r.item[j] as usize)) else {
+            let (Some(&u), Some(&i)) = (user_ix.get(&r.user[j]), item_ix.get(r.item[j] as usize))
+            else {
                 continue;
             };
             if i == u32::MAX {
@@ -349,14 +386,32 @@ pub fn encode(p: Processed, catalog: Catalog) -> Dataset {
     };
     let train = enc(&p.train);
     let test = enc(&p.test);
-    Dataset { users, items, train, test, catalog, fingerprint: p.fingerprint, clean: p.clean }
+    Dataset {
+        users,
+        items,
+        train,
+        test,
+        catalog,
+        fingerprint: p.fingerprint,
+        clean: p.clean,
+    }
 }
 
 impl Dataset {
     /// Smallest and largest train rating (for min-max scaling).
     pub fn rating_range(&self) -> (f32, f32) {
-        let lo = self.train.values.iter().copied().fold(f32::INFINITY, f32::min);
-        let hi = self.train.values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let lo = self
+            .train
+            .values
+            .iter()
+            .copied()
+            .fold(f32::INFINITY, f32::min);
+        let hi = self
+            .train
+            .values
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
         (lo, hi)
     }
 

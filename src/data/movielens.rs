@@ -27,7 +27,11 @@ fn is_100k(dir: &Path) -> bool {
 }
 
 /// Ratings of either release.
-pub(crate) fn read_ratings(dir: &Path, sel: Selection, progress: &dyn Fn(u64, u64)) -> Result<Ratings, DataError> {
+pub(crate) fn read_ratings(
+    dir: &Path,
+    sel: Selection,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Ratings, DataError> {
     if is_100k(dir) {
         read_triplets(&dir.join("u.data"), &U_DATA, sel, progress)
     } else if dir.join("ratings.csv").exists() {
@@ -55,7 +59,12 @@ pub(crate) fn read_catalog(dir: &Path) -> Result<Catalog, DataError> {
         read_u_item(dir)
     } else {
         let p = dir.join("movies.csv");
-        let t = read_table(&p, "ml-latest movies.csv (movieId,title,genres)", &["movieId", "title", "genres"], &[])?;
+        let t = read_table(
+            &p,
+            "ml-latest movies.csv (movieId,title,genres)",
+            &["movieId", "title", "genres"],
+            &[],
+        )?;
         let mut out = Vec::with_capacity(t["movieId"].len());
         for (row, id) in t["movieId"].iter().enumerate() {
             let id_text = id.as_deref().unwrap_or("").trim();
@@ -73,7 +82,11 @@ pub(crate) fn read_catalog(dir: &Path) -> Result<Catalog, DataError> {
                 .filter(|g| !g.is_empty() && *g != "(no genres listed)")
                 .map(String::from)
                 .collect();
-            out.push(movie(id, t["title"][row].clone().unwrap_or_default(), genres));
+            out.push(movie(
+                id,
+                t["title"][row].clone().unwrap_or_default(),
+                genres,
+            ));
         }
         Ok(Catalog::new(out))
     }
@@ -117,7 +130,13 @@ fn read_u_item(dir: &Path) -> Result<Catalog, DataError> {
         }
         let f: Vec<&str> = line.split('|').collect();
         if f.len() < 6 {
-            return Err(DataError::Ragged { path: p, line: k as u64 + 1, found: f.len(), expected: 24, last: false });
+            return Err(DataError::Ragged {
+                path: p,
+                line: k as u64 + 1,
+                found: f.len(),
+                expected: 24,
+                last: false,
+            });
         }
         let id: u32 = f[0].parse().map_err(|_| DataError::Parse {
             path: p.clone(),
@@ -136,7 +155,10 @@ fn read_u_item(dir: &Path) -> Result<Catalog, DataError> {
         out.push(movie(id, f[1].to_string(), genres));
     }
     if out.is_empty() {
-        return Err(DataError::Empty { path: p, what: "no movies".into() });
+        return Err(DataError::Empty {
+            path: p,
+            what: "no movies".into(),
+        });
     }
     Ok(Catalog::new(out))
 }
@@ -150,7 +172,9 @@ mod tests {
     use super::*;
 
     fn shared(d: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(d)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data")
+            .join(d)
     }
 
     #[test]

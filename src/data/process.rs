@@ -36,7 +36,12 @@ pub fn clean(r: &Ratings, min_user_ratings: u32) -> (Ratings, CleanStats) {
     // puts each pair's rows together in file order, so the last one wins.
     let mut keys: Vec<(u64, u32)> = (0..r.len())
         .filter(|&i| r.rating[i] > 0.0 && r.rating[i].is_finite())
-        .map(|i| ((u64::from(r.user[i]) << 32) | u64::from(r.item[i]), i as u32))
+        .map(|i| {
+            (
+                (u64::from(r.user[i]) << 32) | u64::from(r.item[i]),
+                i as u32,
+            )
+        })
         .collect();
     st.unrated = st.rows_read - keys.len() as u64;
     keys.par_sort_unstable();
@@ -73,7 +78,9 @@ pub fn clean(r: &Ratings, min_user_ratings: u32) -> (Ratings, CleanStats) {
 
 /// Test rows for a user with `n` rows: `max(1, round(ratio * n))`, and never all of them.
 pub fn n_test(n: usize, ratio: f64) -> usize {
-    ((ratio * n as f64).round() as usize).max(1).min(n.saturating_sub(1))
+    ((ratio * n as f64).round() as usize)
+        .max(1)
+        .min(n.saturating_sub(1))
 }
 
 /// PROTOCOL section 2 with our own seeded generator (PCG64, created once):
@@ -116,7 +123,13 @@ pub fn split_per_user(sorted: &Ratings, ratio: f64, seed: u64) -> (Ratings, Rati
 
 /// Drops test rows whose item never occurs in train (they can never be ranked).
 pub fn drop_unseen_items(train: &Ratings, test: Ratings) -> Ratings {
-    let max = train.item.iter().chain(&test.item).copied().max().unwrap_or(0) as usize;
+    let max = train
+        .item
+        .iter()
+        .chain(&test.item)
+        .copied()
+        .max()
+        .unwrap_or(0) as usize;
     let mut seen = vec![false; max + 1];
     for &i in &train.item {
         seen[i as usize] = true;
@@ -134,10 +147,14 @@ pub fn drop_unseen_items(train: &Ratings, test: Ratings) -> Ratings {
 /// train users.
 pub fn check_external(train: &Ratings, test: &Ratings) -> Result<(), DataError> {
     if train.is_empty() {
-        return Err(DataError::Unusable("the external train file has no rows".into()));
+        return Err(DataError::Unusable(
+            "the external train file has no rows".into(),
+        ));
     }
     if test.is_empty() {
-        return Err(DataError::Unusable("the external test file has no rows".into()));
+        return Err(DataError::Unusable(
+            "the external test file has no rows".into(),
+        ));
     }
     Ok(())
 }
@@ -156,12 +173,34 @@ mod tests {
 
     #[test]
     fn clean_drops_unrated_keeps_last_duplicate_and_filters_users() {
-        let r = ratings(&[(1, 10, 5.0), (1, 11, 0.0), (1, 10, 8.0), (1, 12, 7.0), (2, 10, 9.0), (0, 3, 4.0), (0, 1, -1.0), (0, 2, 6.0)]);
+        let r = ratings(&[
+            (1, 10, 5.0),
+            (1, 11, 0.0),
+            (1, 10, 8.0),
+            (1, 12, 7.0),
+            (2, 10, 9.0),
+            (0, 3, 4.0),
+            (0, 1, -1.0),
+            (0, 2, 6.0),
+        ]);
         let (c, st) = clean(&r, 2);
         assert_eq!(c.user, vec![0, 0, 1, 1]);
         assert_eq!(c.item, vec![2, 3, 10, 12]);
-        assert_eq!(c.rating, vec![6.0, 4.0, 8.0, 7.0], "the last (1,10) row wins");
-        assert_eq!((st.unrated, st.duplicates, st.sparse_users, st.sparse_user_rows, st.rows_kept), (2, 1, 1, 1, 4));
+        assert_eq!(
+            c.rating,
+            vec![6.0, 4.0, 8.0, 7.0],
+            "the last (1,10) row wins"
+        );
+        assert_eq!(
+            (
+                st.unrated,
+                st.duplicates,
+                st.sparse_users,
+                st.sparse_user_rows,
+                st.rows_kept
+            ),
+            (2, 1, 1, 1, 4)
+        );
     }
 
     #[test]
@@ -191,7 +230,13 @@ mod tests {
             let t = te.user.iter().filter(|&&x| x == u).count();
             assert_eq!(t, n_test(n, 0.2));
         }
-        let mut pairs: Vec<(u32, u32)> = tr.user.iter().zip(&tr.item).chain(te.user.iter().zip(&te.item)).map(|(a, b)| (*a, *b)).collect();
+        let mut pairs: Vec<(u32, u32)> = tr
+            .user
+            .iter()
+            .zip(&tr.item)
+            .chain(te.user.iter().zip(&te.item))
+            .map(|(a, b)| (*a, *b))
+            .collect();
         let before = pairs.len();
         pairs.sort_unstable();
         pairs.dedup();

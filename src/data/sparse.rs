@@ -29,7 +29,13 @@ impl Csr {
     }
 
     /// Builds from triplets already sorted by (row, col) with unique pairs.
-    pub fn from_sorted(n_rows: usize, n_cols: usize, rows: &[u32], cols: &[u32], vals: &[f32]) -> Self {
+    pub fn from_sorted(
+        n_rows: usize,
+        n_cols: usize,
+        rows: &[u32],
+        cols: &[u32],
+        vals: &[f32],
+    ) -> Self {
         let mut indptr = vec![0usize; n_rows + 1];
         for &r in rows {
             indptr[r as usize + 1] += 1;

@@ -41,7 +41,9 @@ impl DatasetStats {
         let n = d.train.nnz() + d.test.nnz();
         let users = d.users.len();
         let mut per_user: Vec<usize> = (0..users)
-            .map(|u| d.train.indptr[u + 1] - d.train.indptr[u] + d.test.indptr[u + 1] - d.test.indptr[u])
+            .map(|u| {
+                d.train.indptr[u + 1] - d.train.indptr[u] + d.test.indptr[u + 1] - d.test.indptr[u]
+            })
             .collect();
         per_user.sort_unstable();
         let median = match per_user.len() {
@@ -65,8 +67,16 @@ impl DatasetStats {
             rated_anime: d.items.len(),
             train_ratings: d.train.nnz(),
             test_ratings: d.test.nnz(),
-            sparsity: if cells > 0.0 { 1.0 - n as f64 / cells } else { 1.0 },
-            ratings_per_user_mean: if users > 0 { n as f64 / users as f64 } else { 0.0 },
+            sparsity: if cells > 0.0 {
+                1.0 - n as f64 / cells
+            } else {
+                1.0
+            },
+            ratings_per_user_mean: if users > 0 {
+                n as f64 / users as f64
+            } else {
+                0.0
+            },
             ratings_per_user_median: median,
             rating_histogram: hist.into_iter().map(|(k, c)| (k as f32 / 2.0, c)).collect(),
         }
@@ -85,10 +95,24 @@ impl fmt::Display for DatasetStats {
         writeln!(f, "ratings (train)      {:>12}", self.train_ratings)?;
         writeln!(f, "ratings (test)       {:>12}", self.test_ratings)?;
         writeln!(f, "sparsity             {:>12.6}", self.sparsity)?;
-        writeln!(f, "ratings/user mean    {:>12.1}", self.ratings_per_user_mean)?;
-        writeln!(f, "ratings/user median  {:>12.1}", self.ratings_per_user_median)?;
+        writeln!(
+            f,
+            "ratings/user mean    {:>12.1}",
+            self.ratings_per_user_mean
+        )?;
+        writeln!(
+            f,
+            "ratings/user median  {:>12.1}",
+            self.ratings_per_user_median
+        )?;
         writeln!(f, "rating histogram:")?;
-        let max = self.rating_histogram.iter().map(|x| x.1).max().unwrap_or(1).max(1);
+        let max = self
+            .rating_histogram
+            .iter()
+            .map(|x| x.1)
+            .max()
+            .unwrap_or(1)
+            .max(1);
         for (r, c) in &self.rating_histogram {
             let bar = "#".repeat(((*c as f64 / max as f64) * 40.0).round() as usize);
             writeln!(f, "  {r:>4} {c:>10} {bar}")?;

@@ -33,8 +33,14 @@ impl GitInfo {
         let commit = git(&["rev-parse", "HEAD"])?;
         let branch = git(&["rev-parse", "--abbrev-ref", "HEAD"]).filter(|b| b != "HEAD");
         let remote = git(&["config", "--get", "remote.origin.url"]).filter(|r| !r.is_empty());
-        let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-        Some(Self { commit, branch, remote, dirty })
+        let dirty =
+            git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+        Some(Self {
+            commit,
+            branch,
+            remote,
+            dirty,
+        })
     }
 }
 
@@ -95,10 +101,18 @@ impl RunDir {
                     })
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))),
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot create {}: {e}", path.display()),
+                    ))
+                }
             }
         }
-        Err(io::Error::other(format!("no free run id under {}", base.display())))
+        Err(io::Error::other(format!(
+            "no free run id under {}",
+            base.display()
+        )))
     }
 
     /// Opens an existing run directory (for --resume, recommend, promote).
@@ -133,8 +147,15 @@ impl RunDir {
 
     fn read_meta_at(path: &Path) -> io::Result<Meta> {
         let p = path.join("meta.json");
-        let bytes = std::fs::read(&p).map_err(|e| io::Error::new(e.kind(), format!("{}: {e} (is this a run directory?)", p.display())))?;
-        serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", p.display())))
+        let bytes = std::fs::read(&p).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("{}: {e} (is this a run directory?)", p.display()),
+            )
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", p.display()))
+        })
     }
 
     /// A fresh meta for a starting run.

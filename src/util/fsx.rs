@@ -42,8 +42,12 @@ where
         w.flush()?;
     }
     tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .map_err(|e| io::Error::new(e.error.kind(), format!("cannot write {}: {}", path.display(), e.error)))?;
+    tmp.persist(path).map_err(|e| {
+        io::Error::new(
+            e.error.kind(),
+            format!("cannot write {}: {}", path.display(), e.error),
+        )
+    })?;
     Ok(())
 }
 
@@ -68,7 +72,10 @@ mod tests {
         });
         assert!(err.is_err());
         assert_eq!(fs::read(&target).unwrap(), b"old");
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "temporary file left behind: {names:?}");
     }
 

@@ -1,0 +1,508 @@
+//! The scoring engine: a weighted, normalised blend of parts over the users'
+//! rating histories. Used by evaluation, `anirec recommend` and the server.
+
+use super::parts::{dot, liked_mask, Mat, Part};
+use crate::config::Normalization;
+use crate::data::Csr;
+
+/// One blended part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    /// Model kind that produced the part (e.g. "ease").
+    pub name: String,
+    /// Blend weight.
+    pub weight: f32,
+    /// The part.
+    pub part: Part,
+}
+
+/// Who is being scored: a known user (dense index) and/or a list of rated items.
+#[derive(Debug, Clone, Copy)]
+pub struct UserCtx<'a> {
+    /// Known user, if any.
+    pub user: Option<u32>,
+    /// Rated (or liked) items, dense indices, ascending.
+    pub items: &'a [u32],
+    /// Their ratings (same length).
+    pub ratings: &'a [f32],
+}
+
+/// A fitted, servable recommender.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    /// Parts and weights.
+    pub members: Vec<Member>,
+    /// How member scores are put on one scale.
+    pub normalization: Normalization,
+    /// users × items train ratings (what is excluded and what profiles are built from).
+    pub history: Csr,
+    item_users: Csr,
+    user_norms: Vec<f32>,
+    like_cut: Vec<f32>,
+}
+
+impl Engine {
+    /// Builds an engine and its derived indexes.
+    pub fn new(members: Vec<Member>, normalization: Normalization, history: Csr) -> Self {
+        let needs_knn = members
+            .iter()
+            .any(|m| matches!(m.part, Part::UserKnn { .. }));
+        let (item_users, user_norms, like_cut) = if needs_knn {
+            let q = members
+                .iter()
+                .find_map(|m| match &m.part {
+                    Part::UserKnn { like_quantile, .. } => Some(*like_quantile),
+                    _ => None,
+                })
+                .unwrap_or(0.75);
+            let norms = (0..history.n_rows)
+                .map(|u| history.row(u).1.iter().map(|r| r * r).sum::<f32>().sqrt())
+                .collect();
+            let cuts = (0..history.n_rows)
+                .map(|u| {
+                    let r = history.row(u).1;
+                    let f = liked_mask(r, q);
+                    r.iter()
+                        .copied()
+                        .filter(|&x| f(x))
+                        .fold(f32::INFINITY, f32::min)
+                })
+                .collect();
+            (history.transpose(), norms, cuts)
+        } else {
+            (Csr::default(), Vec::new(), Vec::new())
+        };
+        Self {
+            members,
+            normalization,
+            history,
+            item_users,
+            user_norms,
+            like_cut,
+        }
+    }
+
+    /// Items in the catalogue of the model.
+    pub fn n_items(&self) -> usize {
+        self.history.n_cols
+    }
+
+    /// Known users.
+    pub fn n_users(&self) -> usize {
+        self.history.n_rows
+    }
+
+    /// Context of a known user (their train history).
+    pub fn ctx(&self, u: u32) -> UserCtx<'_> {
+        let (items, ratings) = self.history.row(u as usize);
+        UserCtx {
+            user: Some(u),
+            items,
+            ratings,
+        }
+    }
+
+    /// Scores every item for `ctx` into `out` (len n_items). Higher is better;
+    /// seen items are not removed here (the caller excludes them).
+    pub fn score(&self, ctx: &UserCtx, out: &mut [f32], tmp: &mut Vec<f32>) {
+        let active: Vec<&Member> = self.members.iter().filter(|m| m.weight > 0.0).collect();
+        if active.len() == 1 {
+            self.score_part(&active[0].part, ctx, out);
+            return;
+        }
+        out.fill(0.0);
+        tmp.resize(out.len(), 0.0);
+        for m in active {
+            self.score_part(&m.part, ctx, tmp);
+            normalize(tmp, self.normalization);
+            for (o, t) in out.iter_mut().zip(tmp.iter()) {
+                *o += m.weight * t;
+            }
+        }
+    }
+
+    /// Item-to-item similarity of every item to `item` (the item itself included).
+    pub fn similar(&self, item: u32, out: &mut [f32], tmp: &mut Vec<f32>) {
+        let active: Vec<&Member> = self
+            .members
+            .iter()
+            .filter(|m| m.weight > 0.0 && !matches!(m.part, Part::Popularity { .. }))
+            .collect();
+        if active.len() == 1 {
+            self.similar_part(&active[0].part, item, out);
+            return;
+        }
+        out.fill(0.0);
+        tmp.resize(out.len(), 0.0);
+        for m in active {
+            self.similar_part(&m.part, item, tmp);
+            normalize(tmp, self.normalization);
+            for (o, t) in out.iter_mut().zip(tmp.iter()) {
+                *o += m.weight * t;
+            }
+        }
+    }
+
+    /// Rating predictions on the original scale (models with a rating head only).
+    pub fn predict_ratings(&self, pairs: &[(u32, u32)]) -> Option<Vec<f32>> {
+        let [m] = self.members.as_slice() else {
+            return None;
+        };
+        let Part::Factors {
+            user,
+            item,
+            head: Some(h),
+            ..
+        } = &m.part
+        else {
+            return None;
+        };
+        Some(
+            pairs
+                .iter()
+                .map(|&(u, i)| h.rating(dot(user.row(u as usize), item.row(i as usize))))
+                .collect(),
+        )
+    }
+
+    fn score_part(&self, part: &Part, ctx: &UserCtx, out: &mut [f32]) {
+        match part {
+            Part::Popularity { scores } => out.copy_from_slice(scores),
+            Part::Factors {
+                user,
+                item,
+                item_bias,
+                ..
+            } => {
+                match ctx.user.filter(|&u| (u as usize) < user.rows) {
+                    Some(u) => item.matvec(user.row(u as usize), out),
+                    None => {
+                        let v = fold_in(item, ctx.items);
+                        item.matvec(&v, out);
+                    }
+                }
+                if let Some(b) = item_bias {
+                    out.iter_mut().zip(b).for_each(|(o, b)| *o += b);
+                }
+            }
+            Part::ItemItem { weights } => {
+                out.fill(0.0);
+                for &j in ctx.items {
+                    let (cols, w) = weights.row(j as usize);
+                    for (&c, &w) in cols.iter().zip(w) {
+                        out[c as usize] += w;
+                    }
+                }
+            }
+            Part::Content {
+                vectors,
+                like_quantile,
+            } => {
+                let liked = liked_mask(ctx.ratings, *like_quantile);
+                let mut profile = vec![0f32; vectors.n_cols];
+                for (&j, &r) in ctx.items.iter().zip(ctx.ratings) {
+                    if liked(r) {
+                        let (f, v) = vectors.row(j as usize);
+                        for (&f, &v) in f.iter().zip(v) {
+                            profile[f as usize] += v;
+                        }
+                    }
+                }
+                sparse_matvec(vectors, &profile, out);
+            }
+            Part::UserKnn {
+                neighbors,
+                user_vectors,
+                ..
+            } => self.score_knn(ctx, *neighbors, user_vectors.as_ref(), out),
+        }
+    }
+
+    fn similar_part(&self, part: &Part, item: u32, out: &mut [f32]) {
+        let i = item as usize;
+        match part {
+            Part::Popularity { .. } => out.fill(0.0),
+            Part::Factors { item: v, .. } => {
+                v.matvec(v.row(i), out);
+                let ni = dot(v.row(i), v.row(i)).sqrt().max(1e-12);
+                for (k, o) in out.iter_mut().enumerate() {
+                    let nk = dot(v.row(k), v.row(k)).sqrt().max(1e-12);
+                    *o /= ni * nk;
+                }
+            }
+            Part::ItemItem { weights } => {
+                out.fill(0.0);
+                let (cols, w) = weights.row(i);
+                for (&c, &w) in cols.iter().zip(w) {
+                    out[c as usize] = w;
+                }
+            }
+            Part::Content { vectors, .. } => {
+                let mut profile = vec![0f32; vectors.n_cols];
+                let (f, v) = vectors.row(i);
+                for (&f, &v) in f.iter().zip(v) {
+                    profile[f as usize] = v;
+                }
+                sparse_matvec(vectors, &profile, out);
+            }
+            Part::UserKnn { .. } => {
+                // Item-item cosine over co-ratings, from the same histories.
+                out.fill(0.0);
+                let (raters, ri) = self.item_users.row(i);
+                for (&u, &r) in raters.iter().zip(ri) {
+                    let (items, rs) = self.history.row(u as usize);
+                    for (&k, &rk) in items.iter().zip(rs) {
+                        out[k as usize] += r * rk;
+                    }
+                }
+                let norm = |k: usize| {
+                    self.item_users
+                        .row(k)
+                        .1
+                        .iter()
+                        .map(|x| x * x)
+                        .sum::<f32>()
+                        .sqrt()
+                        .max(1e-12)
+                };
+                let ni = norm(i);
+                for (k, o) in out.iter_mut().enumerate() {
+                    if *o != 0.0 {
+                        *o /= ni * norm(k);
+                    }
+                }
+            }
+        }
+    }
+
+    fn score_knn(&self, ctx: &UserCtx, k: usize, user_vectors: Option<&Mat>, out: &mut [f32]) {
+        let n_users = self.history.n_rows;
+        let mut sim = vec![0f32; n_users];
+        match (user_vectors, ctx.user) {
+            (Some(uv), Some(u)) if (u as usize) < uv.rows => {
+                uv.matvec(uv.row(u as usize), &mut sim);
+            }
+            _ => {
+                // Cosine of rating vectors through the item → users index.
+                let own = ctx
+                    .ratings
+                    .iter()
+                    .map(|r| r * r)
+                    .sum::<f32>()
+                    .sqrt()
+                    .max(1e-12);
+                for (&j, &r) in ctx.items.iter().zip(ctx.ratings) {
+                    let (users, rs) = self.item_users.row(j as usize);
+                    for (&v, &rv) in users.iter().zip(rs) {
+                        sim[v as usize] += r * rv;
+                    }
+                }
+                for (v, s) in sim.iter_mut().enumerate() {
+                    if *s != 0.0 {
+                        *s /= own * self.user_norms[v].max(1e-12);
+                    }
+                }
+            }
+        }
+        if let Some(u) = ctx.user {
+            if let Some(s) = sim.get_mut(u as usize) {
+                *s = f32::NEG_INFINITY;
+            }
+        }
+        let mut top: Vec<(u32, f32)> = Vec::with_capacity(k);
+        crate::eval::topk::top_k_excluding(&sim, &[], k, &mut top);
+        out.fill(0.0);
+        for (v, s) in top {
+            if s <= 0.0 {
+                continue;
+            }
+            let cut = self.like_cut[v as usize];
+            let (items, rs) = self.history.row(v as usize);
+            for (&i, &r) in items.iter().zip(rs) {
+                if r >= cut {
+                    out[i as usize] += s;
+                }
+            }
+        }
+    }
+}
+
+/// Mean of the vectors of `items` (a new user's position in factor space).
+fn fold_in(item: &Mat, items: &[u32]) -> Vec<f32> {
+    let mut v = vec![0f32; item.cols];
+    for &j in items {
+        for (a, b) in v.iter_mut().zip(item.row(j as usize)) {
+            *a += b;
+        }
+    }
+    let n = items.len().max(1) as f32;
+    v.iter_mut().for_each(|x| *x /= n);
+    v
+}
+
+fn sparse_matvec(m: &Csr, v: &[f32], out: &mut [f32]) {
+    for (r, o) in out.iter_mut().enumerate().take(m.n_rows) {
+        let (f, x) = m.row(r);
+        *o = f.iter().zip(x).map(|(&f, &x)| x * v[f as usize]).sum();
+    }
+}
+
+/// Puts one member's scores on a common scale.
+pub fn normalize(x: &mut [f32], how: Normalization) {
+    match how {
+        Normalization::Minmax => {
+            let (lo, hi) = x
+                .iter()
+                .filter(|v| v.is_finite())
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+                    (l.min(v), h.max(v))
+                });
+            let span = hi - lo;
+            if span > 0.0 && span.is_finite() {
+                x.iter_mut().for_each(|v| *v = (*v - lo) / span);
+            } else {
+                x.fill(0.0);
+            }
+        }
+        Normalization::Zscore => {
+            let n = x.len().max(1) as f64;
+            let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+            let var = x
+                .iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            let sd = var.sqrt();
+            if sd > 0.0 {
+                x.iter_mut()
+                    .for_each(|v| *v = ((f64::from(*v) - mean) / sd) as f32);
+            } else {
+                x.fill(0.0);
+            }
+        }
+        Normalization::Rank => {
+            let mut idx: Vec<u32> = (0..x.len() as u32).collect();
+            idx.sort_unstable_by(|&a, &b| x[b as usize].total_cmp(&x[a as usize]));
+            let n = x.len().max(1) as f32;
+            let mut r = vec![0f32; x.len()];
+            for (rank, &i) in idx.iter().enumerate() {
+                r[i as usize] = 1.0 - rank as f32 / n;
+            }
+            x.copy_from_slice(&r);
+        }
+    }
+}
+
+impl crate::eval::evaluator::Scorer for Engine {
+    fn n_items(&self) -> usize {
+        self.history.n_cols
+    }
+
+    fn score_users(&self, users: &[u32], out: &mut [f32]) {
+        let n = self.n_items();
+        let mut tmp = Vec::new();
+        for (k, &u) in users.iter().enumerate() {
+            let row = &mut out[k * n..(k + 1) * n];
+            self.score(&self.ctx(u), row, &mut tmp);
+        }
+    }
+
+    fn predict_ratings(&self, pairs: &[(u32, u32)]) -> Option<Vec<f32>> {
+        Engine::predict_ratings(self, pairs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history() -> Csr {
+        // 3 users × 4 items
+        Csr::from_triplets(
+            3,
+            4,
+            &[
+                (0, 0, 9.0),
+                (0, 1, 8.0),
+                (1, 0, 9.0),
+                (1, 1, 7.0),
+                (1, 2, 10.0),
+                (2, 3, 5.0),
+            ],
+        )
+    }
+
+    #[test]
+    fn item_item_sums_rows_of_the_history() {
+        let w = Csr::from_triplets(4, 4, &[(0, 2, 0.5), (1, 2, 0.25), (1, 3, 1.0)]);
+        let e = Engine::new(
+            vec![Member {
+                name: "ease".into(),
+                weight: 1.0,
+                part: Part::ItemItem { weights: w },
+            }],
+            Normalization::Minmax,
+            history(),
+        );
+        let mut out = vec![0.0; 4];
+        e.score(&e.ctx(0), &mut out, &mut Vec::new());
+        assert_eq!(out, vec![0.0, 0.0, 0.75, 1.0]);
+    }
+
+    #[test]
+    fn user_knn_recommends_what_the_neighbour_liked() {
+        let e = Engine::new(
+            vec![Member {
+                name: "user_knn".into(),
+                weight: 1.0,
+                part: Part::UserKnn {
+                    neighbors: 1,
+                    like_quantile: 0.75,
+                    user_vectors: None,
+                },
+            }],
+            Normalization::Minmax,
+            history(),
+        );
+        let mut out = vec![0.0; 4];
+        e.score(&e.ctx(0), &mut out, &mut Vec::new());
+        // user 1 is user 0's only neighbour; user 1's liked items (>= 75th pct) = {2 (10)}
+        assert!(out[2] > 0.0 && out[3] == 0.0, "{out:?}");
+    }
+
+    #[test]
+    fn blend_normalises_members() {
+        let pop = Part::Popularity {
+            scores: vec![100.0, 0.0, 50.0, 0.0],
+        };
+        let ii = Part::ItemItem {
+            weights: Csr::from_triplets(4, 4, &[(0, 3, 2.0)]),
+        };
+        let e = Engine::new(
+            vec![
+                Member {
+                    name: "popularity".into(),
+                    weight: 0.5,
+                    part: pop,
+                },
+                Member {
+                    name: "ease".into(),
+                    weight: 0.5,
+                    part: ii,
+                },
+            ],
+            Normalization::Minmax,
+            history(),
+        );
+        let mut out = vec![0.0; 4];
+        e.score(&e.ctx(0), &mut out, &mut Vec::new());
+        assert_eq!(out, vec![0.5, 0.0, 0.25, 0.5]);
+    }
+
+    #[test]
+    fn rank_normalisation() {
+        let mut x = vec![0.3, 0.9, 0.1];
+        normalize(&mut x, Normalization::Rank);
+        assert_eq!(x, vec![1.0 - 1.0 / 3.0, 1.0, 1.0 - 2.0 / 3.0]);
+    }
+}
