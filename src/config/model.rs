@@ -137,9 +137,10 @@ pub struct HybridMember {
 }
 
 /// A validated model section.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum ModelConfig {
     /// Most-rated items first: the baseline every model must beat.
+    #[default]
     Popularity,
     /// EASE (Steck 2019): closed-form item-item ridge regression.
     Ease {
@@ -201,12 +202,6 @@ pub enum ModelConfig {
         /// Score normalisation.
         normalization: Normalization,
     },
-}
-
-impl Default for ModelConfig {
-    fn default() -> Self {
-        ModelConfig::Popularity
-    }
 }
 
 const KINDS: &str = "popularity, ease, user_knn, content, recommender_net, mf_bpr, hybrid";
@@ -473,7 +468,7 @@ impl ModelConfig {
                         "factors, epochs and batch_size must be positive integers".into(),
                     );
                 }
-                if !(lr.is_finite() && *lr > 0.0) || !(reg.is_finite() && *reg >= 0.0) {
+                if !(lr.is_finite() && *lr > 0.0 && reg.is_finite() && *reg >= 0.0) {
                     return bad("lr", "lr must be positive and reg >= 0".into());
                 }
                 Ok(())

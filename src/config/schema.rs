@@ -100,6 +100,9 @@ pub struct DataConfig {
     pub min_user_ratings: u32,
     /// Train/test split.
     pub split: SplitConfig,
+    /// What is evaluated: `test`, or `validation` (PROTOCOL: the same split
+    /// applied to train with seed 43; for tuning, never touching test).
+    pub holdout: Holdout,
     /// Where processed data is cached.
     pub cache_dir: PathBuf,
     /// Reuse cached processed data when the fingerprint matches.
@@ -117,10 +120,22 @@ impl Default for DataConfig {
             sample_seed: None,
             min_user_ratings: 5,
             split: SplitConfig::default(),
+            holdout: Holdout::Test,
             cache_dir: PathBuf::from(".anirec-cache"),
             cache: true,
         }
     }
+}
+
+/// Which rows a run is evaluated on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Holdout {
+    /// Train on train, evaluate on test (reported numbers).
+    #[default]
+    Test,
+    /// Train on "fit", evaluate on "validation", both carved from train (tuning).
+    Validation,
 }
 
 /// Size and seed of generated data.

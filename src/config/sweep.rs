@@ -132,7 +132,9 @@ impl SweepConfig {
                 ParamSpace::Values(v) if v.is_empty() => {
                     return Err(invalid(f, &key, "an empty list is not allowed"))
                 }
-                ParamSpace::Uniform { uniform: [lo, hi] } if !(lo < hi) => {
+                ParamSpace::Uniform { uniform: [lo, hi] }
+                    if lo.partial_cmp(hi) != Some(std::cmp::Ordering::Less) =>
+                {
                     return Err(invalid(
                         f,
                         &key,

@@ -337,9 +337,22 @@ fn sort_rows(r: Ratings) -> Ratings {
     out
 }
 
+/// Seed of the validation carve (PROTOCOL section 2).
+pub const VALIDATION_SEED: u64 = 43;
+
 /// Loads everything a model needs.
 pub fn load(cfg: &DataConfig, seed: u64) -> Result<Dataset, DataError> {
-    let p = process(cfg, seed)?;
+    let mut p = process(cfg, seed)?;
+    if cfg.holdout == crate::config::Holdout::Validation {
+        let (fit, val) = process::split_per_user(&p.train, cfg.split.test_ratio, VALIDATION_SEED);
+        tracing::info!(
+            fit = fit.len(),
+            validation = val.len(),
+            "evaluating on the validation carve of train (test untouched)"
+        );
+        p.train = fit;
+        p.test = val;
+    }
     let catalog = catalog(cfg)?;
     Ok(encode(p, catalog))
 }

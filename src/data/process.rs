@@ -110,9 +110,9 @@ pub fn split_per_user(sorted: &Ratings, ratio: f64, seed: u64) -> (Ratings, Rati
         for &p in &perm[..k] {
             is_test[p as usize] = true;
         }
-        for j in 0..n {
+        for (j, &t) in is_test.iter().enumerate() {
             let i = start + j;
-            let dst = if is_test[j] { &mut test } else { &mut train };
+            let dst = if t { &mut test } else { &mut train };
             dst.push(sorted.user[i], sorted.item[i], sorted.rating[i]);
         }
         start = end;

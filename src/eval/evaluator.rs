@@ -645,7 +645,10 @@ mod tests {
 
     // ---- cross-check against protocol/evaluate.py -------------------------------------------
 
-    const EVALUATE_PY: &str = "/work/shared/reference/protocol/evaluate.py";
+    const EVALUATE_PY: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/reference/protocol/evaluate.py"
+    );
 
     /// The interpreter to use, or None (with a printed note) if it lacks numpy/pandas.
     fn python_with_pandas() -> Option<String> {

@@ -20,12 +20,6 @@ impl Fingerprint {
         self
     }
 
-    pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
-        self.0.update((b.len() as u64).to_le_bytes());
-        self.0.update(b);
-        self
-    }
-
     /// Adds a file's identity. Hashing a 2 GB animelist.csv in full would cost
     /// more than reading it, so the file is identified by its size plus its
     /// first and last 1 MiB; any edit that changes the length or touches either

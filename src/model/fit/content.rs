@@ -42,14 +42,16 @@ pub(super) fn fit(ds: &Dataset, cfg: &ModelConfig) -> Result<Part, FitError> {
         ));
     };
     let entries: Vec<Option<&Anime>> = ds.items.iter().map(|&id| ds.catalog.get(id)).collect();
-    let mut blocks: Vec<(f32, Vec<Vec<(u32, f32)>>, usize)> = Vec::new();
+    // (weight, sparse rows, width) per feature block.
+    type Block = (f32, Vec<Vec<(u32, f32)>>, usize);
+    let mut blocks: Vec<Block> = Vec::new();
     let indicator = |f: &dyn Fn(&Anime) -> Vec<String>| {
         let mut vocab: HashMap<String, u32> = HashMap::new();
         let rows: Vec<Vec<(u32, f32)>> = entries
             .iter()
             .map(|a| {
                 let mut r: Vec<(u32, f32)> = a
-                    .map(|a| f(a))
+                    .map(f)
                     .unwrap_or_default()
                     .into_iter()
                     .map(|t| {
