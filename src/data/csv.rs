@@ -234,12 +234,14 @@ fn parse_block(
     is_last: bool,
     limit: Option<u64>,
 ) -> Result<Ratings, DataError> {
-    if std::str::from_utf8(body).is_err() {
+    // polars parses only the projected columns, so a short or long line
+    // whose damage lies elsewhere would pass silently; count separators first.
+    if std::str::from_utf8(body).is_err() || !field_counts_ok(body, layout.sep, loc.n_fields) {
         return Err(
             rescan(path, layout, loc, body, first_line, is_last).unwrap_or_else(|| {
                 DataError::Csv {
                     path: path.into(),
-                    msg: "invalid UTF-8".into(),
+                    msg: "malformed line".into(),
                 }
             }),
         );
@@ -303,6 +305,36 @@ fn parse_block(
     Ok(out)
 }
 
+/// Every non-empty line has exactly `n_fields - 1` separators and no empty
+/// field (these files are unquoted numbers, so a byte scan is exact).
+fn field_counts_ok(body: &[u8], sep: u8, n_fields: usize) -> bool {
+    let want = n_fields.saturating_sub(1);
+    let mut count = 0usize;
+    let mut empty = true;
+    let mut field_empty = true;
+    for &b in body {
+        if b == b'\n' {
+            if !empty && (count != want || field_empty) {
+                return false;
+            }
+            count = 0;
+            empty = true;
+            field_empty = true;
+        } else if b == sep {
+            if field_empty {
+                return false;
+            }
+            count += 1;
+            empty = false;
+            field_empty = true;
+        } else if b != b'\r' {
+            empty = false;
+            field_empty = false;
+        }
+    }
+    empty || (count == want && !field_empty)
+}
+
 /// Finds the first bad line of a block and describes it.
 fn rescan(
     path: &Path,
@@ -327,11 +359,13 @@ fn rescan(
             });
         };
         let fields: Vec<&str> = text.split(layout.sep as char).collect();
-        if fields.len() != loc.n_fields {
+        // An empty field counts as missing: it is how a cut-off line looks.
+        let present = fields.iter().filter(|f| !f.trim().is_empty()).count();
+        if fields.len() != loc.n_fields || present != loc.n_fields {
             return Some(DataError::Ragged {
                 path: path.into(),
                 line,
-                found: fields.len(),
+                found: present.min(fields.len()),
                 expected: loc.n_fields,
                 last: is_last && Some(k) == last_nonempty,
             });

@@ -1,0 +1,1009 @@
+//! End-to-end tests of the `anirec` binary: bad inputs and their exit codes and
+//! messages, synthetic data, the PROTOCOL split, the processed-data cache, a
+//! full `run` + `recommend`, and `--set` overrides.
+//!
+//! Shared data is read in place; everything written goes into a temp dir (the
+//! experiments point `runs_dir` and `data.cache_dir` there and the binary runs
+//! with the temp dir as its working directory).
+
+use assert_cmd::Command;
+use serde_json::Value as Json;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mal2020-sample");
+const REAL_100K: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/data/mal2020-real-100k"
+);
+const MAL_FILES: [&str; 3] = ["anime.csv", "anime_with_synopsis.csv", "animelist.csv"];
+
+// ---------------------------------------------------------------- helpers
+
+/// The binary, run inside `cwd` with logging reduced to warnings so stderr
+/// holds only what the command itself has to say.
+fn anirec(cwd: &Path) -> Command {
+    let mut c = Command::cargo_bin("anirec").expect("anirec binary");
+    c.current_dir(cwd)
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1");
+    c
+}
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn exec(cmd: &mut Command) -> Output {
+    let o = cmd.output().expect("spawn anirec");
+    Output {
+        code: o.status.code().expect("exit code (not killed by a signal)"),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+fn ok(cmd: &mut Command) -> Output {
+    let o = exec(cmd);
+    assert_eq!(
+        o.code, 0,
+        "expected success\nstdout:\n{}\nstderr:\n{}",
+        o.stdout, o.stderr
+    );
+    o
+}
+
+/// A temp dir with a copy of the MAL 2020 sample in `src/` and experiment
+/// files whose runs and caches stay inside it.
+struct Fx {
+    dir: TempDir,
+}
+
+impl Fx {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A fixture with `src/` holding a copy of the three sample files.
+    fn with_sample() -> Self {
+        let fx = Self::new();
+        fs::create_dir_all(fx.src()).unwrap();
+        for f in MAL_FILES {
+            fs::copy(Path::new(SAMPLE).join(f), fx.src().join(f)).unwrap();
+        }
+        fx
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+    fn src(&self) -> PathBuf {
+        self.root().join("src")
+    }
+    fn runs(&self) -> PathBuf {
+        self.root().join("runs")
+    }
+    fn cache(&self) -> PathBuf {
+        self.root().join("cache")
+    }
+    fn cmd(&self) -> Command {
+        anirec(self.root())
+    }
+
+    /// Writes `<root>/<file>` with `name`, `runs_dir` and the given data
+    /// section (its `cache_dir` filled in) plus `rest` (top-level YAML).
+    fn exp(&self, file: &str, name: &str, data: &str, rest: &str) -> PathBuf {
+        let p = self.root().join(file);
+        let text = format!(
+            "name: {name}\nruns_dir: '{}'\ndata:\n  cache_dir: '{}'\n{}\n{rest}\n",
+            self.runs().display(),
+            self.cache().display(),
+            indent(data)
+        );
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// An experiment on the MAL 2020 files in `src/`.
+    fn mal_exp(&self) -> PathBuf {
+        self.exp(
+            "exp.yaml",
+            "bad",
+            &format!(
+                "format: mal2020\nsource: '{}'\nmin_user_ratings: 5",
+                self.src().display()
+            ),
+            "eval: {k: [10], relevance_threshold: 7}",
+        )
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.src().join(name)
+    }
+}
+
+fn indent(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("  {l}\n"))
+        .collect::<String>()
+        .trim_end()
+        .to_string()
+}
+
+/// Rewrites line `n` (1-based) of a file; bytes, so invalid UTF-8 can be put in.
+fn edit_line(path: &Path, n: usize, f: impl FnOnce(&[u8]) -> Vec<u8>) {
+    let bytes = fs::read(path).unwrap();
+    let mut lines: Vec<Vec<u8>> = bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    lines[n - 1] = f(&lines[n - 1]);
+    fs::write(path, lines.join(&b'\n')).unwrap();
+}
+
+/// Replaces field `k` (0-based) of a comma-separated, unquoted line.
+fn set_field(line: &[u8], k: usize, value: &[u8]) -> Vec<u8> {
+    let mut fields: Vec<Vec<u8>> = line.split(|&b| b == b',').map(<[u8]>::to_vec).collect();
+    fields[k] = value.to_vec();
+    fields.join(&b',')
+}
+
+/// The single `error: ...` line of a failed command, without the prefix.
+/// Every other stderr line must be the `run <dir>` notice of `anirec run`.
+fn error_line(o: &Output) -> String {
+    let lines: Vec<&str> = o.stderr.lines().collect();
+    let errors: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "want exactly one error line, stderr:\n{}",
+        o.stderr
+    );
+    for l in &lines {
+        assert!(
+            l.starts_with("error: ") || l.starts_with("run /"),
+            "unexpected stderr line {l:?}; stderr:\n{}",
+            o.stderr
+        );
+    }
+    errors[0]["error: ".len()..].to_string()
+}
+
+fn names_in(dir: &Path) -> BTreeSet<String> {
+    match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => BTreeSet::new(),
+    }
+}
+
+/// `data split` must fail with `code` and leave nothing in OUT (no split
+/// files, no `.anirec-tmp-*`). Returns the error message.
+fn split_fails(fx: &Fx, exp: &Path, sets: &[&str], code: i32) -> String {
+    let out = fx.root().join("split-out");
+    let mut c = fx.cmd();
+    c.args(["data", "split", "--config"])
+        .arg(exp)
+        .arg("--out")
+        .arg(&out);
+    for s in sets {
+        c.args(["--set", s]);
+    }
+    let o = exec(&mut c);
+    assert_eq!(o.code, code, "stderr:\n{}", o.stderr);
+    assert!(
+        o.stdout.is_empty(),
+        "stdout of a failed split: {}",
+        o.stdout
+    );
+    assert_eq!(
+        o.stderr.lines().count(),
+        1,
+        "one stderr line, got:\n{}",
+        o.stderr
+    );
+    let left = names_in(&out);
+    assert!(
+        !out.join("train.csv").exists() && !out.join("test.csv").exists(),
+        "split files left behind: {left:?}"
+    );
+    assert!(
+        left.is_empty(),
+        "OUT is not empty after a failure: {left:?}"
+    );
+    error_line(&o)
+}
+
+/// `anirec run` must fail with a data error (3): the run dir exists, meta.json
+/// says failed with the same message, and no summary.json / bundle is there.
+fn run_fails_with_data_error(fx: &Fx, exp: &Path) -> String {
+    let o = exec(fx.cmd().arg("run").arg(exp));
+    assert_eq!(o.code, 3, "stderr:\n{}", o.stderr);
+    let msg = error_line(&o);
+    let base = fx.runs().join("bad");
+    let ids = names_in(&base);
+    assert_eq!(
+        ids.len(),
+        1,
+        "one run dir under {}: {ids:?}",
+        base.display()
+    );
+    let run = base.join(ids.iter().next().unwrap());
+    let meta: Json = serde_json::from_slice(&fs::read(run.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["status"], "failed", "{meta}");
+    assert_eq!(meta["error"].as_str(), Some(msg.as_str()), "{meta}");
+    assert!(meta["ended_at"].is_string(), "{meta}");
+    let files = names_in(&run);
+    assert!(!files.contains("summary.json"), "{files:?}");
+    assert!(!files.contains("bundle"), "{files:?}");
+    assert!(
+        !files.iter().any(|f| f.starts_with(".anirec-tmp-")),
+        "{files:?}"
+    );
+    assert!(files.contains("config.yaml"), "{files:?}");
+    msg
+}
+
+/// Bad animelist.csv: `data split` and `run` both fail with exit 3 and the
+/// same message, which is returned.
+fn animelist_fails(fx: &Fx) -> String {
+    let exp = fx.mal_exp();
+    let a = split_fails(fx, &exp, &[], 3);
+    let b = run_fails_with_data_error(fx, &exp);
+    assert_eq!(a, b);
+    a
+}
+
+/// A config error: `run` and `data split` exit 2 with one line naming the
+/// file, and nothing is created (no runs dir, no split output).
+fn config_fails(fx: &Fx, exp: &Path, sets: &[&str]) -> String {
+    let mut c = fx.cmd();
+    c.arg("run").arg(exp);
+    for s in sets {
+        c.args(["--set", s]);
+    }
+    let o = exec(&mut c);
+    assert_eq!(o.code, 2, "stderr:\n{}", o.stderr);
+    assert_eq!(o.stderr.lines().count(), 1, "stderr:\n{}", o.stderr);
+    let msg = error_line(&o);
+    assert!(
+        !fx.runs().exists(),
+        "a config error must not create {}",
+        fx.runs().display()
+    );
+    assert_eq!(split_fails(fx, exp, sets, 2), msg);
+    msg
+}
+
+fn has(msg: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(msg.contains(p), "message lacks {p:?}: {msg}");
+    }
+}
+
+fn show(p: &Path) -> String {
+    p.display().to_string()
+}
+
+// ---------------------------------------------------------------- 1. bad inputs
+
+#[test]
+fn bad_input_missing_animelist() {
+    let fx = Fx::with_sample();
+    fs::remove_file(fx.file("animelist.csv")).unwrap();
+    let m = animelist_fails(&fx);
+    has(&m, &[&show(&fx.file("animelist.csv")), "not found"]);
+}
+
+#[test]
+fn bad_input_renamed_rating_column() {
+    let fx = Fx::with_sample();
+    edit_line(&fx.file("animelist.csv"), 1, |l| {
+        String::from_utf8_lossy(l)
+            .replace("rating", "score")
+            .into_bytes()
+    });
+    let m = animelist_fails(&fx);
+    has(
+        &m,
+        &[
+            &show(&fx.file("animelist.csv")),
+            "missing column \"rating\"",
+        ],
+    );
+}
+
+#[test]
+fn bad_input_non_numeric_rating() {
+    let fx = Fx::with_sample();
+    let n = 137;
+    edit_line(&fx.file("animelist.csv"), n, |l| set_field(l, 2, b"nine"));
+    let m = animelist_fails(&fx);
+    has(
+        &m,
+        &[
+            &format!("{}:{n}:", show(&fx.file("animelist.csv"))),
+            "\"rating\"",
+            "\"nine\"",
+        ],
+    );
+}
+
+#[test]
+fn bad_input_non_numeric_rating_past_the_first_read_block() {
+    // The reader works in 16 MiB blocks; a line number far past the first
+    // block must still be exact. ~25 MB of synthetic animelist.csv.
+    let fx = Fx::new();
+    ok(fx
+        .cmd()
+        .args(["data", "synth", "--users", "20000", "--anime", "3000"])
+        .args(["--rows", "1500000", "--seed", "3", "--out"])
+        .arg(fx.src()));
+    let path = fx.file("animelist.csv");
+    assert!(fs::metadata(&path).unwrap().len() > 20 << 20);
+    let n = 1_400_000;
+    edit_line(&path, n, |l| set_field(l, 2, b"x7"));
+    let m = split_fails(&fx, &fx.mal_exp(), &[], 3);
+    has(
+        &m,
+        &[&format!("{}:{n}:", show(&path)), "\"rating\"", "\"x7\""],
+    );
+}
+
+#[test]
+fn bad_input_empty_animelist() {
+    let fx = Fx::with_sample();
+    fs::write(fx.file("animelist.csv"), b"").unwrap();
+    let m = animelist_fails(&fx);
+    has(&m, &[&show(&fx.file("animelist.csv")), "empty"]);
+}
+
+#[test]
+fn bad_input_invalid_utf8_in_animelist() {
+    let fx = Fx::with_sample();
+    let n = 251;
+    edit_line(&fx.file("animelist.csv"), n, |l| {
+        set_field(l, 4, b"\xff\xfe")
+    });
+    let m = animelist_fails(&fx);
+    has(
+        &m,
+        &[
+            &format!("{}:{n}:", show(&fx.file("animelist.csv"))),
+            "invalid UTF-8",
+        ],
+    );
+}
+
+#[test]
+fn bad_input_invalid_utf8_in_anime_csv() {
+    // anime.csv is only read where the catalogue is needed: run and stats.
+    let fx = Fx::with_sample();
+    let n = 3;
+    edit_line(&fx.file("anime.csv"), n, |l| {
+        let mut v = l.to_vec();
+        v.splice(4..4, *b"\xc3(");
+        v
+    });
+    let exp = fx.mal_exp();
+    let m = run_fails_with_data_error(&fx, &exp);
+    has(
+        &m,
+        &[
+            &format!("{}:{n}:", show(&fx.file("anime.csv"))),
+            "invalid UTF-8",
+        ],
+    );
+    let o = exec(fx.cmd().args(["data", "stats", "--config"]).arg(&exp));
+    assert_eq!(o.code, 3, "stderr:\n{}", o.stderr);
+    assert_eq!(error_line(&o), m);
+}
+
+#[test]
+fn bad_input_truncated_last_line() {
+    let fx = Fx::with_sample();
+    let path = fx.file("animelist.csv");
+    let bytes = fs::read(&path).unwrap();
+    let body = bytes.strip_suffix(b"\n").unwrap();
+    let last_start = body.iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    let last_line_no = body.iter().filter(|&&b| b == b'\n').count() + 1;
+    let cut = last_start + (body.len() - last_start) / 2;
+    fs::write(&path, &body[..cut]).unwrap();
+    let m = animelist_fails(&fx);
+    has(
+        &m,
+        &[&format!("{}:{last_line_no}:", show(&path)), "truncated"],
+    );
+}
+
+/// animelist.csv is parsed by polars with a projection of the three needed
+/// columns, so a line that lacks (or has extra) fields *after* `rating` must
+/// be caught by the reader's own field count, including a last line cut in
+/// `rating` itself (`2,4,1` for `2,4,10,2,0`), which would otherwise be read
+/// as rating 1.
+#[test]
+fn bad_input_ragged_rows_outside_the_projected_columns() {
+    let sample = fs::read(Path::new(SAMPLE).join("animelist.csv")).unwrap();
+    let n_lines = sample.iter().filter(|&&b| b == b'\n').count();
+    let cases: Vec<(&str, Vec<u8>, usize)> = vec![
+        // last line "2,11969,0,6,0" cut after the rating
+        (
+            "cut in watched_episodes",
+            sample[..sample.len() - 2].to_vec(),
+            n_lines,
+        ),
+        (
+            "cut in watching_status",
+            sample[..sample.len() - 4].to_vec(),
+            n_lines,
+        ),
+        (
+            "cut right after rating",
+            sample[..sample.len() - 5].to_vec(),
+            n_lines,
+        ),
+        (
+            "cut inside rating",
+            [&sample[..], b"2,4,1"].concat(),
+            n_lines + 1,
+        ),
+    ];
+    for (what, bytes, line) in cases {
+        let fx = Fx::with_sample();
+        fs::write(fx.file("animelist.csv"), bytes).unwrap();
+        let o = exec(
+            fx.cmd()
+                .args(["data", "split", "--config"])
+                .arg(fx.mal_exp())
+                .arg("--out")
+                .arg(fx.root().join("out")),
+        );
+        assert_eq!(o.code, 3, "{what}: accepted; stderr:\n{}", o.stderr);
+        has(&o.stderr, &[&format!("animelist.csv:{line}:"), "truncated"]);
+    }
+    // A short line in the middle of the file.
+    let fx = Fx::with_sample();
+    edit_line(&fx.file("animelist.csv"), 100, |l| {
+        let s = String::from_utf8_lossy(l);
+        s.splitn(4, ',')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(",")
+            .into_bytes()
+    });
+    let o = exec(
+        fx.cmd()
+            .args(["data", "split", "--config"])
+            .arg(fx.mal_exp())
+            .arg("--out")
+            .arg(fx.root().join("out")),
+    );
+    assert_eq!(
+        o.code, 3,
+        "short middle line accepted; stderr:\n{}",
+        o.stderr
+    );
+    has(&o.stderr, &["animelist.csv:100:", "3 fields, expected 5"]);
+}
+
+#[test]
+fn bad_config_unknown_key() {
+    let fx = Fx::with_sample();
+    let exp = fx.exp(
+        "typo.yaml",
+        "bad",
+        &format!("source: '{}'\nmin_user_ratngs: 5", fx.src().display()),
+        "",
+    );
+    let m = config_fails(&fx, &exp, &[]);
+    has(
+        &m,
+        &[
+            &show(&exp),
+            "data.min_user_ratngs",
+            "unknown field",
+            "min_user_ratings",
+            "max_rows",
+        ],
+    );
+}
+
+#[test]
+fn bad_config_out_of_range_value() {
+    let fx = Fx::with_sample();
+    let exp = fx.exp(
+        "ratio.yaml",
+        "bad",
+        &format!(
+            "source: '{}'\nsplit: {{test_ratio: 1.5}}",
+            fx.src().display()
+        ),
+        "",
+    );
+    let m = config_fails(&fx, &exp, &[]);
+    has(
+        &m,
+        &[
+            &show(&exp),
+            "data.split.test_ratio",
+            "1.5",
+            "between 0 and 1",
+        ],
+    );
+    // The same check reached through --set names the same file and key.
+    let good = fx.mal_exp();
+    let m = config_fails(&fx, &good, &["data.split.test_ratio=0"]);
+    has(
+        &m,
+        &[&show(&good), "data.split.test_ratio", "0 is not allowed"],
+    );
+}
+
+#[test]
+fn bad_config_unknown_model_kind() {
+    let fx = Fx::with_sample();
+    let exp = fx.exp(
+        "kind.yaml",
+        "bad",
+        &format!("source: '{}'", fx.src().display()),
+        "model: {kind: popularty}",
+    );
+    let m = config_fails(&fx, &exp, &[]);
+    has(
+        &m,
+        &[
+            &show(&exp),
+            "model.kind",
+            "\"popularty\"",
+            "popularity",
+            "ease",
+            "user_knn",
+            "content",
+            "hybrid",
+        ],
+    );
+}
+
+#[test]
+fn bad_set_argument() {
+    let fx = Fx::with_sample();
+    let exp = fx.mal_exp();
+    let m = config_fails(&fx, &exp, &["novalue"]);
+    has(&m, &["--set novalue", "KEY=VALUE"]);
+    let m = config_fails(&fx, &exp, &["data..min_user_ratings=3"]);
+    has(&m, &["--set data..min_user_ratings=3", "dotted path"]);
+}
+
+#[test]
+fn bad_input_renamed_anime_id_column_in_anime_csv() {
+    let fx = Fx::with_sample();
+    edit_line(&fx.file("anime.csv"), 1, |l| {
+        let s = String::from_utf8_lossy(l);
+        assert!(s.starts_with("MAL_ID,"));
+        s.replacen("MAL_ID", "ID", 1).into_bytes()
+    });
+    let exp = fx.mal_exp();
+    let m = run_fails_with_data_error(&fx, &exp);
+    has(
+        &m,
+        &[&show(&fx.file("anime.csv")), "missing column \"MAL_ID\""],
+    );
+    let o = exec(fx.cmd().args(["data", "stats", "--config"]).arg(&exp));
+    assert_eq!(o.code, 3, "stderr:\n{}", o.stderr);
+    assert_eq!(error_line(&o), m);
+}
+
+// ---------------------------------------------------------------- 2. synth
+
+#[test]
+fn synth_is_deterministic_and_shaped_like_the_real_files() {
+    let fx = Fx::new();
+    let gen = |dir: &str, seed: &str| {
+        let out = fx.root().join(dir);
+        let o = ok(fx
+            .cmd()
+            .args(["data", "synth", "--users", "150", "--anime", "60"])
+            .args(["--rows", "4000", "--seed", seed, "--out"])
+            .arg(&out));
+        assert!(o.stdout.contains("4000 animelist rows"), "{}", o.stdout);
+        MAL_FILES
+            .iter()
+            .map(|f| fs::read(out.join(f)).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let a = gen("a", "7");
+    let b = gen("b", "7");
+    let c = gen("c", "8");
+    for (k, f) in MAL_FILES.iter().enumerate() {
+        assert!(a[k] == b[k], "{f}: same seed, different bytes");
+        let real = fs::read(Path::new(SAMPLE).join(f)).unwrap();
+        let first = |b: &[u8]| b.split(|&x| x == b'\n').next().unwrap().to_vec();
+        assert_eq!(
+            String::from_utf8(first(&a[k])).unwrap(),
+            String::from_utf8(first(&real)).unwrap(),
+            "{f}: header differs from the real sample"
+        );
+    }
+    assert!(
+        a[2] != c[2],
+        "animelist.csv: seeds 7 and 8 gave the same file"
+    );
+    let rows = a[2].iter().filter(|&&x| x == b'\n').count();
+    assert_eq!(rows, 4001, "header + --rows lines");
+}
+
+// ---------------------------------------------------------------- 3. split
+
+type Rows = Vec<(u32, u32, i64)>;
+
+fn read_protocol_csv(path: &Path) -> Rows {
+    let text = fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("user_id,item_id,rating"),
+        "{}",
+        path.display()
+    );
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 3, "{}: {l:?}", path.display());
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[2].parse()
+                    .unwrap_or_else(|_| panic!("{}: non-integer rating {l:?}", path.display())),
+            )
+        })
+        .collect()
+}
+
+/// (user, item) → rating of the raw animelist.csv after PROTOCOL cleaning
+/// steps 1–2: unrated rows (rating <= 0) dropped, the last row of a pair wins.
+fn raw_rated(path: &Path) -> HashMap<(u32, u32), f64> {
+    let text = fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (cu, ci, cr) = (col("user_id"), col("anime_id"), col("rating"));
+    let mut out = HashMap::new();
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        let r: f64 = f[cr].parse().unwrap();
+        if r > 0.0 {
+            out.insert((f[cu].parse().unwrap(), f[ci].parse().unwrap()), r);
+        }
+    }
+    out
+}
+
+#[test]
+fn split_of_real_100k_follows_the_protocol() {
+    let fx = Fx::new();
+    let exp = fx.exp(
+        "real.yaml",
+        "real",
+        &format!(
+            "format: mal2020\nsource: '{REAL_100K}'\nmin_user_ratings: 5\nsplit: {{kind: per_user_random, test_ratio: 0.2, seed: 42}}"
+        ),
+        "",
+    );
+    let out = fx.root().join("split");
+    let o = ok(fx
+        .cmd()
+        .args(["data", "split", "--config"])
+        .arg(&exp)
+        .arg("--out")
+        .arg(&out));
+    let train = read_protocol_csv(&out.join("train.csv"));
+    let test = read_protocol_csv(&out.join("test.csv"));
+    assert!(
+        o.stdout.contains(&format!(
+            "wrote {} train and {} test rows",
+            train.len(),
+            test.len()
+        )),
+        "{}",
+        o.stdout
+    );
+    assert!(!test.is_empty());
+    for (name, rows) in [("train", &train), ("test", &test)] {
+        assert!(
+            rows.windows(2).all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1)),
+            "{name}.csv is not strictly sorted by (user_id, item_id)"
+        );
+    }
+
+    let raw = raw_rated(&Path::new(REAL_100K).join("animelist.csv"));
+    let mut n: BTreeMap<u32, usize> = BTreeMap::new();
+    for &(u, _) in raw.keys() {
+        *n.entry(u).or_default() += 1;
+    }
+    for &(u, i, r) in train.iter().chain(&test) {
+        assert_eq!(raw.get(&(u, i)), Some(&(r as f64)), "({u},{i}) rating");
+    }
+
+    let train_pairs: BTreeSet<(u32, u32)> = train.iter().map(|r| (r.0, r.1)).collect();
+    let train_items: BTreeSet<u32> = train.iter().map(|r| r.1).collect();
+    for &(u, i, _) in &test {
+        assert!(
+            !train_pairs.contains(&(u, i)),
+            "({u},{i}) in train and test"
+        );
+        assert!(train_items.contains(&i), "test item {i} never in train");
+    }
+
+    let count = |rows: &Rows| {
+        let mut m: BTreeMap<u32, usize> = BTreeMap::new();
+        for r in rows {
+            *m.entry(r.0).or_default() += 1;
+        }
+        m
+    };
+    let (tr, te) = (count(&train), count(&test));
+    let kept: BTreeSet<u32> = n.iter().filter(|(_, &c)| c >= 5).map(|(&u, _)| u).collect();
+    assert!(kept.len() < n.len(), "the fixture should drop some users");
+    assert_eq!(tr.keys().copied().collect::<BTreeSet<_>>(), kept);
+    assert!(te.keys().all(|u| kept.contains(u)));
+    for (&u, &nu) in n.iter().filter(|(u, _)| kept.contains(u)) {
+        let k = ((nu + 2) / 5).max(1);
+        let t = te.get(&u).copied().unwrap_or(0);
+        assert!(t <= k, "user {u}: {t} test rows of {nu} (at most {k})");
+        assert_eq!(tr[&u], nu - k, "user {u}: train rows of {nu}");
+    }
+}
+
+// ---------------------------------------------------------------- 4. cache
+
+#[test]
+fn process_reuses_the_cache_per_fingerprint() {
+    let fx = Fx::new();
+    let exp = fx.exp(
+        "cache.yaml",
+        "cache",
+        &format!("format: mal2020\nsource: '{SAMPLE}'\nmin_user_ratings: 5"),
+        "",
+    );
+    let process = |extra: &[&str]| {
+        ok(fx
+            .cmd()
+            .env("RUST_LOG", "info")
+            .args(["data", "process", "--config"])
+            .arg(&exp)
+            .args(extra))
+    };
+    let folders = || -> Vec<String> {
+        let all = names_in(&fx.cache());
+        assert!(
+            !all.iter().any(|n| n.starts_with(".processed-tmp-")),
+            "staging folder left behind: {all:?}"
+        );
+        all.into_iter()
+            .filter(|n| n.starts_with("processed-"))
+            .collect()
+    };
+
+    let first = process(&[]);
+    assert!(!first.stderr.contains("from cache"), "{}", first.stderr);
+    assert!(first.stdout.contains("users"), "{}", first.stdout);
+    assert_eq!(folders().len(), 1);
+
+    let second = process(&[]);
+    assert!(second.stderr.contains("from cache"), "{}", second.stderr);
+    assert_eq!(second.stdout, first.stdout);
+    assert_eq!(folders().len(), 1);
+
+    let no_cache = process(&["--no-cache"]);
+    assert!(
+        !no_cache.stderr.contains("from cache"),
+        "{}",
+        no_cache.stderr
+    );
+    assert_eq!(no_cache.stdout, first.stdout);
+
+    let other = process(&["--set", "data.min_user_ratings=10"]);
+    assert!(!other.stderr.contains("from cache"), "{}", other.stderr);
+    assert_eq!(folders().len(), 2);
+    let again = process(&["--set", "data.min_user_ratings=10"]);
+    assert!(again.stderr.contains("from cache"), "{}", again.stderr);
+    assert_eq!(folders().len(), 2);
+}
+
+// ---------------------------------------------------------------- 5. run + recommend
+
+const SYNTH_DATA: &str = "format: synthetic\nsynth: {users: 300, anime: 200, rows: 20000, seed: 1}";
+
+fn json(path: &Path) -> Json {
+    let b = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&b).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Runs `exp` and returns the single run directory it created.
+fn run_ok(fx: &Fx, exp: &Path, name: &str, sets: &[&str]) -> PathBuf {
+    let mut c = fx.cmd();
+    c.arg("run").arg(exp);
+    for s in sets {
+        c.args(["--set", s]);
+    }
+    let o = ok(&mut c);
+    let ids = names_in(&fx.runs().join(name));
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let dir = fx.runs().join(name).join(ids.iter().next().unwrap());
+    assert!(
+        o.stdout.contains(&format!("run dir: {}", dir.display())),
+        "{}",
+        o.stdout
+    );
+    dir
+}
+
+#[test]
+fn run_records_everything_and_recommend_excludes_train_items() {
+    let fx = Fx::new();
+    let exp = fx.exp("syn.yaml", "syn", SYNTH_DATA, "model: {kind: popularity}");
+    let run = run_ok(&fx, &exp, "syn", &[]);
+
+    let files = names_in(&run);
+    for f in [
+        "config.yaml",
+        "meta.json",
+        "params.json",
+        "metrics.jsonl",
+        "summary.json",
+    ] {
+        assert!(files.contains(f), "{f} missing: {files:?}");
+    }
+    assert!(!files.iter().any(|f| f.starts_with(".anirec-tmp-")));
+
+    let cfg: serde_yaml::Value =
+        serde_yaml::from_str(&fs::read_to_string(run.join("config.yaml")).unwrap()).unwrap();
+    assert_eq!(cfg["data"]["min_user_ratings"].as_u64(), Some(5));
+    assert_eq!(cfg["data"]["split"]["test_ratio"].as_f64(), Some(0.2));
+    assert_eq!(cfg["data"]["synth"]["rows"].as_u64(), Some(20000));
+    assert_eq!(cfg["model"]["kind"].as_str(), Some("popularity"));
+    assert_eq!(
+        cfg["eval"]["k"],
+        serde_yaml::from_str::<serde_yaml::Value>("[5, 10, 20]").unwrap()
+    );
+
+    let meta = json(&run.join("meta.json"));
+    assert_eq!(meta["status"], "done", "{meta}");
+    assert!(meta["error"].is_null(), "{meta}");
+    let fp = meta["data_fingerprint"].as_str().unwrap_or_default();
+    assert!(!fp.is_empty(), "{meta}");
+    assert_eq!(meta["run_id"].as_str(), run.file_name().unwrap().to_str());
+
+    let params = json(&run.join("params.json"));
+    assert_eq!(params["model.kind"], "popularity", "{params}");
+    assert_eq!(params["data.min_user_ratings"], "5", "{params}");
+
+    let summary = json(&run.join("summary.json"));
+    let ndcg = summary["ndcg@10"]
+        .as_f64()
+        .expect("ndcg@10 in summary.json");
+    assert!((0.0..=1.0).contains(&ndcg), "ndcg@10 = {ndcg}");
+    assert!(
+        ndcg > 0.0,
+        "popularity on synthetic data should hit something"
+    );
+    let logged: Vec<Json> = fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        logged
+            .iter()
+            .any(|e| e["name"] == "ndcg@10" && e["value"].as_f64() == Some(ndcg)),
+        "ndcg@10 not in metrics.jsonl"
+    );
+
+    let manifest = json(&run.join("bundle/manifest.json"));
+    assert_eq!(manifest["model_kind"], "popularity");
+    assert_eq!(manifest["data_fingerprint"].as_str(), Some(fp));
+
+    // The split the run used, made again from the same config; the saved
+    // config.yaml must reproduce it byte for byte.
+    let split = fx.root().join("split");
+    ok(fx
+        .cmd()
+        .args(["data", "split", "--config"])
+        .arg(&exp)
+        .arg("--out")
+        .arg(&split));
+    assert_eq!(
+        json(&split.join("split.json"))["fingerprint"].as_str(),
+        Some(fp)
+    );
+    let resplit = fx.root().join("resplit");
+    ok(fx
+        .cmd()
+        .args(["data", "split", "--config"])
+        .arg(run.join("config.yaml"))
+        .arg("--out")
+        .arg(&resplit));
+    assert!(
+        fs::read(split.join("train.csv")).unwrap() == fs::read(resplit.join("train.csv")).unwrap()
+    );
+
+    let mut seen: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+    for (u, i, _) in read_protocol_csv(&split.join("train.csv")) {
+        seen.entry(u).or_default().insert(i);
+    }
+    let catalog: BTreeSet<u32> = seen.values().flatten().copied().collect();
+
+    let recs = fx.root().join("recs.csv");
+    let o = ok(fx
+        .cmd()
+        .args(["recommend", "--run"])
+        .arg(&run)
+        .args(["--users", "all", "--k", "10", "--out"])
+        .arg(&recs));
+    let text = fs::read_to_string(&recs).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("user_id,item_id,rank,score"));
+    let mut lists: BTreeMap<u32, Vec<(u32, usize, f64)>> = BTreeMap::new();
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        assert_eq!(f.len(), 4, "{l:?}");
+        lists.entry(f[0].parse().unwrap()).or_default().push((
+            f[1].parse().unwrap(),
+            f[2].parse().unwrap(),
+            f[3].parse().unwrap(),
+        ));
+    }
+    assert!(
+        o.stdout
+            .contains(&format!("wrote {} recommendations", lists.len() * 10)),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(
+        lists.keys().collect::<BTreeSet<_>>(),
+        seen.keys().collect::<BTreeSet<_>>(),
+        "recommend --users all must cover exactly the train users"
+    );
+    for (u, list) in &lists {
+        let ranks: Vec<usize> = list.iter().map(|r| r.1).collect();
+        assert_eq!(ranks, (1..=10).collect::<Vec<_>>(), "user {u}");
+        assert!(
+            list.windows(2).all(|w| w[0].2 >= w[1].2),
+            "user {u}: scores increase: {list:?}"
+        );
+        let items: BTreeSet<u32> = list.iter().map(|r| r.0).collect();
+        assert_eq!(items.len(), 10, "user {u}: repeated item");
+        for (i, _, _) in list {
+            assert!(!seen[u].contains(i), "user {u}: train item {i} recommended");
+            assert!(catalog.contains(i), "user {u}: unknown item {i}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- 6. --set
+
+#[test]
+fn set_overrides_reach_the_run() {
+    let fx = Fx::new();
+    let exp = fx.exp("syn.yaml", "syn", SYNTH_DATA, "model: {kind: popularity}");
+    let run = run_ok(&fx, &exp, "syn", &["eval.k=[5]"]);
+    let summary = json(&run.join("summary.json"));
+    assert!(summary["ndcg@5"].is_f64(), "{summary}");
+    for k in ["ndcg@10", "ndcg@20", "precision@10"] {
+        assert!(summary.get(k).is_none(), "{k} in {summary}");
+    }
+    let cfg: serde_yaml::Value =
+        serde_yaml::from_str(&fs::read_to_string(run.join("config.yaml")).unwrap()).unwrap();
+    assert_eq!(
+        cfg["eval"]["k"],
+        serde_yaml::from_str::<serde_yaml::Value>("[5]").unwrap()
+    );
+}
