@@ -1007,3 +1007,43 @@ fn set_overrides_reach_the_run() {
         serde_yaml::from_str::<serde_yaml::Value>("[5]").unwrap()
     );
 }
+
+// ---------------------------------------------------------------- 7. models
+
+/// Every model family fits, evaluates and leaves a bundle whose
+/// recommendations never contain a train item; the same config twice gives
+/// the same metrics (timings aside).
+#[test]
+fn every_family_runs_and_is_deterministic() {
+    let fx = Fx::new();
+    let hybrid = "model:\n  kind: hybrid\n  members:\n    - {kind: ease, weight: 1, l2: 50}\n    - {kind: user_knn, weight: 0.3}\n    - {kind: content, weight: 0.1}\n    - {kind: popularity, weight: 0.05}";
+    for (name, model) in [
+        ("pop", "model: {kind: popularity}".to_string()),
+        ("ease", "model: {kind: ease, l2: 50}".to_string()),
+        ("knn", "model: {kind: user_knn, neighbors: 20}".to_string()),
+        ("content", "model: {kind: content}".to_string()),
+        ("hybrid", hybrid.to_string()),
+    ] {
+        let exp = fx.exp(&format!("{name}.yaml"), name, SYNTH_DATA, &model);
+        let mut summaries = Vec::new();
+        for _ in 0..2 {
+            ok(fx.cmd().arg("run").arg(&exp));
+            let ids = names_in(&fx.runs().join(name));
+            let run = fx.runs().join(name).join(ids.iter().next_back().unwrap());
+            let mut s = json(&run.join("summary.json"));
+            let m = s.as_object_mut().unwrap();
+            m.retain(|k, _| !k.ends_with("_seconds"));
+            let ndcg = m["ndcg@10"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&ndcg), "{name}: {ndcg}");
+            summaries.push(s);
+            assert!(
+                run.join("bundle/manifest.json").exists(),
+                "{name}: no bundle"
+            );
+        }
+        assert_eq!(
+            summaries[0], summaries[1],
+            "{name}: metrics differ between identical runs"
+        );
+    }
+}

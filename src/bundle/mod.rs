@@ -592,3 +592,139 @@ impl Reader<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        let history = Csr::from_triplets(2, 3, &[(0, 0, 9.0), (1, 2, 7.0)]);
+        let members = vec![
+            Member {
+                name: "ease".into(),
+                weight: 0.7,
+                part: Part::ItemItem {
+                    weights: Csr::from_triplets(3, 3, &[(0, 1, 0.5), (2, 0, -0.25)]),
+                },
+            },
+            Member {
+                name: "mf".into(),
+                weight: 0.2,
+                part: Part::Factors {
+                    user: Mat {
+                        rows: 2,
+                        cols: 2,
+                        data: vec![1.0, 0.0, 0.0, 1.0],
+                    },
+                    item: Mat {
+                        rows: 3,
+                        cols: 2,
+                        data: vec![0.5; 6],
+                    },
+                    item_bias: Some(vec![0.1, 0.2, 0.3]),
+                    head: None,
+                },
+            },
+            Member {
+                name: "user_knn".into(),
+                weight: 0.1,
+                part: Part::UserKnn {
+                    neighbors: 5,
+                    like_quantile: 0.5,
+                    user_vectors: None,
+                },
+            },
+            Member {
+                name: "popularity".into(),
+                weight: 0.1,
+                part: Part::Popularity {
+                    scores: vec![1.0, 2.0, 3.0],
+                },
+            },
+        ];
+        Engine::new(members, Normalization::Rank, history)
+    }
+
+    fn catalog() -> Vec<CatalogEntry> {
+        (0..3)
+            .map(|i| CatalogEntry {
+                id: 10 + i,
+                name: format!("A{i}"),
+                english_name: None,
+                genres: vec!["Action".into()],
+                kind: None,
+                episodes: Some(12),
+                score: Some(7.5),
+                synopsis: None,
+            })
+            .collect()
+    }
+
+    fn lineage() -> Lineage<'static> {
+        Lineage {
+            model_kind: "hybrid",
+            run_id: "r1",
+            experiment: "e",
+            git_commit: None,
+            data_fingerprint: "fp",
+            metrics: BTreeMap::from([("ndcg@10".to_string(), 0.3)]),
+        }
+    }
+
+    #[test]
+    fn round_trip_preserves_the_engine() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("bundle");
+        let e = engine();
+        write(&dir, &e, &[5, 6], &[10, 11, 12], &catalog(), &lineage()).unwrap();
+        let b = read(&dir).unwrap();
+        assert_eq!(b.engine.members, e.members);
+        assert_eq!(b.engine.history, e.history);
+        assert_eq!(b.engine.normalization, Normalization::Rank);
+        assert_eq!((b.users, b.items), (vec![5, 6], vec![10, 11, 12]));
+        assert_eq!(b.catalog, catalog());
+        assert_eq!(b.manifest.metrics["ndcg@10"], 0.3);
+        // rewriting replaces atomically
+        write(&dir, &e, &[5, 6], &[10, 11, 12], &catalog(), &lineage()).unwrap();
+        assert!(read(&dir).is_ok());
+    }
+
+    #[test]
+    fn corruption_and_version_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("bundle");
+        write(
+            &dir,
+            &engine(),
+            &[5, 6],
+            &[10, 11, 12],
+            &catalog(),
+            &lineage(),
+        )
+        .unwrap();
+        let t = dir.join("tensors.safetensors");
+        let mut bytes = std::fs::read(&t).unwrap();
+        let n = bytes.len();
+        bytes[n - 1] ^= 0xff;
+        std::fs::write(&t, &bytes).unwrap();
+        let e = read(&dir).unwrap_err().to_string();
+        assert!(e.contains("checksum mismatch"), "{e}");
+
+        write(
+            &dir,
+            &engine(),
+            &[5, 6],
+            &[10, 11, 12],
+            &catalog(),
+            &lineage(),
+        )
+        .unwrap();
+        let m = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&m)
+            .unwrap()
+            .replace("\"format_version\": 1", "\"format_version\": 99");
+        std::fs::write(&m, text).unwrap();
+        let e = read(&dir).unwrap_err().to_string();
+        assert!(e.contains("format version 99"), "{e}");
+    }
+}
