@@ -69,7 +69,7 @@ fn evaluation(c: &mut Criterion) {
     };
     let ds = data::load(&cfg, 42).expect("load");
     let exp = anirec::config::Experiment::from_value(
-        serde_yaml::from_str("name: bench").expect("yaml"),
+        serde_yaml::from_str("name: bench\ndata: {format: synthetic}").expect("yaml"),
         std::path::Path::new("bench"),
     )
     .expect("exp");
@@ -80,6 +80,7 @@ fn evaluation(c: &mut Criterion) {
             data: &ds,
             exp: &exp,
             on_metric: &mut sink,
+            checkpoint_dir: None,
         },
     )
     .expect("fit");

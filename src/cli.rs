@@ -20,8 +20,12 @@ pub struct Cli {
 enum Command {
     /// Run an experiment: data, model, evaluation, tracking.
     Run {
-        /// Experiment YAML.
-        experiment: PathBuf,
+        /// Experiment YAML (omit with --resume).
+        #[arg(required_unless_present = "resume")]
+        experiment: Option<PathBuf>,
+        /// Resume an interrupted run from its last checkpoint.
+        #[arg(long, value_name = "RUN_DIR", conflicts_with = "experiment")]
+        resume: Option<PathBuf>,
         #[command(flatten)]
         sets: Sets,
     },
@@ -125,9 +129,22 @@ pub fn init_logging() {
 /// Executes a parsed command line.
 pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run { experiment, sets } => {
-            let exp = load_experiment(&experiment, &sets.set)?;
-            let out = pipeline::run(&exp)?;
+        Command::Run {
+            experiment,
+            resume,
+            sets,
+        } => {
+            let out = match (resume, experiment) {
+                (Some(dir), _) => pipeline::resume(&dir)?,
+                (None, Some(experiment)) => {
+                    pipeline::run(&load_experiment(&experiment, &sets.set)?)?
+                }
+                (None, None) => {
+                    return Err(Error::Usage(
+                        "give an experiment file or --resume RUN_DIR".into(),
+                    ))
+                }
+            };
             println!("run dir: {}", out.dir.display());
             let _ = out.summary;
         }

@@ -15,6 +15,8 @@ pub mod model;
 pub mod pipeline;
 pub(crate) mod progress;
 pub mod track;
+#[cfg(feature = "train")]
+pub mod train;
 pub(crate) mod util;
 
 pub use error::{Error, Result};

@@ -30,10 +30,47 @@ pub struct RunOutcome {
 pub fn run(exp: &Experiment) -> Result<RunOutcome> {
     let run = RunDir::create(&exp.runs_dir, &exp.name)?;
     run.write_config(exp)?;
-    let mut meta = run.new_meta();
+    let meta = run.new_meta();
     run.write_meta(&meta)?;
+    finish(exp, &run, meta)
+}
+
+/// Resumes an interrupted run in place: same run directory, the config it
+/// saved, and the trainer's last checkpoint under `checkpoints/`.
+pub fn resume(run_dir: &Path) -> Result<RunOutcome> {
+    let run = RunDir::open(run_dir)?;
+    let cfg_path = run.file("config.yaml");
+    let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
+        Error::Usage(format!(
+            "{}: {e} (is this a run directory?)",
+            cfg_path.display()
+        ))
+    })?;
+    let value: serde_yaml::Value = serde_yaml::from_str(&text)
+        .map_err(|e| Error::Usage(format!("{}: {e}", cfg_path.display())))?;
+    let exp = Experiment::from_value(value, &cfg_path)?;
+    let mut meta = run.read_meta()?;
+    if meta.status == "done" {
+        return Err(Error::Usage(format!(
+            "{} already finished; start a new run instead",
+            run_dir.display()
+        )));
+    }
+    meta.status = "running".into();
+    meta.error = None;
+    meta.ended_at = None;
+    run.write_meta(&meta)?;
+    eprintln!("resuming {}", run.path.display());
+    finish(&exp, &run, meta)
+}
+
+fn finish(
+    exp: &Experiment,
+    run: &RunDir,
+    mut meta: crate::track::store::Meta,
+) -> Result<RunOutcome> {
     eprintln!("run {}", run.path.display());
-    let result = run_stages(exp, &run, &mut meta);
+    let result = run_stages(exp, run, &mut meta);
     meta.ended_at = Some(time::rfc3339(time::unix_now() as u64));
     match &result {
         Ok(_) => meta.status = "done".into(),
@@ -80,6 +117,7 @@ fn run_stages(
             data: &ds,
             exp,
             on_metric: &mut on_metric,
+            checkpoint_dir: Some(run.file("checkpoints")),
         },
     )
     .map_err(|e| Error::Model(e.to_string()))?;

@@ -108,6 +108,7 @@ struct MfParams {
     lr: f64,
     reg: f64,
     batch_size: usize,
+    min_rating: f32,
 }
 impl Default for MfParams {
     fn default() -> Self {
@@ -117,6 +118,7 @@ impl Default for MfParams {
             lr: 0.01,
             reg: 1e-5,
             batch_size: 4096,
+            min_rating: 0.0,
         }
     }
 }
@@ -194,6 +196,8 @@ pub enum ModelConfig {
         reg: f64,
         /// Triples per batch.
         batch_size: usize,
+        /// Train rows rated at least this are positives (0: every rated row).
+        min_rating: f32,
     },
     /// Weighted blend of normalised member scores.
     Hybrid {
@@ -308,6 +312,7 @@ impl ModelConfig {
                     lr: p.lr,
                     reg: p.reg,
                     batch_size: p.batch_size,
+                    min_rating: p.min_rating,
                 }
             }
             "hybrid" => {
@@ -461,6 +466,7 @@ impl ModelConfig {
                 lr,
                 reg,
                 batch_size,
+                ..
             } => {
                 if *factors == 0 || *epochs == 0 || *batch_size == 0 {
                     return bad(
@@ -528,12 +534,14 @@ impl ModelConfig {
                 lr,
                 reg,
                 batch_size,
+                min_rating,
             } => serde_yaml::to_value(MfParams {
                 factors: *factors,
                 epochs: *epochs,
                 lr: *lr,
                 reg: *reg,
                 batch_size: *batch_size,
+                min_rating: *min_rating,
             })
             .unwrap_or(Value::Null),
             ModelConfig::Hybrid {

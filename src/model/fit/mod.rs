@@ -2,6 +2,7 @@
 
 mod content;
 mod ease;
+mod learned;
 
 use super::engine::{Engine, Member};
 use super::parts::Part;
@@ -32,6 +33,8 @@ pub struct FitContext<'a> {
     pub exp: &'a crate::config::Experiment,
     /// Per-epoch metric events: (name, value, epoch).
     pub on_metric: &'a mut dyn FnMut(&str, f64, u32),
+    /// Where iterative trainers keep resumable checkpoints (None: none kept).
+    pub checkpoint_dir: Option<std::path::PathBuf>,
 }
 
 /// Fits `cfg` on `ctx.data.train`.
@@ -78,24 +81,40 @@ fn fit_part(cfg: &ModelConfig, ctx: &mut FitContext) -> Result<Part, FitError> {
             neighbors,
             similarity,
             like_quantile,
-            ..
+            factors,
         } => {
-            if *similarity == crate::config::Similarity::Embeddings {
-                return Err(FitError::Unsupported(
-                    "user_knn with similarity: embeddings needs the mf_bpr trainer, which this build does not have yet; use similarity: ratings".into(),
-                ));
-            }
+            let user_vectors = if *similarity == crate::config::Similarity::Embeddings {
+                // Neighbours by cosine of BPR user embeddings (mf_bpr defaults).
+                let mut v = learned::bpr(ctx, *factors, 30, 0.01, 1e-5, 4096, 0.0)?.user;
+                v.normalize_rows();
+                Some(v)
+            } else {
+                None
+            };
             Part::UserKnn {
                 neighbors: *neighbors,
                 like_quantile: *like_quantile,
-                user_vectors: None,
+                user_vectors,
             }
         }
-        ModelConfig::RecommenderNet { .. } | ModelConfig::MfBpr { .. } => {
-            return Err(FitError::Unsupported(format!(
-                "model kind {} is not available in this build yet",
-                cfg.kind()
-            )))
+        ModelConfig::RecommenderNet { embedding_dim } => {
+            learned::recommender_net(ctx, *embedding_dim)?
+        }
+        ModelConfig::MfBpr {
+            factors,
+            epochs,
+            lr,
+            reg,
+            batch_size,
+            min_rating,
+        } => {
+            let m = learned::bpr(ctx, *factors, *epochs, *lr, *reg, *batch_size, *min_rating)?;
+            Part::Factors {
+                user: m.user,
+                item: m.item,
+                item_bias: Some(m.bias),
+                head: None,
+            }
         }
         ModelConfig::Hybrid { .. } => {
             return Err(FitError::Unsupported(
