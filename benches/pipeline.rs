@@ -103,5 +103,59 @@ fn evaluation(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ingest_process, evaluation);
+/// One recommender_net epoch at MAL scale (3.18M rows, 4,200 × 17,000,
+/// dim 128, batch 10,000): the original Keras model takes 10.3 s here.
+fn train_epoch(c: &mut Criterion) {
+    use anirec::train::{train_recommender_net, RecNetParams, TrainInput, Triplets};
+    let (nu, ni, n) = (4_200u32, 17_000u32, 3_180_000usize);
+    // A cheap deterministic generator: the cost of an epoch does not depend
+    // on what the ratings mean.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let users: Vec<u32> = (0..n).map(|_| (next() % u64::from(nu)) as u32).collect();
+    let items: Vec<u32> = (0..n).map(|_| (next() % u64::from(ni)) as u32).collect();
+    let ratings: Vec<f32> = (0..n).map(|_| (1 + next() % 10) as f32).collect();
+    let input = TrainInput {
+        n_users: nu as usize,
+        n_items: ni as usize,
+        train: Triplets {
+            users: &users,
+            items: &items,
+            ratings: &ratings,
+        },
+        val: Triplets {
+            users: &users[..10_000],
+            items: &items[..10_000],
+            ratings: &ratings[..10_000],
+        },
+        rating_min: 1.0,
+        rating_max: 10.0,
+    };
+    let params = RecNetParams {
+        dim: 128,
+        epochs: 1,
+        batch_size: 10_000,
+        patience: None,
+        seed: 1,
+        checkpoint_dir: None,
+    };
+    let mut g = c.benchmark_group("train");
+    g.sample_size(10).measurement_time(Duration::from_secs(25));
+    g.bench_function(
+        "recommender_net epoch, 3.18M rows, dim 128, batch 10000",
+        |b| {
+            b.iter(|| {
+                train_recommender_net(&input, &params, &|_| 1e-4, &mut |_| {}).expect("train")
+            })
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(benches, ingest_process, evaluation, train_epoch);
 criterion_main!(benches);
