@@ -1,6 +1,7 @@
 //! The library's top-level error and its stable exit codes.
 
 use crate::config::ConfigError;
+#[cfg(feature = "train")]
 use crate::data::DataError;
 
 /// Any failure of an anirec command.
@@ -10,6 +11,7 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// Bad or missing input data.
+    #[cfg(feature = "train")]
     #[error(transparent)]
     Data(#[from] DataError),
     /// Model fitting or scoring failed.
@@ -29,6 +31,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Usage(_) => 2,
+            #[cfg(feature = "train")]
             Error::Data(_) => 3,
             Error::Model(_) => 4,
             Error::Io(_) => 5,

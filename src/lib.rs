@@ -4,19 +4,27 @@
 //! The library does the work; `src/bin/anirec.rs` only parses arguments and
 //! maps [`Error`] to exit codes. See DESIGN.md for the data flow.
 
+// Always built (the serving side needs them): no burn, no polars.
 pub mod bundle;
-#[cfg(feature = "train")]
-pub mod cli;
 pub mod config;
-pub mod data;
 mod error;
 pub mod eval;
 pub mod model;
+pub mod sparse;
+pub(crate) mod util;
+
+// The research side: data pipeline (polars), training (burn, faer), runs.
+#[cfg(feature = "train")]
+pub mod cli;
+#[cfg(feature = "train")]
+pub mod data;
+#[cfg(feature = "train")]
 pub mod pipeline;
+#[cfg(feature = "train")]
 pub(crate) mod progress;
+#[cfg(feature = "train")]
 pub mod track;
 #[cfg(feature = "train")]
 pub mod train;
-pub(crate) mod util;
 
 pub use error::{Error, Result};

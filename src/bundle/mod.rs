@@ -5,7 +5,7 @@
 //! verifies checksums, format version and shapes before anything is used.
 
 use crate::config::Normalization;
-use crate::data::Csr;
+use crate::sparse::Csr;
 use crate::model::parts::{Mat, Part, RatingHead};
 use crate::model::{Engine, Member};
 use safetensors::{Dtype, SafeTensors};

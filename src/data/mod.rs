@@ -8,14 +8,13 @@ mod error;
 pub(crate) mod mal;
 pub(crate) mod movielens;
 pub mod process;
-mod sparse;
 pub mod stats;
 pub mod synth;
 
 pub use csv::Selection;
 pub use error::DataError;
 pub use process::CleanStats;
-pub use sparse::Csr;
+pub use crate::sparse::Csr;
 
 use crate::config::{DataConfig, DataFormat, Sample, SplitKind};
 use crate::progress;

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use super::metrics::{rmse_mae, user_metrics, MetricSums, UserMetrics};
 use super::topk::top_k_excluding;
-use crate::data::Csr;
+use crate::sparse::Csr;
 
 /// Something that scores every item for a block of users (dense row-major out: users.len() x n_items).
 pub trait Scorer: Sync {

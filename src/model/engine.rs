@@ -3,7 +3,7 @@
 
 use super::parts::{dot, liked_mask, Mat, Part};
 use crate::config::Normalization;
-use crate::data::Csr;
+use crate::sparse::Csr;
 
 /// One blended part.
 #[derive(Debug, Clone, PartialEq)]

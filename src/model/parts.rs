@@ -1,7 +1,7 @@
 //! The scoring parts an engine blends. Each scores every item for one user
 //! context (a known user, or a list of liked items) and gives similar items.
 
-use crate::data::Csr;
+use crate::sparse::Csr;
 
 /// Dense row-major matrix.
 #[derive(Debug, Clone, Default, PartialEq)]

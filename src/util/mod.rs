@@ -1,5 +1,8 @@
 //! Small shared helpers: atomic file output and content fingerprints.
 
+// The serving build uses only part of these helpers.
+#![cfg_attr(not(feature = "train"), allow(dead_code))]
+
 pub(crate) mod fsx;
 pub(crate) mod hash;
 pub(crate) mod time;

@@ -1,4 +1,5 @@
-//! Compressed sparse rows: the user × item matrices every model consumes.
+//! Compressed sparse rows: the user × item matrices every model consumes
+//! (shared by the data pipeline, the engine and the bundle).
 
 /// Compressed sparse rows: row r's columns are `indices[indptr[r]..indptr[r+1]]`,
 /// sorted ascending, unique.
