@@ -139,6 +139,7 @@ fn run_stages(
     );
     let eval_secs = t2.elapsed().as_secs_f64();
     let mut summary: BTreeMap<String, f64> = report.to_flat().into_iter().collect();
+    summary.extend(member_metrics(exp, &ds, &engine));
     summary.insert("fit_seconds".into(), fit_secs);
     summary.insert("eval_seconds".into(), eval_secs);
     for (k, v) in &summary {
@@ -170,6 +171,33 @@ fn run_stages(
     })
 }
 
+/// A hybrid's members evaluated alone on the same split, as
+/// `<kind>/<metric>` (e.g. `ease/ndcg@10`), so a summary shows at a glance
+/// whether the blend beats each of its parts.
+fn member_metrics(exp: &Experiment, ds: &Dataset, engine: &Engine) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    if engine.members.len() < 2 {
+        return out;
+    }
+    let settings = EvalSettings {
+        ks: exp.eval.k.clone(),
+        relevance_threshold: exp.eval.relevance_threshold,
+        block_users: exp.eval.block_users,
+    };
+    for m in &engine.members {
+        let mut alone = m.clone();
+        alone.weight = 1.0;
+        let single = Engine::new(vec![alone], engine.normalization, ds.train.clone());
+        let report = evaluator::evaluate(&ds.train, &ds.test, &single, &settings);
+        for (k, v) in report.to_flat() {
+            if k != "users_evaluated" {
+                out.insert(format!("{}/{k}", m.name), v);
+            }
+        }
+    }
+    out
+}
+
 fn print_summary(exp: &Experiment, s: &BTreeMap<String, f64>) {
     println!("{} ({}):", exp.name, exp.model.kind());
     for k in &exp.eval.k {
@@ -183,6 +211,14 @@ fn print_summary(exp: &Experiment, s: &BTreeMap<String, f64>) {
             g("hit_rate"),
             g("coverage")
         );
+    }
+    let members: Vec<(&str, f64)> = s
+        .iter()
+        .filter_map(|(k, v)| k.strip_suffix("/ndcg@10").map(|m| (m, *v)))
+        .collect();
+    if !members.is_empty() {
+        let list: Vec<String> = members.iter().map(|(m, v)| format!("{m} {v:.4}")).collect();
+        println!("  members alone, ndcg@10: {}", list.join(", "));
     }
     if let (Some(r), Some(m)) = (s.get("rmse"), s.get("mae")) {
         println!("  rmse {r:.4}  mae {m:.4}");
