@@ -21,8 +21,44 @@ fn triplets(m: &Csr) -> Ratings {
 
 /// Train rows split per user (seed 43, `train.val_ratio`) into fit and
 /// validation rows, so early stopping never looks at the test set.
-fn fit_val(ds: &Dataset, exp: &Experiment) -> (Ratings, Ratings) {
-    process::split_per_user(&triplets(&ds.train), exp.train.val_ratio, VALIDATION_SEED)
+struct Rows {
+    fit: Ratings,
+    val: Ratings,
+    n_users: usize,
+    n_items: usize,
+    range: (f32, f32),
+}
+
+impl Rows {
+    fn carve(ds: &Dataset, exp: &Experiment) -> Self {
+        let (fit, val) =
+            process::split_per_user(&triplets(&ds.train), exp.train.val_ratio, VALIDATION_SEED);
+        Self {
+            fit,
+            val,
+            n_users: ds.train.n_rows,
+            n_items: ds.train.n_cols,
+            range: ds.rating_range(),
+        }
+    }
+
+    fn input(&self) -> TrainInput<'_> {
+        fn t(r: &Ratings) -> Triplets<'_> {
+            Triplets {
+                users: &r.user,
+                items: &r.item,
+                ratings: &r.rating,
+            }
+        }
+        TrainInput {
+            n_users: self.n_users,
+            n_items: self.n_items,
+            train: t(&self.fit),
+            val: t(&self.val),
+            rating_min: self.range.0,
+            rating_max: self.range.1,
+        }
+    }
 }
 
 fn emit(ctx: &mut FitContext, m: &EpochMetrics, with_rating_errors: bool) {
@@ -51,24 +87,9 @@ fn train_err(e: train::TrainError) -> FitError {
 
 pub(super) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, FitError> {
     let (ds, exp) = (ctx.data, ctx.exp);
-    let (fit, val) = fit_val(ds, exp);
-    let (lo, hi) = ds.rating_range();
-    let input = TrainInput {
-        n_users: ds.train.n_rows,
-        n_items: ds.train.n_cols,
-        train: Triplets {
-            users: &fit.user,
-            items: &fit.item,
-            ratings: &fit.rating,
-        },
-        val: Triplets {
-            users: &val.user,
-            items: &val.item,
-            ratings: &val.rating,
-        },
-        rating_min: lo,
-        rating_max: hi,
-    };
+    let rows = Rows::carve(ds, exp);
+    let input = rows.input();
+    let (lo, hi) = (input.rating_min, input.rating_max);
     let es = &exp.train.early_stopping;
     let params = RecNetParams {
         dim,
@@ -135,24 +156,8 @@ pub(super) fn bpr(
     min_rating: f32,
 ) -> Result<Bpr, FitError> {
     let (ds, exp) = (ctx.data, ctx.exp);
-    let (fit, val) = fit_val(ds, exp);
-    let (lo, hi) = ds.rating_range();
-    let input = TrainInput {
-        n_users: ds.train.n_rows,
-        n_items: ds.train.n_cols,
-        train: Triplets {
-            users: &fit.user,
-            items: &fit.item,
-            ratings: &fit.rating,
-        },
-        val: Triplets {
-            users: &val.user,
-            items: &val.item,
-            ratings: &val.rating,
-        },
-        rating_min: lo,
-        rating_max: hi,
-    };
+    let rows = Rows::carve(ds, exp);
+    let input = rows.input();
     let p = BprParams {
         factors,
         epochs,
