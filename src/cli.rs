@@ -28,7 +28,14 @@ enum Command {
         resume: Option<PathBuf>,
         #[command(flatten)]
         sets: Sets,
+        /// Mirror the run to a tracker (`comet`), even if the YAML has no
+        /// `tracking.comet` section.
+        #[arg(long, value_name = "BACKEND", value_parser = ["comet"])]
+        tracking: Option<String>,
     },
+    /// Comet ML: deliver pending events, list a project's runs.
+    #[command(subcommand)]
+    Comet(CometCommand),
     /// Data stages: synth, process, split, stats.
     #[command(subcommand)]
     Data(DataCommand),
@@ -46,6 +53,28 @@ enum Command {
         /// Output CSV.
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CometCommand {
+    /// Deliver what is pending in the runs' outboxes (exactly once).
+    Sync {
+        /// Run directories (holding outbox/).
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+    },
+    /// List a project's experiments with one metric.
+    Runs {
+        /// Project.
+        #[arg(long)]
+        project: String,
+        /// Workspace (default: COMET_WORKSPACE or ~/.comet.config).
+        #[arg(long)]
+        workspace: Option<String>,
+        /// Metric to show.
+        #[arg(long, default_value = "ndcg@10")]
+        metric: String,
     },
 }
 
@@ -133,11 +162,16 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             experiment,
             resume,
             sets,
+            tracking,
         } => {
             let out = match (resume, experiment) {
                 (Some(dir), _) => pipeline::resume(&dir)?,
                 (None, Some(experiment)) => {
-                    pipeline::run(&load_experiment(&experiment, &sets.set)?)?
+                    let mut exp = load_experiment(&experiment, &sets.set)?;
+                    if tracking.as_deref() == Some("comet") && exp.tracking.comet.is_none() {
+                        exp.tracking.comet = Some(crate::config::CometConfig::default());
+                    }
+                    pipeline::run(&exp)?
                 }
                 (None, None) => {
                     return Err(Error::Usage(
@@ -147,6 +181,61 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             };
             println!("run dir: {}", out.dir.display());
             let _ = out.summary;
+        }
+        Command::Comet(CometCommand::Sync { run_dirs }) => {
+            let mut failed = 0;
+            for dir in run_dirs {
+                match crate::track::comet::sync(&dir) {
+                    Ok(r) if r.halted => {
+                        eprintln!(
+                            "{}: Comet refused the API key; {} events still pending",
+                            dir.display(),
+                            crate::track::comet::group(r.pending)
+                        );
+                        failed += 1;
+                    }
+                    Ok(r) => println!(
+                        "{}: Comet: {} events delivered ({} now), {} pending{}",
+                        dir.display(),
+                        crate::track::comet::group(r.delivered),
+                        crate::track::comet::group(r.delivered_now),
+                        crate::track::comet::group(r.pending),
+                        r.key
+                            .map(|k| format!(" (experiment {k})"))
+                            .unwrap_or_default()
+                    ),
+                    Err(e) => {
+                        eprintln!("{}: {e}", dir.display());
+                        failed += 1;
+                    }
+                }
+            }
+            if failed > 0 {
+                return Err(Error::Usage(format!("{failed} run(s) not synced")));
+            }
+        }
+        Command::Comet(CometCommand::Runs {
+            project,
+            workspace,
+            metric,
+        }) => {
+            let rows = crate::track::comet::runs(workspace.as_deref(), &project, &metric)
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            println!(
+                "{:<34} {:<40} {metric} (last / max)",
+                "experiment key", "name"
+            );
+            for r in rows {
+                let m = match r.metric {
+                    Some((cur, max)) => format!(
+                        "{} / {}",
+                        cur.map_or("-".into(), |v| format!("{v:.4}")),
+                        max.map_or("-".into(), |v| format!("{v:.4}"))
+                    ),
+                    None => "-".into(),
+                };
+                println!("{:<34} {:<40} {m}", r.key, r.name);
+            }
         }
         Command::Recommend { run, users, k, out } => {
             if k == 0 {

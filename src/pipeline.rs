@@ -8,6 +8,7 @@ use crate::model::fit::{self, FitContext};
 use crate::model::Engine;
 use crate::track::local::LocalTracker;
 use crate::track::store::RunDir;
+use crate::track::{Fanout, FileKind, RunStatus, Tracker};
 use crate::util::{fsx, time};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -70,23 +71,79 @@ fn finish(
     mut meta: crate::track::store::Meta,
 ) -> Result<RunOutcome> {
     eprintln!("run {}", run.path.display());
-    let result = run_stages(exp, run, &mut meta);
+    let mut remote = remote_trackers(exp, run, &meta)?;
+    let result = run_stages(exp, run, &mut meta, &mut remote);
     meta.ended_at = Some(time::rfc3339(time::unix_now() as u64));
-    match &result {
-        Ok(_) => meta.status = "done".into(),
+    let status = match &result {
+        Ok(_) => {
+            meta.status = "done".into();
+            RunStatus::Done
+        }
         Err(e) => {
             meta.status = "failed".into();
             meta.error = Some(e.to_string());
+            RunStatus::Failed(e.to_string())
         }
-    }
+    };
     run.write_meta(&meta)?;
+    if let Some(line) = remote.end(&status) {
+        eprintln!("{line}");
+    }
     result
+}
+
+/// The remote trackers of a run (Comet when `tracking.comet` is set), with
+/// the run's identity already logged: tags, git, system details.
+fn remote_trackers(
+    exp: &Experiment,
+    run: &RunDir,
+    meta: &crate::track::store::Meta,
+) -> Result<Fanout> {
+    let mut fan = Fanout::default();
+    let Some(cfg) = &exp.tracking.comet else {
+        return Ok(fan);
+    };
+    let name = format!("{}-{}", exp.name, run.id);
+    fan.trackers
+        .push(Box::new(crate::track::comet::CometTracker::start(
+            &run.path, cfg, &name,
+        )?));
+    let mut tags = vec![exp.name.clone(), exp.model.kind().to_string()];
+    if let Ok(sweep) = std::env::var("ANIREC_SWEEP_ID") {
+        tags.push(format!("sweep:{sweep}"));
+    }
+    tags.extend(cfg.tags.iter().cloned());
+    fan.add_tags(&tags);
+    fan.log_other("Name", &name);
+    fan.log_other("run_dir", &run.path.display().to_string());
+    if let Some(g) = &meta.git {
+        let patch = g.dirty.then(|| {
+            std::process::Command::new("git")
+                .args(["diff", "HEAD"])
+                .output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        });
+        fan.log_git(g, patch.flatten().as_deref());
+    }
+    fan.log_system(&crate::track::SystemInfo::detect(
+        &meta.versions,
+        &meta.host,
+    ));
+    fan.log_file(
+        FileKind::Asset,
+        run.file("config.yaml"),
+        "config.yaml",
+        None,
+    );
+    Ok(fan)
 }
 
 fn run_stages(
     exp: &Experiment,
     run: &RunDir,
     meta: &mut crate::track::store::Meta,
+    remote: &mut Fanout,
 ) -> Result<RunOutcome> {
     let t0 = std::time::Instant::now();
     let ds = data::load(&exp.data, exp.seed)?;
@@ -103,14 +160,18 @@ fn run_stages(
     fsx::write_json_atomic(&run.file("data_stats.json"), &stats)?;
 
     let mut tracker = LocalTracker::open(run)?;
-    tracker.log_params(&exp.flat_params())?;
+    let params = exp.flat_params();
+    tracker.log_params(&params)?;
+    remote.log_params(&params);
     let t1 = std::time::Instant::now();
     let mut metric_err: Option<std::io::Error> = None;
-    let mut on_metric = |name: &str, value: f64, epoch: u32| {
-        if let Err(e) = tracker.log_metric(name, value, Some(epoch)) {
-            metric_err.get_or_insert(e);
-        }
-    };
+    let mut on_metric =
+        |name: &str, value: f64, epoch: u32| match tracker.log_metric(name, value, Some(epoch)) {
+            Ok(ev) => remote.log_metric(&ev.name, ev.value, ev.step, ev.epoch, ev.timestamp),
+            Err(e) => {
+                metric_err.get_or_insert(e);
+            }
+        };
     let engine = fit::fit(
         &exp.model,
         &mut FitContext {
@@ -143,9 +204,16 @@ fn run_stages(
     summary.insert("fit_seconds".into(), fit_secs);
     summary.insert("eval_seconds".into(), eval_secs);
     for (k, v) in &summary {
-        tracker.log_metric(k, *v, None)?;
+        let ev = tracker.log_metric(k, *v, None)?;
+        remote.log_metric(&ev.name, ev.value, ev.step, ev.epoch, ev.timestamp);
     }
     tracker.log_summary(&summary)?;
+    remote.log_file(
+        FileKind::Asset,
+        run.file("summary.json"),
+        "summary.json",
+        None,
+    );
     print_summary(exp, &summary);
 
     let lineage = bundle::Lineage {
@@ -164,6 +232,7 @@ fn run_stages(
         &catalog_entries(&ds),
         &lineage,
     )?;
+    log_run_files(remote, run, exp.model.kind());
     Ok(RunOutcome {
         dir: run.path.clone(),
         stats,
@@ -196,6 +265,50 @@ fn member_metrics(exp: &Experiment, ds: &Dataset, engine: &Engine) -> BTreeMap<S
         }
     }
     out
+}
+
+/// Plots as images and the bundle's files as one model.
+fn log_run_files(remote: &mut Fanout, run: &RunDir, model_kind: &str) {
+    let files = |dir: &Path| -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    };
+    for p in files(&run.file("plots")) {
+        if matches!(p.extension().and_then(|e| e.to_str()), Some("png" | "svg")) {
+            let name = p
+                .strip_prefix(run.file("plots"))
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned();
+            remote.log_file(FileKind::Image, p.clone(), &name, None);
+        }
+    }
+    let bundle = run.file("bundle");
+    for p in files(&bundle) {
+        let rel = p
+            .strip_prefix(&bundle)
+            .unwrap_or(&p)
+            .to_string_lossy()
+            .into_owned();
+        remote.log_file(
+            FileKind::Model,
+            p.clone(),
+            &format!("bundle/{rel}"),
+            Some(model_kind),
+        );
+    }
 }
 
 fn print_summary(exp: &Experiment, s: &BTreeMap<String, f64>) {

@@ -35,6 +35,9 @@ pub struct LocalTracker {
 impl LocalTracker {
     /// Opens (appending to) the run's metrics journal.
     pub fn open(run: &RunDir) -> io::Result<Self> {
+        // A resumed run continues the step count, so (name, step) pairs stay
+        // unique across the whole journal (Comet reconciles on them).
+        let step = read_metrics(run).map(|m| m.iter().map(|e| e.step).max().unwrap_or(0)).unwrap_or(0);
         let f = OpenOptions::new()
             .create(true)
             .append(true)
@@ -42,7 +45,7 @@ impl LocalTracker {
         Ok(Self {
             run: run.clone(),
             metrics: BufWriter::new(f),
-            step: 0,
+            step,
         })
     }
 

@@ -1,0 +1,164 @@
+//! Comet's offline archive (what `OfflineExperiment` writes and `comet
+//! upload` reads): a zip with `experiment.json`, `messages.json` (JSON
+//! lines `{"type", "payload"}`) and one member per uploaded file, all at the
+//! root. Schema: shared/reference/comet-rest-api.md §7; every payload here
+//! matches the uploader's JSON schemas exactly (an extra key inside
+//! `metric` would make `comet upload` drop every later metric).
+
+use super::outbox::{Entry, Event, State};
+use super::sender::param_value;
+use crate::track::FileKind;
+use serde_json::{json, Value};
+use std::io::{self, Write};
+use std::path::Path;
+use zip::write::SimpleFileOptions;
+
+/// Writes the archive of a run's journal to `out` (atomically).
+pub fn write(
+    run_dir: &Path,
+    st: &State,
+    offline_id: &str,
+    entries: &[Entry],
+    out: &Path,
+) -> io::Result<()> {
+    let mut tags: Vec<String> = Vec::new();
+    let mut start = None;
+    let mut stop = None;
+    let mut msgs: Vec<Value> =
+        vec![json!({"type": "log_other", "payload": {"key": "Name", "value": st.name}})];
+    let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
+    let mut fig = 0u32;
+    let first_ts = entries
+        .iter()
+        .find_map(|e| match e.ev {
+            Event::Metric { ts, .. } => Some(ts),
+            _ => None,
+        })
+        .unwrap_or_else(crate::util::time::unix_millis);
+    let mut now = first_ts;
+    for e in entries {
+        match &e.ev {
+            Event::Param { name, value } => msgs.push(json!({"type": "parameter_msg", "payload": {
+                "context": null, "local_timestamp": now,
+                "param": {"paramName": name, "paramValue": param_value(value), "source": "manual", "step": null}}})),
+            Event::Metric { name, value, step, epoch, ts } => {
+                now = *ts;
+                let v = if value.is_finite() { json!(value) } else { json!(super::outbox::nonfinite(*value)) };
+                msgs.push(json!({"type": "metric_msg", "payload": {
+                    "context": null, "local_timestamp": ts,
+                    "metric": {"epoch": epoch, "metricName": name, "metricValue": v, "step": step}}}));
+            }
+            Event::Other { key, value } => msgs.push(json!({"type": "log_other", "payload": {"key": key, "value": value}})),
+            Event::Tags { tags: t } => {
+                for x in t {
+                    if !tags.contains(x) {
+                        tags.push(x.clone());
+                    }
+                }
+            }
+            Event::Git { commit, root, branch, remote, user, patch, .. } => {
+                msgs.push(json!({"type": "git_metadata", "payload": {"git_metadata": {
+                    "branch": branch.as_ref().map(|b| format!("refs/heads/{b}")),
+                    "origin": remote, "parent": commit,
+                    "root": root.as_deref().unwrap_or(commit), "user": user}}}));
+                if let Some(p) = patch {
+                    let member = format!("file-{}-git_diff.patch", e.seq);
+                    files.push((member.clone(), run_dir.join(p)));
+                    msgs.push(file_msg(&member, "asset", json!({"assetId": hex_id(&member, offline_id),
+                        "context": null, "extension": "patch", "fileName": "git_diff.patch",
+                        "overwrite": false, "step": null}), now));
+                }
+            }
+            Event::System { info } => {
+                msgs.push(json!({"type": "system_details", "payload": {
+                    "command": info.command, "env": null, "hostname": info.hostname, "ip": "",
+                    "machine": info.machine, "os": info.os, "os_release": info.os_release,
+                    "os_type": info.os_type, "pid": info.pid, "processor": info.processor,
+                    "python_exe": info.executable, "python_version": "n/a",
+                    "python_version_verbose": format!("anirec {}", env!("CARGO_PKG_VERSION")),
+                    "user": info.user}}));
+                msgs.push(json!({"type": "installed_packages", "payload": {"installed_packages":
+                    info.versions.iter().map(|(k, v)| format!("{k}=={v}")).collect::<Vec<_>>()}}));
+                for (k, v) in [("cpus", info.cpus.to_string()), ("memory_bytes", info.memory_bytes.to_string())] {
+                    msgs.push(json!({"type": "system_info", "payload": {"system_info": {"key": k, "value": v}}}));
+                }
+            }
+            Event::File { kind, path, name, group, id } => {
+                let base = name.replace('/', "_");
+                let member = format!("file-{}-{base}", e.seq);
+                let p = Path::new(path);
+                files.push((member.clone(), if p.is_absolute() { p.to_path_buf() } else { run_dir.join(p) }));
+                let ext = Path::new(name).extension().map(|x| x.to_string_lossy().to_string()).unwrap_or_default();
+                let m = match kind {
+                    FileKind::Asset => file_msg(&member, "asset", json!({"assetId": id, "context": null,
+                        "extension": ext, "fileName": name, "overwrite": false, "step": null}), now),
+                    FileKind::Image => {
+                        fig += 1;
+                        file_msg(&member, "visualization", json!({"context": null, "extension": ext,
+                            "figCounter": fig - 1, "figName": name, "imageId": id, "overwrite": false, "step": null}), now)
+                    }
+                    FileKind::Model => file_msg(&member, "model-element", json!({"assetId": id, "context": null,
+                        "extension": ext, "fileName": name, "groupingName": group.as_deref().unwrap_or("model"),
+                        "overwrite": false, "step": null, "type": "model-element"}), now),
+                };
+                msgs.push(m);
+            }
+            Event::End { start_ms, end_ms, failed, error } => {
+                start = Some(*start_ms);
+                stop = Some(*end_ms);
+                msgs.push(json!({"type": "log_other", "payload": {"key": "anirec_status",
+                    "value": if *failed { format!("failed: {}", error.as_deref().unwrap_or("")) } else { "done".into() }}}));
+            }
+        }
+    }
+    let start = start.unwrap_or(first_ts);
+    let stop = stop
+        .unwrap_or_else(crate::util::time::unix_millis)
+        .max(start);
+    let experiment = json!({
+        "offline_id": offline_id,
+        "project_name": Some(&st.project).filter(|p| !p.is_empty()),
+        "workspace": Some(&st.workspace).filter(|w| !w.is_empty()),
+        "start_time": start, "stop_time": stop, "tags": tags, "resume_strategy": "create",
+        "customer_error_reported": false, "customer_error_message": null,
+        "user_provided_experiment_key": false, "comet_start_sourced": false,
+    });
+    let tmp = out.with_extension("zip.tmp");
+    {
+        let f = std::fs::File::create(&tmp)?;
+        let mut z = zip::ZipWriter::new(f);
+        let opt = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        z.start_file("experiment.json", opt)
+            .map_err(io::Error::other)?;
+        z.write_all(experiment.to_string().as_bytes())?;
+        z.start_file("messages.json", opt)
+            .map_err(io::Error::other)?;
+        for (i, m) in msgs.iter_mut().enumerate() {
+            m["payload"]["message_id"] = json!(i + 1);
+            z.write_all(m.to_string().as_bytes())?;
+            z.write_all(b"\n")?;
+        }
+        for (member, path) in &files {
+            let bytes = std::fs::read(path)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            z.start_file(member.as_str(), opt)
+                .map_err(io::Error::other)?;
+            z.write_all(&bytes)?;
+        }
+        let f = z.finish().map_err(io::Error::other)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, out)
+}
+
+fn file_msg(member: &str, upload_type: &str, params: Value, ts: u64) -> Value {
+    json!({"type": "file_upload", "payload": {"additional_params": params, "clean": true,
+        "file_path": member, "local_timestamp": ts, "metadata": {}, "upload_type": upload_type}})
+}
+
+/// A stable 32-hex id from some text (asset ids, offline ids).
+pub(crate) fn hex_id(a: &str, b: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("{a}\0{b}").as_bytes());
+    h.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
