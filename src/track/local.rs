@@ -37,7 +37,9 @@ impl LocalTracker {
     pub fn open(run: &RunDir) -> io::Result<Self> {
         // A resumed run continues the step count, so (name, step) pairs stay
         // unique across the whole journal (Comet reconciles on them).
-        let step = read_metrics(run).map(|m| m.iter().map(|e| e.step).max().unwrap_or(0)).unwrap_or(0);
+        let step = read_metrics(run)
+            .map(|m| m.iter().map(|e| e.step).max().unwrap_or(0))
+            .unwrap_or(0);
         let f = OpenOptions::new()
             .create(true)
             .append(true)
