@@ -5,9 +5,9 @@
 //! verifies checksums, format version and shapes before anything is used.
 
 use crate::config::Normalization;
-use crate::sparse::Csr;
 use crate::model::parts::{Mat, Part, RatingHead};
 use crate::model::{Engine, Member};
+use crate::sparse::Csr;
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -11,10 +11,10 @@ pub mod process;
 pub mod stats;
 pub mod synth;
 
+pub use crate::sparse::Csr;
 pub use csv::Selection;
 pub use error::DataError;
 pub use process::CleanStats;
-pub use crate::sparse::Csr;
 
 use crate::config::{DataConfig, DataFormat, Sample, SplitKind};
 use crate::progress;
