@@ -103,8 +103,11 @@ pub struct Loaded {
     names: Vec<String>,
 }
 
+/// Per-thread buffers: scores, blend scratch, top-k.
+type Scratch = (Vec<f32>, Vec<f32>, Vec<(u32, f32)>);
+
 thread_local! {
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>, Vec<(u32, f32)>)> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
 }
 
 /// Characters of synopsis returned.
