@@ -10,6 +10,8 @@ pub mod config;
 mod error;
 pub mod eval;
 pub mod model;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod sparse;
 pub(crate) mod util;
 

@@ -105,10 +105,30 @@ impl Engine {
     /// Scores every item for `ctx` into `out` (len n_items). Higher is better;
     /// seen items are not removed here (the caller excludes them).
     pub fn score(&self, ctx: &UserCtx, out: &mut [f32], tmp: &mut Vec<f32>) {
-        let active: Vec<&Member> = self.members.iter().filter(|m| m.weight > 0.0).collect();
+        self.score_filtered(ctx, &|_| true, out, tmp);
+    }
+
+    /// Like [`Engine::score`], blending only the members `keep` accepts (with
+    /// their weights). Returns false, leaving `out` untouched, when no member
+    /// with a positive weight is kept.
+    pub fn score_filtered(
+        &self,
+        ctx: &UserCtx,
+        keep: &dyn Fn(&Member) -> bool,
+        out: &mut [f32],
+        tmp: &mut Vec<f32>,
+    ) -> bool {
+        let active: Vec<&Member> = self
+            .members
+            .iter()
+            .filter(|m| m.weight > 0.0 && keep(m))
+            .collect();
+        if active.is_empty() {
+            return false;
+        }
         if active.len() == 1 {
             self.score_part(&active[0].part, ctx, out);
-            return;
+            return true;
         }
         out.fill(0.0);
         tmp.resize(out.len(), 0.0);
@@ -119,6 +139,50 @@ impl Engine {
                 *o += m.weight * t;
             }
         }
+        true
+    }
+
+    /// Weighted similarity of two items over the members that define one
+    /// (factors: cosine; item-item: the weight a → b; content: cosine of the
+    /// vectors). `None` when no member relates items directly (popularity,
+    /// user kNN). Cheap: used to explain recommendations.
+    pub fn pair_similarity(&self, a: u32, b: u32) -> Option<f32> {
+        let (a, b) = (a as usize, b as usize);
+        let mut total = None;
+        for m in self.members.iter().filter(|m| m.weight > 0.0) {
+            let s = match &m.part {
+                Part::Factors { item, .. } if a < item.rows && b < item.rows => {
+                    let (x, y) = (item.row(a), item.row(b));
+                    let n = (dot(x, x) * dot(y, y)).sqrt().max(1e-12);
+                    dot(x, y) / n
+                }
+                Part::ItemItem { weights } if a < weights.n_rows => {
+                    let (cols, w) = weights.row(a);
+                    cols.iter()
+                        .position(|&c| c as usize == b)
+                        .map_or(0.0, |k| w[k])
+                }
+                Part::Content { vectors, .. } if a < vectors.n_rows && b < vectors.n_rows => {
+                    let ((fa, va), (fb, vb)) = (vectors.row(a), vectors.row(b));
+                    let (mut i, mut j, mut s) = (0, 0, 0f32);
+                    while i < fa.len() && j < fb.len() {
+                        match fa[i].cmp(&fb[j]) {
+                            std::cmp::Ordering::Less => i += 1,
+                            std::cmp::Ordering::Greater => j += 1,
+                            std::cmp::Ordering::Equal => {
+                                s += va[i] * vb[j];
+                                i += 1;
+                                j += 1;
+                            }
+                        }
+                    }
+                    s
+                }
+                _ => continue,
+            };
+            *total.get_or_insert(0.0) += m.weight * s;
+        }
+        total
     }
 
     /// Item-to-item similarity of every item to `item` (the item itself included).

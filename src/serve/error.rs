@@ -1,0 +1,44 @@
+//! API errors: each maps to a status code and a JSON body `{"error": "..."}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Bad parameter or body (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Unknown user or anime (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// No model loaded yet, overloaded, or draining (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Took longer than the request timeout (503).
+    #[error("request timed out after {0} ms")]
+    Timeout(u64),
+    /// Server-side failure, e.g. a failed reload (500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// HTTP status of the error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.to_string() });
+        (self.status(), Json(body)).into_response()
+    }
+}
