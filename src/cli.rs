@@ -33,6 +33,9 @@ enum Command {
         #[arg(long, value_name = "BACKEND", value_parser = ["comet"])]
         tracking: Option<String>,
     },
+    /// Config sweeps: run locally, or plan / run one trial / collect for a
+    /// Kubernetes Indexed Job.
+    Sweep(SweepCmd),
     /// Comet ML: deliver pending events, list a project's runs.
     #[command(subcommand)]
     Comet(CometCommand),
@@ -53,6 +56,62 @@ enum Command {
         /// Output CSV.
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+/// `anirec sweep EXPERIMENT.yaml` or `anirec sweep plan|trial|collect …`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct SweepCmd {
+    #[command(subcommand)]
+    sub: Option<SweepSub>,
+    /// Experiment YAML with a `sweep:` section. Re-running the same command
+    /// resumes: finished trials are skipped, interrupted ones re-run.
+    experiment: Option<PathBuf>,
+    #[command(flatten)]
+    sets: Sets,
+    /// Sweep directory (default: <runs_dir>/<experiment>/sweep-<id>).
+    #[arg(long)]
+    sweep_dir: Option<PathBuf>,
+    /// Trials at once (default: the YAML's sweep.parallel).
+    #[arg(long)]
+    parallel: Option<usize>,
+    /// Re-run trials that failed in an earlier invocation.
+    #[arg(long)]
+    retry_failed: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum SweepSub {
+    /// Expand the sweep into plan.json (one trial per Job index).
+    Plan {
+        /// Experiment YAML with a `sweep:` section.
+        experiment: PathBuf,
+        #[command(flatten)]
+        sets: Sets,
+        /// Output plan file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run one trial of a plan (idempotent: a finished trial is skipped).
+    Trial {
+        /// plan.json from `anirec sweep plan`.
+        #[arg(long)]
+        plan: PathBuf,
+        /// Trial index; a Kubernetes Indexed Job sets JOB_COMPLETION_INDEX.
+        #[arg(long, env = "JOB_COMPLETION_INDEX")]
+        index: usize,
+        /// Sweep directory (default: the plan's folder).
+        #[arg(long)]
+        sweep_dir: Option<PathBuf>,
+        /// Stop when the parent process dies (set by the local sweeper).
+        #[arg(long, hide = true)]
+        exit_with_parent: bool,
+    },
+    /// Merge trial results into summary.csv, summary.md and sweep.json.
+    Collect {
+        /// Sweep directory (holds plan.json and trials/).
+        sweep_dir: PathBuf,
     },
 }
 
@@ -143,6 +202,68 @@ enum DataCommand {
     },
 }
 
+fn sweep(cmd: SweepCmd) -> Result<()> {
+    use crate::sweep;
+    let summary = match cmd.sub {
+        Some(SweepSub::Plan {
+            experiment,
+            sets,
+            out,
+        }) => {
+            let plan = sweep::plan::plan(&experiment, &sets.set)?;
+            sweep::write_plan(&plan, &out)?;
+            println!(
+                "plan {}: {} trials written to {}; run trial N with `anirec sweep trial --plan {} --index N` (N = 0..{})",
+                plan.id,
+                plan.trials.len(),
+                out.display(),
+                out.display(),
+                plan.trials.len().saturating_sub(1)
+            );
+            return Ok(());
+        }
+        Some(SweepSub::Trial {
+            plan,
+            index,
+            sweep_dir,
+            exit_with_parent,
+        }) => {
+            let dir = match sweep::run_trial(&plan, index, sweep_dir.as_deref(), exit_with_parent)?
+            {
+                sweep::TrialOutcome::AlreadyDone(d) => d,
+                sweep::TrialOutcome::Ran(out) => out.dir,
+            };
+            println!("run dir: {}", dir.display());
+            return Ok(());
+        }
+        Some(SweepSub::Collect { sweep_dir }) => sweep::collect_dir(&sweep_dir)?,
+        None => {
+            let Some(experiment) = cmd.experiment else {
+                return Err(Error::Usage(
+                    "give an experiment file: anirec sweep EXPERIMENT.yaml".into(),
+                ));
+            };
+            let plan = sweep::plan::plan(&experiment, &cmd.sets.set)?;
+            sweep::run_local(
+                &plan,
+                &sweep::LocalOptions {
+                    sweep_dir: cmd.sweep_dir,
+                    retry_failed: cmd.retry_failed,
+                    parallel: cmd.parallel,
+                },
+            )?
+        }
+    };
+    print!("{}", sweep::collect::markdown(&summary));
+    if summary.best().is_none() {
+        return Err(Error::Model(format!(
+            "no trial finished with {}; see the logs under the sweep directory",
+            summary.metric
+        )));
+    }
+    Ok(())
+}
+
 /// Logging to stderr; RUST_LOG overrides the default `info`.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -182,6 +303,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             println!("run dir: {}", out.dir.display());
             let _ = out.summary;
         }
+        Command::Sweep(cmd) => sweep(cmd)?,
         Command::Comet(CometCommand::Sync { run_dirs }) => {
             let mut failed = 0;
             for dir in run_dirs {

@@ -1047,3 +1047,157 @@ fn every_family_runs_and_is_deterministic() {
         );
     }
 }
+
+// ---------------------------------------------------------------- 8. sweeps
+
+/// Eight trials over two model families; the four with
+/// `min_user_ratings: 100000` fail on purpose (no user keeps that many), which
+/// must be recorded and must not stop the sweep.
+const SWEEP: &str = "model: {kind: ease}\neval: {k: [10]}\nsweep:\n  parallel: 1\n  parameters:\n    model:\n      - {kind: ease, l2: 10}\n      - {kind: ease, l2: 100}\n      - {kind: user_knn, neighbors: 5}\n      - {kind: user_knn, neighbors: 20}\n    data.min_user_ratings: [5, 100000]";
+
+fn ledger_count(sweep_dir: &Path, state: &str) -> usize {
+    fs::read_to_string(sweep_dir.join("ledger.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&format!("\"state\":\"{state}\"")))
+        .count()
+}
+
+/// Killed halfway, the same command resumes: finished trials are skipped,
+/// the interrupted one is set aside and re-run, failures are recorded, and
+/// the summary ranks every trial.
+#[test]
+fn sweep_survives_a_kill_and_resumes() {
+    let fx = Fx::new();
+    let exp = fx.exp("sweep.yaml", "sw", SYNTH_DATA, SWEEP);
+    let sweep_root = fx.runs().join("sw");
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_anirec"))
+        .current_dir(fx.root())
+        .env("RUST_LOG", "warn")
+        .arg("sweep")
+        .arg(&exp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let sweep_dir = loop {
+        let dirs = names_in(&sweep_root);
+        if let Some(d) = dirs.iter().find(|d| d.starts_with("sweep-")) {
+            let d = sweep_root.join(d);
+            if ledger_count(&d, "done") + ledger_count(&d, "failed") >= 3 {
+                break d;
+            }
+        }
+        assert!(t0.elapsed().as_secs() < 120, "sweep made no progress");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The trial that was running notices its parent is gone and stops.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let finished_at_kill = ledger_count(&sweep_dir, "done") + ledger_count(&sweep_dir, "failed");
+    assert!(finished_at_kill < 8, "the sweep finished before the kill");
+
+    let o = ok(fx.cmd().arg("sweep").arg(&exp));
+    assert!(
+        o.stderr.contains("done earlier"),
+        "resume did not report earlier trials:\n{}",
+        o.stderr
+    );
+    // Every trial ran to an end exactly once after the kill: the ledger holds
+    // at most one final state per trial, plus those recorded before it.
+    let finals = ledger_count(&sweep_dir, "done") + ledger_count(&sweep_dir, "failed");
+    assert_eq!(
+        finals,
+        8,
+        "{}",
+        fs::read_to_string(sweep_dir.join("ledger.jsonl")).unwrap()
+    );
+
+    let csv = fs::read_to_string(sweep_dir.join("summary.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 9, "{csv}");
+    assert!(lines[0].starts_with("rank,trial,trial_id,status,run_dir,data.min_user_ratings,model,"));
+    let done = lines.iter().filter(|l| l.contains(",done,")).count();
+    let failed = lines.iter().filter(|l| l.contains(",failed,")).count();
+    assert_eq!((done, failed), (4, 4), "{csv}");
+    // Best first, and it is the largest ndcg@10 among the finished trials.
+    let sweep = json(&sweep_dir.join("sweep.json"));
+    let best = sweep["best"]["metrics"]["ndcg@10"].as_f64().unwrap();
+    for row in sweep["rows"].as_array().unwrap() {
+        if let Some(v) = row["metrics"]["ndcg@10"].as_f64() {
+            assert!(v <= best);
+        }
+    }
+    assert!(lines[1].starts_with("1,"), "{csv}");
+    let md = fs::read_to_string(sweep_dir.join("summary.md")).unwrap();
+    assert!(md.contains("no user has at least 100000"), "{md}");
+    assert!(o.stdout.contains("Best: trial"), "{}", o.stdout);
+
+    // A third run has nothing left to do.
+    let again = ok(fx.cmd().arg("sweep").arg(&exp));
+    assert!(again.stderr.contains("0 to run"), "{}", again.stderr);
+    assert_eq!(ledger_count(&sweep_dir, "done"), 4);
+}
+
+/// The cluster path: plan, one trial per index (any order, re-runnable),
+/// then collect; the same trial ids as a local sweep.
+#[test]
+fn sweep_plan_trial_collect() {
+    let fx = Fx::new();
+    let exp = fx.exp("sweep.yaml", "sw", SYNTH_DATA, SWEEP);
+    let plan = fx.root().join("plan.json");
+    let o = ok(fx
+        .cmd()
+        .args(["sweep", "plan"])
+        .arg(&exp)
+        .arg("--out")
+        .arg(&plan));
+    assert!(o.stdout.contains("8 trials"), "{}", o.stdout);
+    let out_dir = fx.root().join("k8s-sweep");
+    for i in [2usize, 0] {
+        let o = ok(fx
+            .cmd()
+            .args(["sweep", "trial", "--plan"])
+            .arg(&plan)
+            .arg("--sweep-dir")
+            .arg(&out_dir)
+            .env("JOB_COMPLETION_INDEX", i.to_string()));
+        assert!(o.stdout.contains("run dir:"), "{}", o.stdout);
+    }
+    // A retried pod does not run its trial twice.
+    let o = ok(fx
+        .cmd()
+        .args(["sweep", "trial", "--plan"])
+        .arg(&plan)
+        .args(["--index", "0", "--sweep-dir"])
+        .arg(&out_dir));
+    assert!(o.stderr.contains("already done"), "{}", o.stderr);
+    let bad = exec(
+        fx.cmd()
+            .args(["sweep", "trial", "--plan"])
+            .arg(&plan)
+            .args(["--index", "8", "--sweep-dir"])
+            .arg(&out_dir),
+    );
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("out of range"), "{}", bad.stderr);
+
+    let o = ok(fx.cmd().args(["sweep", "collect"]).arg(&out_dir));
+    assert!(
+        o.stdout.contains("2 done, 0 failed, 0 running, 6 queued"),
+        "{}",
+        o.stdout
+    );
+    let trials = names_in(&out_dir.join("trials"));
+    assert_eq!(trials.len(), 2, "{trials:?}");
+    let p = json(&plan);
+    for t in &trials {
+        let idx: usize = t[..3].parse().unwrap();
+        assert_eq!(t[4..], *p["trials"][idx]["id"].as_str().unwrap());
+        let cfg = fs::read_to_string(out_dir.join("trials").join(t).join("config.yaml")).unwrap();
+        assert!(!cfg.contains("sweep:"), "{cfg}");
+    }
+}

@@ -115,6 +115,47 @@ impl RunDir {
         )))
     }
 
+    /// Creates the run directory at exactly `path` (sweep trials, DVC
+    /// stages). An existing empty folder is taken; anything in it is refused
+    /// rather than mixed with a new run.
+    pub fn create_at(path: &Path, experiment: &str) -> io::Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fsx::create_dir_all(parent)?;
+        }
+        match std::fs::create_dir(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let empty = std::fs::read_dir(path)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
+                if !empty {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!(
+                            "run directory {} already exists and is not empty; remove it or choose another",
+                            path.display()
+                        ),
+                    ));
+                }
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot create {}: {e}", path.display()),
+                ))
+            }
+        }
+        let id = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into());
+        Ok(Self {
+            path: path.to_path_buf(),
+            id,
+            experiment: experiment.to_string(),
+        })
+    }
+
     /// Opens an existing run directory (for --resume, recommend, promote).
     pub fn open(path: &Path) -> io::Result<Self> {
         let meta = Self::read_meta_at(path)?;
@@ -203,5 +244,16 @@ mod tests {
         let back = RunDir::open(&a.path).unwrap();
         assert_eq!(back.id, a.id);
         assert_eq!(back.experiment, "exp");
+    }
+
+    #[test]
+    fn create_at_refuses_a_non_empty_folder() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a/b");
+        let r = RunDir::create_at(&p, "exp").unwrap();
+        assert_eq!(r.id, "b");
+        std::fs::write(p.join("x"), "1").unwrap();
+        let e = RunDir::create_at(&p, "exp").unwrap_err().to_string();
+        assert!(e.contains("not empty"), "{e}");
     }
 }
