@@ -36,6 +36,31 @@ enum Command {
     /// Config sweeps: run locally, or plan / run one trial / collect for a
     /// Kubernetes Indexed Job.
     Sweep(SweepCmd),
+    /// Promote the best run's bundle for serving (verified, atomic, with
+    /// lineage in PROMOTED.json; registered in Comet when configured).
+    Promote {
+        /// Sweep directories, run directories, or folders of runs.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+        /// Metric that ranks the runs.
+        #[arg(long, default_value = "ndcg@10")]
+        metric: String,
+        /// Whether bigger is better.
+        #[arg(long, default_value = "maximize", value_parser = ["maximize", "minimize"])]
+        goal: String,
+        /// Destination bundle directory.
+        #[arg(long, default_value = "models/promoted")]
+        to: PathBuf,
+        /// Rank by the local run store or by what Comet holds.
+        #[arg(long, default_value = "local", value_parser = ["local", "comet"])]
+        from: String,
+        /// Comet project for --from comet (default: the runs' project).
+        #[arg(long)]
+        project: Option<String>,
+        /// Comet model-registry name.
+        #[arg(long, default_value = "anirec")]
+        registry_name: String,
+    },
     /// Comet ML: deliver pending events, list a project's runs.
     #[command(subcommand)]
     Comet(CometCommand),
@@ -304,6 +329,41 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             let _ = out.summary;
         }
         Command::Sweep(cmd) => sweep(cmd)?,
+        Command::Promote {
+            sources,
+            metric,
+            goal,
+            to,
+            from,
+            project,
+            registry_name,
+        } => {
+            use crate::promote;
+            let p = promote::promote(&promote::Options {
+                sources,
+                metric: metric.clone(),
+                goal: if goal == "minimize" {
+                    crate::config::SweepGoal::Minimize
+                } else {
+                    crate::config::SweepGoal::Maximize
+                },
+                to,
+                from: if from == "comet" {
+                    promote::From::Comet
+                } else {
+                    promote::From::Local
+                },
+                project,
+                registry_name,
+            })?;
+            println!(
+                "promoted {} ({metric} = {:.4}) to {}",
+                p.run_dir.display(),
+                p.value,
+                p.dest.display()
+            );
+            println!("{}", p.registry);
+        }
         Command::Comet(CometCommand::Sync { run_dirs }) => {
             let mut failed = 0;
             for dir in run_dirs {

@@ -1201,3 +1201,116 @@ fn sweep_plan_trial_collect() {
         assert!(!cfg.contains("sweep:"), "{cfg}");
     }
 }
+
+// ---------------------------------------------------------------- 9. promote
+
+fn sha(path: &Path) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(fs::read(path).unwrap()))
+}
+
+/// Picks the best finished run, copies its verified bundle with lineage, and
+/// refuses failed runs, missing metrics and corrupted bundles without
+/// touching what is already promoted.
+#[test]
+fn promote_picks_the_best_and_refuses_bad_runs() {
+    let fx = Fx::new();
+    let exp = fx.exp(
+        "p.yaml",
+        "p",
+        SYNTH_DATA,
+        "model: {kind: popularity}\neval: {k: [10]}",
+    );
+    ok(fx.cmd().arg("run").arg(&exp));
+    ok(fx
+        .cmd()
+        .arg("run")
+        .arg(&exp)
+        .args(["--set", "model={kind: ease, l2: 50}"]));
+    let failed = exec(
+        fx.cmd()
+            .arg("run")
+            .arg(&exp)
+            .args(["--set", "data.min_user_ratings=100000"]),
+    );
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    let runs: Vec<PathBuf> = names_in(&fx.runs().join("p"))
+        .iter()
+        .map(|n| fx.runs().join("p").join(n))
+        .collect();
+    assert_eq!(runs.len(), 3);
+    let ndcg = |r: &Path| json(&r.join("summary.json"))["ndcg@10"].as_f64().unwrap();
+    let bad = runs.iter().find(|r| !r.join("bundle").exists()).unwrap();
+    let mut done: Vec<&PathBuf> = runs.iter().filter(|r| r.join("bundle").exists()).collect();
+    done.sort_by(|a, b| ndcg(b).total_cmp(&ndcg(a)));
+    let (best, other) = (done[0], done[1]);
+    assert!(ndcg(best) > ndcg(other));
+    let best_kind = json(&best.join("bundle/manifest.json"))["model_kind"].clone();
+    let other_kind = json(&other.join("bundle/manifest.json"))["model_kind"].clone();
+
+    let o = ok(fx
+        .cmd()
+        .args(["promote", "runs/p", "--to", "models/promoted"]));
+    assert!(o.stdout.contains("promoted runs/p/"), "{}", o.stdout);
+    let dest = fx.root().join("models/promoted");
+    for f in ["manifest.json", "tensors.safetensors", "catalog.json"] {
+        assert_eq!(sha(&dest.join(f)), sha(&best.join("bundle").join(f)), "{f}");
+    }
+    let p = json(&dest.join("PROMOTED.json"));
+    assert_eq!(p["value"].as_f64().unwrap(), ndcg(best));
+    assert_eq!(p["metric"], "ndcg@10");
+    assert_eq!(p["model_kind"], best_kind);
+    assert_eq!(p["run"]["id"], json(&best.join("meta.json"))["run_id"]);
+    assert_eq!(p["config"]["model"]["kind"], best_kind);
+    assert!(p["data_fingerprint"].is_string());
+    assert!(
+        p["candidates"].to_string().contains("the run failed"),
+        "{p}"
+    );
+    let before = sha(&dest.join("PROMOTED.json"));
+
+    // Refusals, each leaving models/promoted as it was.
+    let e = exec(
+        fx.cmd()
+            .arg("promote")
+            .arg(bad)
+            .args(["--to", "models/promoted"]),
+    );
+    assert_eq!(e.code, 2);
+    assert!(e.stderr.contains("the run failed"), "{}", e.stderr);
+    let e = exec(fx.cmd().arg("promote").arg(other).args([
+        "--metric",
+        "ndcg@7",
+        "--to",
+        "models/promoted",
+    ]));
+    assert_eq!(e.code, 2);
+    assert!(e.stderr.contains("has no metric ndcg@7"), "{}", e.stderr);
+    let tensors = best.join("bundle/tensors.safetensors");
+    let mut bytes = fs::read(&tensors).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&tensors, bytes).unwrap();
+    let e = exec(
+        fx.cmd()
+            .args(["promote", "runs/p", "--to", "models/promoted"]),
+    );
+    assert_eq!(e.code, 4);
+    assert!(e.stderr.contains("does not verify"), "{}", e.stderr);
+    assert_eq!(sha(&dest.join("PROMOTED.json")), before);
+
+    // A crash between the two renames of a swap left the old bundle aside:
+    // the next promote restores it first, then swaps cleanly.
+    fs::rename(&dest, fx.root().join("models/promoted.old-4242")).unwrap();
+    let o = ok(fx
+        .cmd()
+        .arg("promote")
+        .arg(other)
+        .args(["--to", "models/promoted"]));
+    assert!(o.stderr.contains("restored"), "{}", o.stderr);
+    assert_eq!(
+        names_in(&fx.root().join("models")),
+        BTreeSet::from(["promoted".to_string()])
+    );
+    assert_eq!(json(&dest.join("PROMOTED.json"))["model_kind"], other_kind);
+}
