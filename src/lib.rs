@@ -25,6 +25,8 @@ pub mod pipeline;
 #[cfg(feature = "train")]
 pub(crate) mod progress;
 #[cfg(feature = "train")]
+pub mod report;
+#[cfg(feature = "train")]
 pub mod track;
 #[cfg(feature = "train")]
 pub mod train;
