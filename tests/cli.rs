@@ -1285,7 +1285,7 @@ fn data_explore_writes_plots_and_stats() {
             let s = count.to_string();
             let mut o = String::new();
             for (k, c) in s.chars().enumerate() {
-                if k > 0 && (s.len() - k) % 3 == 0 {
+                if k > 0 && (s.len() - k).is_multiple_of(3) {
                     o.push(',');
                 }
                 o.push(c);

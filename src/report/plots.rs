@@ -678,9 +678,11 @@ impl Figure for ScatterFigure {
                         .unwrap_or_default(),
                     _ => String::new(),
                 };
+                // As for bars: the discrete range includes its end.
+                let slots = if n > 1 { 0..n - 1 } else { 0..1 };
                 self.points_in(
                     root,
-                    (0..n).into_segmented(),
+                    slots.into_segmented(),
                     (y0, y1),
                     pts,
                     &fmt,

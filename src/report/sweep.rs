@@ -175,9 +175,14 @@ fn param_figure(inp: &SweepInputs, param: &str) -> Option<ScatterFigure> {
             trials.points.push((x, p.1));
         }
     }
+    let log = matches!(x, XAxis::Numeric(Scale::Log));
     Some(ScatterFigure {
         title: format!("{metric} against {param}"),
-        x_desc: param.to_string(),
+        x_desc: if log {
+            format!("{param} (log scale)")
+        } else {
+            param.to_string()
+        },
         y_desc: metric.clone(),
         x,
         groups: vec![trials, top],
