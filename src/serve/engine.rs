@@ -273,20 +273,12 @@ impl Loaded {
         })
     }
 
-    /// Explains `item` against the context's items (highest-rated first).
-    fn reason(&self, item: u32, ctx: &UserCtx, liked_word: bool, mode: Mode) -> String {
+    /// Explains `item` against `best`, the context's best-rated items (see
+    /// [`best_rated`]).
+    fn reason(&self, item: u32, best: &[(u32, f32)], liked_word: bool, mode: Mode) -> String {
         let e = &self.bundle.engine;
-        // The user's best-rated items (up to 20), best first.
-        let mut best: Vec<(u32, f32)> = ctx
-            .items
-            .iter()
-            .copied()
-            .zip(ctx.ratings.iter().copied())
-            .collect();
-        best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        best.truncate(20);
         let mut pick: Option<(u32, f32, f32)> = None;
-        for &(j, r) in &best {
+        for &(j, r) in best {
             if let Some(s) = e.pair_similarity(item, j) {
                 if s > 0.0 && pick.is_none_or(|(_, _, ps)| s > ps) {
                     pick = Some((j, r, s));
@@ -309,7 +301,7 @@ impl Loaded {
         }
         // Popularity-style models: the user's favourite genre the item has.
         let mut counts: HashMap<&str, usize> = HashMap::new();
-        for &(j, _) in &best {
+        for &(j, _) in best {
             if let Some(c) = self.entry(j) {
                 for g in &c.genres {
                     *counts.entry(g.as_str()).or_insert(0) += 1;
@@ -342,10 +334,11 @@ impl Loaded {
             .ok_or_else(|| ApiError::NotFound(format!("unknown user {user_id}")))?;
         let ctx = self.bundle.engine.ctx(u);
         let top = self.score_top(&ctx, mode, ctx.items, k)?;
+        let best = best_rated(&ctx);
         Ok(top
             .into_iter()
             .map(|(i, s)| {
-                let r = self.reason(i, &ctx, false, mode);
+                let r = self.reason(i, &best, false, mode);
                 self.item_out(i, s, r)
             })
             .collect())
@@ -371,10 +364,11 @@ impl Loaded {
             ratings: &ratings,
         };
         let top = self.score_top(&ctx, mode, &items, k)?;
+        let best = best_rated(&ctx);
         Ok(top
             .into_iter()
             .map(|(i, s)| {
-                let r = self.reason(i, &ctx, true, mode);
+                let r = self.reason(i, &best, true, mode);
                 self.item_out(i, s, r)
             })
             .collect())
@@ -432,6 +426,20 @@ impl Loaded {
             })
             .collect()
     }
+}
+
+/// The context's best-rated items (up to 20), best first: what reasons point
+/// at. Computed once per request, not once per recommended item.
+fn best_rated(ctx: &UserCtx) -> Vec<(u32, f32)> {
+    let mut best: Vec<(u32, f32)> = ctx
+        .items
+        .iter()
+        .copied()
+        .zip(ctx.ratings.iter().copied())
+        .collect();
+    best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    best.truncate(20);
+    best
 }
 
 fn fmt_rating(r: f32) -> String {

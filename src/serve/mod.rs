@@ -189,17 +189,18 @@ impl AppState {
 }
 
 /// Per-request layer: concurrency limit (503 shedding), timeout, metrics, logs.
+/// Allocation-free when the access log is off: the route is the router's
+/// shared string and the path is copied only when the log line is written.
 async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let path = tracing::enabled!(target: "anirec::access", tracing::Level::INFO)
+        .then(|| req.uri().path().to_string());
+    let path = path.as_deref().unwrap_or("");
     let exempt = matches!(
-        route.as_str(),
+        route,
         "/healthz" | "/readyz" | "/v2/health/live" | "/v2/health/ready" | "/metrics"
     );
     let permit = if exempt {
@@ -210,7 +211,7 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
             Err(_) => {
                 let r = ApiError::Unavailable("overloaded: too many concurrent requests".into())
                     .into_response();
-                finish(&st, &method, &route, &path, &r, start);
+                finish(&st, &method, route, path, &r, start);
                 return r;
             }
         }
@@ -221,7 +222,7 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
         Err(_) => ApiError::Timeout(timeout.as_millis() as u64).into_response(),
     };
     drop(permit);
-    finish(&st, &method, &route, &path, &resp, start);
+    finish(&st, &method, route, path, &resp, start);
     resp
 }
 
