@@ -154,6 +154,93 @@ impl Engine {
         true
     }
 
+    /// [`Engine::score_filtered`] for several known users at once, into
+    /// `outs[..ctxs.len()]` (resized to n_items): the same scores, bit for
+    /// bit, but a factor member's item vectors are read once for the whole
+    /// batch (see [`Mat::matvec_many`]). `fac` is scratch. Returns false,
+    /// like `score_filtered`, when no member is kept.
+    pub fn score_many(
+        &self,
+        ctxs: &[UserCtx],
+        keep: &dyn Fn(&Member) -> bool,
+        outs: &mut Vec<Vec<f32>>,
+        fac: &mut Vec<Vec<f32>>,
+        tmp: &mut Vec<f32>,
+    ) -> bool {
+        let n = self.n_items();
+        let b = ctxs.len();
+        for v in [&mut *outs, &mut *fac] {
+            if v.len() < b {
+                v.resize_with(b, Vec::new);
+            }
+            for o in v.iter_mut().take(b) {
+                o.resize(n, 0.0);
+            }
+        }
+        let active = || self.members.iter().filter(|m| m.weight > 0.0 && keep(m));
+        let mut it = active();
+        let single = match (it.next(), it.next()) {
+            (None, _) => return false,
+            (Some(m), None) => Some(m),
+            _ => None,
+        };
+        if let Some(m) = single {
+            if !self.factors_many(&m.part, ctxs, outs) {
+                for (ctx, o) in ctxs.iter().zip(outs.iter_mut()) {
+                    self.score_part(&m.part, ctx, o);
+                }
+            }
+            return true;
+        }
+        tmp.resize(n, 0.0);
+        for o in outs.iter_mut().take(b) {
+            o.fill(0.0);
+        }
+        for m in active() {
+            if self.factors_many(&m.part, ctxs, fac) {
+                for (o, f) in outs.iter_mut().zip(fac.iter_mut()).take(b) {
+                    blend_into(o, f, m.weight, self.normalization);
+                }
+            } else {
+                for (ctx, o) in ctxs.iter().zip(outs.iter_mut()) {
+                    self.score_part(&m.part, ctx, tmp);
+                    blend_into(o, tmp, m.weight, self.normalization);
+                }
+            }
+        }
+        true
+    }
+
+    /// A factor part for a batch of known users in one pass over the item
+    /// vectors (what `score_part` computes per user). False, writing
+    /// nothing, for other parts or when a user has no vector.
+    fn factors_many(&self, part: &Part, ctxs: &[UserCtx], outs: &mut [Vec<f32>]) -> bool {
+        let Part::Factors {
+            user,
+            item,
+            item_bias,
+            ..
+        } = part
+        else {
+            return false;
+        };
+        let mut vs = Vec::with_capacity(ctxs.len());
+        for ctx in ctxs {
+            match ctx.user.filter(|&u| (u as usize) < user.rows) {
+                Some(u) => vs.push(user.row(u as usize)),
+                None => return false,
+            }
+        }
+        let outs = &mut outs[..ctxs.len()];
+        item.matvec_many(&vs, outs);
+        if let Some(bias) = item_bias {
+            for o in outs.iter_mut() {
+                o.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
+            }
+        }
+        true
+    }
+
     /// Weighted similarity of two items over the members that define one
     /// (factors: cosine; item-item: the weight a → b; content: cosine of the
     /// vectors). `None` when no member relates items directly (popularity,

@@ -106,9 +106,17 @@ pub struct Loaded {
 /// Per-thread buffers: scores, blend scratch, top-k.
 type Scratch = (Vec<f32>, Vec<f32>, Vec<(u32, f32)>);
 
+/// Per-thread buffers of a batch: per-user scores, per-user factor scores,
+/// blend scratch.
+type BatchScratch = (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<f32>);
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+    static BATCH: RefCell<BatchScratch> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
 }
+
+/// One known user's top-k request: (dense user, mode, k).
+pub type UserJob = (u32, Mode, usize);
 
 /// Characters of synopsis returned.
 pub const SNIPPET_CHARS: usize = 240;
@@ -260,10 +268,7 @@ impl Loaded {
                 }
                 Mode::Content => {
                     if !e.score_filtered(ctx, &is_content, out, tmp) {
-                        return Err(ApiError::BadRequest(format!(
-                            "mode=content: this model ({}) has no content member; use hybrid or collaborative",
-                            self.bundle.manifest.model_kind
-                        )));
+                        return Err(self.no_content());
                     }
                 }
             }
@@ -321,6 +326,61 @@ impl Loaded {
         }
     }
 
+    /// Dense index of a raw user id, or 404.
+    pub fn user(&self, user_id: u32) -> Result<u32, ApiError> {
+        self.user_index
+            .get(&user_id)
+            .copied()
+            .ok_or_else(|| ApiError::NotFound(format!("unknown user {user_id}")))
+    }
+
+    /// Top-k (dense item, score) of several known users (dense ids), their
+    /// histories excluded; the users of each mode are scored as one batch
+    /// (one pass over the item vectors, see `Engine::score_many`), with the
+    /// same results as one at a time.
+    pub fn top_many(&self, jobs: &[UserJob]) -> Vec<Result<Vec<(u32, f32)>, ApiError>> {
+        let e = &self.bundle.engine;
+        let mut res: Vec<Result<Vec<(u32, f32)>, ApiError>> =
+            jobs.iter().map(|_| Ok(Vec::new())).collect();
+        BATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            let (outs, fac, tmp) = &mut *s;
+            for mode in [Mode::Hybrid, Mode::Collaborative, Mode::Content] {
+                let idx: Vec<usize> = (0..jobs.len()).filter(|&i| jobs[i].1 == mode).collect();
+                if idx.is_empty() {
+                    continue;
+                }
+                let ctxs: Vec<UserCtx> = idx.iter().map(|&i| e.ctx(jobs[i].0)).collect();
+                let all = |_: &Member| true;
+                let ok = match mode {
+                    Mode::Hybrid => e.score_many(&ctxs, &all, outs, fac, tmp),
+                    Mode::Collaborative => {
+                        e.score_many(&ctxs, &is_collaborative, outs, fac, tmp)
+                            || e.score_many(&ctxs, &all, outs, fac, tmp)
+                    }
+                    Mode::Content => e.score_many(&ctxs, &is_content, outs, fac, tmp),
+                };
+                for (b, &i) in idx.iter().enumerate() {
+                    res[i] = if ok {
+                        let mut top = Vec::new();
+                        top_k_excluding(&outs[b], ctxs[b].items, jobs[i].2, &mut top);
+                        Ok(top)
+                    } else {
+                        Err(self.no_content())
+                    };
+                }
+            }
+        });
+        res
+    }
+
+    fn no_content(&self) -> ApiError {
+        ApiError::BadRequest(format!(
+            "mode=content: this model ({}) has no content member; use hybrid or collaborative",
+            self.bundle.manifest.model_kind
+        ))
+    }
+
     /// A known user's top-k, their history excluded.
     pub fn recommend_user(
         &self,
@@ -328,20 +388,23 @@ impl Loaded {
         mode: Mode,
         k: usize,
     ) -> Result<Vec<Item>, ApiError> {
-        let u = *self
-            .user_index
-            .get(&user_id)
-            .ok_or_else(|| ApiError::NotFound(format!("unknown user {user_id}")))?;
-        let ctx = self.bundle.engine.ctx(u);
-        let top = self.score_top(&ctx, mode, ctx.items, k)?;
-        let best = best_rated(&ctx);
-        Ok(top
-            .into_iter()
-            .map(|(i, s)| {
+        let u = self.user(user_id)?;
+        let top = self
+            .top_many(&[(u, mode, k)])
+            .pop()
+            .unwrap_or_else(|| Ok(Vec::new()))?;
+        Ok(self.user_items(u, &top, mode))
+    }
+
+    /// Response items (catalogue fields and reasons) of a known user's top-k.
+    pub fn user_items(&self, u: u32, top: &[(u32, f32)], mode: Mode) -> Vec<Item> {
+        let best = best_rated(&self.bundle.engine.ctx(u));
+        top.iter()
+            .map(|&(i, s)| {
                 let r = self.reason(i, &best, false, mode);
                 self.item_out(i, s, r)
             })
-            .collect())
+            .collect()
     }
 
     /// A new user's top-k from liked anime (raw ids), the liked ones excluded.

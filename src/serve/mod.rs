@@ -8,6 +8,7 @@
 //! `drain`, after which no new connections are accepted and in-flight
 //! requests finish.
 
+mod batch;
 pub mod engine;
 pub mod error;
 pub mod metrics;
@@ -65,6 +66,7 @@ struct Shared {
     metrics: metrics::Metrics,
     permits: Arc<Semaphore>,
     reload_lock: tokio::sync::Mutex<()>,
+    batch: batch::Batcher,
 }
 
 /// Shared server state (cheap to clone).
@@ -83,7 +85,20 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             permits,
             reload_lock: tokio::sync::Mutex::new(()),
+            batch: batch::Batcher::default(),
         }))
+    }
+
+    /// A known user's (dense id) top-k under `model`, batched with the
+    /// other requests that are ready (see the `batch` module).
+    pub(crate) async fn user_top(
+        &self,
+        model: Arc<Loaded>,
+        user: u32,
+        mode: Mode,
+        k: usize,
+    ) -> Result<Vec<(u32, f32)>, ApiError> {
+        self.0.batch.top(model, user, mode, k).await
     }
 
     /// Settings.

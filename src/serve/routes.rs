@@ -200,11 +200,12 @@ pub async fn user_recommendations(
     let user_id = parse_id("user id", &user)?;
     let p = parse_reco_query(q.as_deref())?;
     let m = model(&st)?;
-    // Scored on the async worker: a known user's request is a fraction of a
-    // millisecond (one pass over the item vectors), and handing it to the
-    // blocking pool cost two thread wake-ups per request, which on two cores
-    // was most of the gap to the throughput target.
-    let items = m.recommend_user(user_id, p.mode, p.k)?;
+    // Scored on the async workers, batched with the other ready requests: a
+    // known user's request is a fraction of a millisecond, and handing it to
+    // the blocking pool cost two thread wake-ups per request.
+    let u = m.user(user_id)?;
+    let top = st.user_top(m.clone(), u, p.mode, p.k).await?;
+    let items = m.user_items(u, &top, p.mode);
     Ok(Json(UserRecs {
         user_id,
         mode: p.mode,
