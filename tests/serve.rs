@@ -181,6 +181,7 @@ async fn routes_status_codes_and_shapes() {
     for key in ["created", "data_fingerprint", "metrics", "model_kind"] {
         assert!(!v[key].is_null(), "{key} missing in {v}");
     }
+    assert!(v["promoted"].is_null(), "not promoted: {v}");
 
     // Page, health, metrics.
     let (s, v) = call(&st, "GET", "/", None).await;
@@ -596,4 +597,24 @@ async fn page_in_headless_chromium() {
     eprintln!("screenshot: {}", shot.display());
     tx.send(()).unwrap();
     server.abort();
+}
+
+/// A promoted bundle (what `anirec promote` writes) shows its promotion
+/// record in /v1/model; the record is not part of the checksummed bundle.
+#[tokio::test]
+async fn model_info_carries_the_promotion_record() {
+    let d = tempfile::tempdir().unwrap();
+    bundle_at(d.path(), "run-p", false);
+    std::fs::write(
+        d.path().join("PROMOTED.json"),
+        r#"{"promoted_at": "2026-11-27T04:00:00Z", "metric": "ndcg@10", "value": 0.41,
+            "run": {"id": "run-p"}, "git": {"commit": "abc"}, "comet": null, "registry": null}"#,
+    )
+    .unwrap();
+    let st = state_for(d.path());
+    let (s, v) = call(&st, "GET", "/v1/model", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["promoted"]["metric"], "ndcg@10");
+    assert_eq!(v["promoted"]["value"], 0.41);
+    assert_eq!(v["promoted"]["run"], "run-p");
 }

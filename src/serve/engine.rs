@@ -101,6 +101,8 @@ pub struct Loaded {
     pub item_index: HashMap<u32, u32>,
     /// Lower-cased "name\u{1}english name" per dense item, for search.
     names: Vec<String>,
+    /// The promotion record (`PROMOTED.json`) when the bundle was promoted.
+    pub promoted: Option<serde_json::Value>,
 }
 
 /// Per-thread buffers: scores, blend scratch, top-k.
@@ -156,7 +158,12 @@ impl Loaded {
                 bundle.engine.n_users()
             )));
         }
-        Ok(Self::new(bundle))
+        let mut loaded = Self::new(bundle);
+        // Lineage only: a missing or unreadable record never blocks serving.
+        loaded.promoted = std::fs::read(dir.join("PROMOTED.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        Ok(loaded)
     }
 
     /// Indexes an already-read bundle.
@@ -185,6 +192,7 @@ impl Loaded {
             })
             .collect();
         Self {
+            promoted: None,
             bundle,
             user_index,
             item_index,

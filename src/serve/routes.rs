@@ -318,6 +318,16 @@ pub async fn model_info(State(st): State<AppState>) -> Result<Response, ApiError
         "n_items": man.n_items,
         "members": man.members,
         "bundle": st.cfg().bundle,
+        // Who promoted this model and why (metric, value, run, Comet link).
+        "promoted": m.promoted.as_ref().map(|p| json!({
+            "promoted_at": p["promoted_at"],
+            "metric": p["metric"],
+            "value": p["value"],
+            "run": p["run"]["id"],
+            "git": p["git"],
+            "comet": p["comet"],
+            "registry": p["registry"],
+        })),
     }))
     .into_response())
 }
