@@ -32,6 +32,11 @@ enum Command {
         /// `tracking.comet` section.
         #[arg(long, value_name = "BACKEND", value_parser = ["comet"])]
         tracking: Option<String>,
+        /// Write the run to exactly this directory (missing or empty) instead
+        /// of runs/<experiment>/<run-id>/; for pipelines with fixed output
+        /// paths such as DVC.
+        #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+        run_dir: Option<PathBuf>,
     },
     /// Comet ML: deliver pending events, list a project's runs.
     #[command(subcommand)]
@@ -163,6 +168,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             resume,
             sets,
             tracking,
+            run_dir,
         } => {
             let out = match (resume, experiment) {
                 (Some(dir), _) => pipeline::resume(&dir)?,
@@ -171,7 +177,10 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                     if tracking.as_deref() == Some("comet") && exp.tracking.comet.is_none() {
                         exp.tracking.comet = Some(crate::config::CometConfig::default());
                     }
-                    pipeline::run(&exp)?
+                    match &run_dir {
+                        Some(dir) => pipeline::run_in(&exp, dir)?,
+                        None => pipeline::run(&exp)?,
+                    }
                 }
                 (None, None) => {
                     return Err(Error::Usage(

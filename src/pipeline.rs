@@ -29,7 +29,21 @@ pub struct RunOutcome {
 /// Runs an experiment: creates the run directory, loads and processes the
 /// data, and records the outcome (a failed run is marked failed, not deleted).
 pub fn run(exp: &Experiment) -> Result<RunOutcome> {
-    let run = RunDir::create(&exp.runs_dir, &exp.name)?;
+    start(exp, RunDir::create(&exp.runs_dir, &exp.name)?)
+}
+
+/// Like [`run`], but in exactly `dir` instead of `runs/<experiment>/<id>/`
+/// (`anirec run --run-dir`, for DVC stages whose outputs are fixed paths).
+/// `dir` must be missing or empty; a non-empty one is refused (exit 2).
+pub fn run_in(exp: &Experiment, dir: &Path) -> Result<RunOutcome> {
+    let run = RunDir::at(dir, &exp.name).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => Error::Usage(e.to_string()),
+        _ => Error::Io(e),
+    })?;
+    start(exp, run)
+}
+
+fn start(exp: &Experiment, run: RunDir) -> Result<RunOutcome> {
     run.write_config(exp)?;
     let meta = run.new_meta();
     run.write_meta(&meta)?;

@@ -115,6 +115,53 @@ impl RunDir {
         )))
     }
 
+    /// Uses exactly `path` as the run directory (`anirec run --run-dir`), for
+    /// pipelines such as DVC that need a fixed output path. The directory is
+    /// created (with its parents) when missing; an existing empty one is used
+    /// as is (DVC deletes a stage's outputs before running it, and a caller may
+    /// create the folder first). Anything else is refused rather than mixed
+    /// with an older run's files. The run id keeps the usual timestamp form so
+    /// bundles and Comet names stay unique.
+    pub fn at(path: &Path, experiment: &str) -> io::Result<Self> {
+        let refuse = |why: &str| {
+            io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "run directory {} {why}; remove it or choose another --run-dir (a run never overwrites another run's files)",
+                    path.display()
+                ),
+            )
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fsx::create_dir_all(parent)?;
+        }
+        match std::fs::create_dir(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if !path.is_dir() {
+                    return Err(refuse("exists and is not a directory"));
+                }
+                let mut entries = std::fs::read_dir(path).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
+                })?;
+                if entries.next().is_some() {
+                    return Err(refuse("already exists and is not empty"));
+                }
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot create {}: {e}", path.display()),
+                ))
+            }
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            id: format!("{}-00", time::compact(time::unix_now() as u64)),
+            experiment: experiment.to_string(),
+        })
+    }
+
     /// Opens an existing run directory (for --resume, recommend, promote).
     pub fn open(path: &Path) -> io::Result<Self> {
         let meta = Self::read_meta_at(path)?;
@@ -203,5 +250,24 @@ mod tests {
         let back = RunDir::open(&a.path).unwrap();
         assert_eq!(back.id, a.id);
         assert_eq!(back.experiment, "exp");
+    }
+
+    #[test]
+    fn run_dir_at_a_fixed_path_refuses_a_non_empty_one() {
+        let d = tempfile::tempdir().unwrap();
+        let fixed = d.path().join("deep/train");
+        let a = RunDir::at(&fixed, "exp").unwrap();
+        assert_eq!(a.path, fixed);
+        assert!(fixed.is_dir());
+        // Empty: accepted again (what DVC leaves after deleting outputs).
+        RunDir::at(&fixed, "exp").unwrap();
+        a.write_meta(&a.new_meta()).unwrap();
+        let e = RunDir::at(&fixed, "exp").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert!(e.to_string().contains("not empty"), "{e}");
+        let file = d.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let e = RunDir::at(&file, "exp").unwrap_err();
+        assert!(e.to_string().contains("not a directory"), "{e}");
     }
 }
