@@ -19,6 +19,9 @@ export PATH="$BIN_DIR:$PATH" DVC_NO_ANALYTICS=1 RUST_LOG=warn
 
 T="$(mktemp -d /var/tmp/anirec-dvc-check.XXXXXX)"
 trap 'rm -rf "$T"' EXIT
+# DVC's per-repo state databases (default /var/tmp/dvc/repo/<hash>) go with
+# the temp repo instead of piling up, one per CI run.
+export DVC_SITE_CACHE_DIR="$T/dvc-site-cache"
 W="$T/repo"
 mkdir -p "$W"
 # Only the files the pipeline reads: DVC hashes the workspace, and a copy of
