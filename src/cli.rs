@@ -38,6 +38,34 @@ enum Command {
         #[arg(long, value_name = "DIR", conflicts_with = "resume")]
         run_dir: Option<PathBuf>,
     },
+    /// Config sweeps: run locally, or plan / run one trial / collect for a
+    /// Kubernetes Indexed Job.
+    Sweep(SweepCmd),
+    /// Promote the best run's bundle for serving (verified, atomic, with
+    /// lineage in PROMOTED.json; registered in Comet when configured).
+    Promote {
+        /// Sweep directories, run directories, or folders of runs.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+        /// Metric that ranks the runs.
+        #[arg(long, default_value = "ndcg@10")]
+        metric: String,
+        /// Whether bigger is better.
+        #[arg(long, default_value = "maximize", value_parser = ["maximize", "minimize"])]
+        goal: String,
+        /// Destination bundle directory.
+        #[arg(long, default_value = "models/promoted")]
+        to: PathBuf,
+        /// Rank by the local run store or by what Comet holds.
+        #[arg(long, default_value = "local", value_parser = ["local", "comet"])]
+        from: String,
+        /// Comet project for --from comet (default: the runs' project).
+        #[arg(long)]
+        project: Option<String>,
+        /// Comet model-registry name.
+        #[arg(long, default_value = "anirec")]
+        registry_name: String,
+    },
     /// Comet ML: deliver pending events, list a project's runs.
     #[command(subcommand)]
     Comet(CometCommand),
@@ -58,6 +86,62 @@ enum Command {
         /// Output CSV.
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+/// `anirec sweep EXPERIMENT.yaml` or `anirec sweep plan|trial|collect …`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct SweepCmd {
+    #[command(subcommand)]
+    sub: Option<SweepSub>,
+    /// Experiment YAML with a `sweep:` section. Re-running the same command
+    /// resumes: finished trials are skipped, interrupted ones re-run.
+    experiment: Option<PathBuf>,
+    #[command(flatten)]
+    sets: Sets,
+    /// Sweep directory (default: <runs_dir>/<experiment>/sweep-<id>).
+    #[arg(long)]
+    sweep_dir: Option<PathBuf>,
+    /// Trials at once (default: the YAML's sweep.parallel).
+    #[arg(long)]
+    parallel: Option<usize>,
+    /// Re-run trials that failed in an earlier invocation.
+    #[arg(long)]
+    retry_failed: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum SweepSub {
+    /// Expand the sweep into plan.json (one trial per Job index).
+    Plan {
+        /// Experiment YAML with a `sweep:` section.
+        experiment: PathBuf,
+        #[command(flatten)]
+        sets: Sets,
+        /// Output plan file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run one trial of a plan (idempotent: a finished trial is skipped).
+    Trial {
+        /// plan.json from `anirec sweep plan`.
+        #[arg(long)]
+        plan: PathBuf,
+        /// Trial index; a Kubernetes Indexed Job sets JOB_COMPLETION_INDEX.
+        #[arg(long, env = "JOB_COMPLETION_INDEX")]
+        index: usize,
+        /// Sweep directory (default: the plan's folder).
+        #[arg(long)]
+        sweep_dir: Option<PathBuf>,
+        /// Stop when the parent process dies (set by the local sweeper).
+        #[arg(long, hide = true)]
+        exit_with_parent: bool,
+    },
+    /// Merge trial results into summary.csv, summary.md and sweep.json.
+    Collect {
+        /// Sweep directory (holds plan.json and trials/).
+        sweep_dir: PathBuf,
     },
 }
 
@@ -148,6 +232,68 @@ enum DataCommand {
     },
 }
 
+fn sweep(cmd: SweepCmd) -> Result<()> {
+    use crate::sweep;
+    let summary = match cmd.sub {
+        Some(SweepSub::Plan {
+            experiment,
+            sets,
+            out,
+        }) => {
+            let plan = sweep::plan::plan(&experiment, &sets.set)?;
+            sweep::write_plan(&plan, &out)?;
+            println!(
+                "plan {}: {} trials written to {}; run trial N with `anirec sweep trial --plan {} --index N` (N = 0..{})",
+                plan.id,
+                plan.trials.len(),
+                out.display(),
+                out.display(),
+                plan.trials.len().saturating_sub(1)
+            );
+            return Ok(());
+        }
+        Some(SweepSub::Trial {
+            plan,
+            index,
+            sweep_dir,
+            exit_with_parent,
+        }) => {
+            let dir = match sweep::run_trial(&plan, index, sweep_dir.as_deref(), exit_with_parent)?
+            {
+                sweep::TrialOutcome::AlreadyDone(d) => d,
+                sweep::TrialOutcome::Ran(out) => out.dir,
+            };
+            println!("run dir: {}", dir.display());
+            return Ok(());
+        }
+        Some(SweepSub::Collect { sweep_dir }) => sweep::collect_dir(&sweep_dir)?,
+        None => {
+            let Some(experiment) = cmd.experiment else {
+                return Err(Error::Usage(
+                    "give an experiment file: anirec sweep EXPERIMENT.yaml".into(),
+                ));
+            };
+            let plan = sweep::plan::plan(&experiment, &cmd.sets.set)?;
+            sweep::run_local(
+                &plan,
+                &sweep::LocalOptions {
+                    sweep_dir: cmd.sweep_dir,
+                    retry_failed: cmd.retry_failed,
+                    parallel: cmd.parallel,
+                },
+            )?
+        }
+    };
+    print!("{}", sweep::collect::markdown(&summary));
+    if summary.best().is_none() {
+        return Err(Error::Model(format!(
+            "no trial finished with {}; see the logs under the sweep directory",
+            summary.metric
+        )));
+    }
+    Ok(())
+}
+
 /// Logging to stderr; RUST_LOG overrides the default `info`.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -177,10 +323,13 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                     if tracking.as_deref() == Some("comet") && exp.tracking.comet.is_none() {
                         exp.tracking.comet = Some(crate::config::CometConfig::default());
                     }
-                    match &run_dir {
-                        Some(dir) => pipeline::run_in(&exp, dir)?,
-                        None => pipeline::run(&exp)?,
-                    }
+                    pipeline::run_with(
+                        &exp,
+                        &pipeline::RunOptions {
+                            run_dir,
+                            ..Default::default()
+                        },
+                    )?
                 }
                 (None, None) => {
                     return Err(Error::Usage(
@@ -190,6 +339,42 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             };
             println!("run dir: {}", out.dir.display());
             let _ = out.summary;
+        }
+        Command::Sweep(cmd) => sweep(cmd)?,
+        Command::Promote {
+            sources,
+            metric,
+            goal,
+            to,
+            from,
+            project,
+            registry_name,
+        } => {
+            use crate::promote;
+            let p = promote::promote(&promote::Options {
+                sources,
+                metric: metric.clone(),
+                goal: if goal == "minimize" {
+                    crate::config::SweepGoal::Minimize
+                } else {
+                    crate::config::SweepGoal::Maximize
+                },
+                to,
+                from: if from == "comet" {
+                    promote::From::Comet
+                } else {
+                    promote::From::Local
+                },
+                project,
+                registry_name,
+            })?;
+            println!(
+                "promoted {} ({metric} = {:.4}) to {}",
+                p.run_dir.display(),
+                p.value,
+                p.dest.display()
+            );
+            println!("{}", p.registry);
         }
         Command::Comet(CometCommand::Sync { run_dirs }) => {
             let mut failed = 0;

@@ -25,6 +25,10 @@ pub mod pipeline;
 #[cfg(feature = "train")]
 pub(crate) mod progress;
 #[cfg(feature = "train")]
+pub mod promote;
+#[cfg(feature = "train")]
+pub mod sweep;
+#[cfg(feature = "train")]
 pub mod track;
 #[cfg(feature = "train")]
 pub mod train;

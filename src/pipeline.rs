@@ -26,28 +26,36 @@ pub struct RunOutcome {
     pub summary: BTreeMap<String, f64>,
 }
 
+/// Where a run goes and how it is labelled, beyond its config.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Use exactly this directory (sweep trials, DVC stages) instead of
+    /// `runs_dir/<experiment>/<id>/`.
+    pub run_dir: Option<PathBuf>,
+    /// Extra tracker tags, e.g. `sweep:<id>` and `trial:<n>`.
+    pub tags: Vec<String>,
+}
+
 /// Runs an experiment: creates the run directory, loads and processes the
 /// data, and records the outcome (a failed run is marked failed, not deleted).
 pub fn run(exp: &Experiment) -> Result<RunOutcome> {
-    start(exp, RunDir::create(&exp.runs_dir, &exp.name)?)
+    run_with(exp, &RunOptions::default())
 }
 
-/// Like [`run`], but in exactly `dir` instead of `runs/<experiment>/<id>/`
-/// (`anirec run --run-dir`, for DVC stages whose outputs are fixed paths).
-/// `dir` must be missing or empty; a non-empty one is refused (exit 2).
-pub fn run_in(exp: &Experiment, dir: &Path) -> Result<RunOutcome> {
-    let run = RunDir::at(dir, &exp.name).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => Error::Usage(e.to_string()),
-        _ => Error::Io(e),
-    })?;
-    start(exp, run)
-}
-
-fn start(exp: &Experiment, run: RunDir) -> Result<RunOutcome> {
+/// [`run`] with a chosen run directory and extra tags.
+pub fn run_with(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
+    let run = match &opts.run_dir {
+        // A non-empty directory is the caller's mistake (exit 2), not an I/O failure.
+        Some(dir) => RunDir::create_at(dir, &exp.name).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::Usage(e.to_string()),
+            _ => Error::Io(e),
+        })?,
+        None => RunDir::create(&exp.runs_dir, &exp.name)?,
+    };
     run.write_config(exp)?;
     let meta = run.new_meta();
     run.write_meta(&meta)?;
-    finish(exp, &run, meta)
+    finish(exp, &run, meta, &opts.tags)
 }
 
 /// Resumes an interrupted run in place: same run directory, the config it
@@ -76,16 +84,17 @@ pub fn resume(run_dir: &Path) -> Result<RunOutcome> {
     meta.ended_at = None;
     run.write_meta(&meta)?;
     eprintln!("resuming {}", run.path.display());
-    finish(&exp, &run, meta)
+    finish(&exp, &run, meta, &[])
 }
 
 fn finish(
     exp: &Experiment,
     run: &RunDir,
     mut meta: crate::track::store::Meta,
+    tags: &[String],
 ) -> Result<RunOutcome> {
     eprintln!("run {}", run.path.display());
-    let mut remote = remote_trackers(exp, run, &meta)?;
+    let mut remote = remote_trackers(exp, run, &meta, tags)?;
     let result = run_stages(exp, run, &mut meta, &mut remote);
     meta.ended_at = Some(time::rfc3339(time::unix_now() as u64));
     let status = match &result {
@@ -112,6 +121,7 @@ fn remote_trackers(
     exp: &Experiment,
     run: &RunDir,
     meta: &crate::track::store::Meta,
+    extra_tags: &[String],
 ) -> Result<Fanout> {
     let mut fan = Fanout::default();
     let Some(cfg) = &exp.tracking.comet else {
@@ -123,9 +133,7 @@ fn remote_trackers(
             &run.path, cfg, &name,
         )?));
     let mut tags = vec![exp.name.clone(), exp.model.kind().to_string()];
-    if let Ok(sweep) = std::env::var("ANIREC_SWEEP_ID") {
-        tags.push(format!("sweep:{sweep}"));
-    }
+    tags.extend(extra_tags.iter().cloned());
     tags.extend(cfg.tags.iter().cloned());
     fan.add_tags(&tags);
     fan.log_other("Name", &name);

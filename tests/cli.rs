@@ -1038,7 +1038,7 @@ fn run_dir_is_used_exactly_and_never_overwritten() {
     assert_eq!(o.code, 2, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
     has(
         &error_line(&o),
-        &[&fixed.display().to_string(), "not empty", "--run-dir"],
+        &[&fixed.display().to_string(), "not empty"],
     );
     assert_eq!(fs::read(fixed.join("summary.json")).unwrap(), summary);
 
@@ -1092,4 +1092,271 @@ fn every_family_runs_and_is_deterministic() {
             "{name}: metrics differ between identical runs"
         );
     }
+}
+
+// ---------------------------------------------------------------- 8. sweeps
+
+/// Eight trials over two model families; the four with
+/// `min_user_ratings: 100000` fail on purpose (no user keeps that many), which
+/// must be recorded and must not stop the sweep.
+const SWEEP: &str = "model: {kind: ease}\neval: {k: [10]}\nsweep:\n  parallel: 1\n  parameters:\n    model:\n      - {kind: ease, l2: 10}\n      - {kind: ease, l2: 100}\n      - {kind: user_knn, neighbors: 5}\n      - {kind: user_knn, neighbors: 20}\n    data.min_user_ratings: [5, 100000]";
+
+fn ledger_count(sweep_dir: &Path, state: &str) -> usize {
+    fs::read_to_string(sweep_dir.join("ledger.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&format!("\"state\":\"{state}\"")))
+        .count()
+}
+
+/// Killed halfway, the same command resumes: finished trials are skipped,
+/// the interrupted one is set aside and re-run, failures are recorded, and
+/// the summary ranks every trial.
+#[test]
+fn sweep_survives_a_kill_and_resumes() {
+    let fx = Fx::new();
+    let exp = fx.exp("sweep.yaml", "sw", SYNTH_DATA, SWEEP);
+    let sweep_root = fx.runs().join("sw");
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_anirec"))
+        .current_dir(fx.root())
+        .env("RUST_LOG", "warn")
+        .arg("sweep")
+        .arg(&exp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let sweep_dir = loop {
+        let dirs = names_in(&sweep_root);
+        if let Some(d) = dirs.iter().find(|d| d.starts_with("sweep-")) {
+            let d = sweep_root.join(d);
+            if ledger_count(&d, "done") + ledger_count(&d, "failed") >= 3 {
+                break d;
+            }
+        }
+        assert!(t0.elapsed().as_secs() < 120, "sweep made no progress");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The trial that was running notices its parent is gone and stops.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let finished_at_kill = ledger_count(&sweep_dir, "done") + ledger_count(&sweep_dir, "failed");
+    assert!(finished_at_kill < 8, "the sweep finished before the kill");
+
+    let o = ok(fx.cmd().arg("sweep").arg(&exp));
+    assert!(
+        o.stderr.contains("done earlier"),
+        "resume did not report earlier trials:\n{}",
+        o.stderr
+    );
+    // Every trial ran to an end exactly once after the kill: the ledger holds
+    // at most one final state per trial, plus those recorded before it.
+    let finals = ledger_count(&sweep_dir, "done") + ledger_count(&sweep_dir, "failed");
+    assert_eq!(
+        finals,
+        8,
+        "{}",
+        fs::read_to_string(sweep_dir.join("ledger.jsonl")).unwrap()
+    );
+
+    let csv = fs::read_to_string(sweep_dir.join("summary.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 9, "{csv}");
+    assert!(lines[0].starts_with("rank,trial,trial_id,status,run_dir,data.min_user_ratings,model,"));
+    let done = lines.iter().filter(|l| l.contains(",done,")).count();
+    let failed = lines.iter().filter(|l| l.contains(",failed,")).count();
+    assert_eq!((done, failed), (4, 4), "{csv}");
+    // Best first, and it is the largest ndcg@10 among the finished trials.
+    let sweep = json(&sweep_dir.join("sweep.json"));
+    let best = sweep["best"]["metrics"]["ndcg@10"].as_f64().unwrap();
+    for row in sweep["rows"].as_array().unwrap() {
+        if let Some(v) = row["metrics"]["ndcg@10"].as_f64() {
+            assert!(v <= best);
+        }
+    }
+    assert!(lines[1].starts_with("1,"), "{csv}");
+    let md = fs::read_to_string(sweep_dir.join("summary.md")).unwrap();
+    assert!(md.contains("no user has at least 100000"), "{md}");
+    assert!(o.stdout.contains("Best: trial"), "{}", o.stdout);
+
+    // A third run has nothing left to do.
+    let again = ok(fx.cmd().arg("sweep").arg(&exp));
+    assert!(again.stderr.contains("0 to run"), "{}", again.stderr);
+    assert_eq!(ledger_count(&sweep_dir, "done"), 4);
+}
+
+/// The cluster path: plan, one trial per index (any order, re-runnable),
+/// then collect; the same trial ids as a local sweep.
+#[test]
+fn sweep_plan_trial_collect() {
+    let fx = Fx::new();
+    let exp = fx.exp("sweep.yaml", "sw", SYNTH_DATA, SWEEP);
+    let plan = fx.root().join("plan.json");
+    let o = ok(fx
+        .cmd()
+        .args(["sweep", "plan"])
+        .arg(&exp)
+        .arg("--out")
+        .arg(&plan));
+    assert!(o.stdout.contains("8 trials"), "{}", o.stdout);
+    let out_dir = fx.root().join("k8s-sweep");
+    for i in [2usize, 0] {
+        let o = ok(fx
+            .cmd()
+            .args(["sweep", "trial", "--plan"])
+            .arg(&plan)
+            .arg("--sweep-dir")
+            .arg(&out_dir)
+            .env("JOB_COMPLETION_INDEX", i.to_string()));
+        assert!(o.stdout.contains("run dir:"), "{}", o.stdout);
+    }
+    // A retried pod does not run its trial twice.
+    let o = ok(fx
+        .cmd()
+        .args(["sweep", "trial", "--plan"])
+        .arg(&plan)
+        .args(["--index", "0", "--sweep-dir"])
+        .arg(&out_dir));
+    assert!(o.stderr.contains("already done"), "{}", o.stderr);
+    let bad = exec(
+        fx.cmd()
+            .args(["sweep", "trial", "--plan"])
+            .arg(&plan)
+            .args(["--index", "8", "--sweep-dir"])
+            .arg(&out_dir),
+    );
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("out of range"), "{}", bad.stderr);
+
+    let o = ok(fx.cmd().args(["sweep", "collect"]).arg(&out_dir));
+    assert!(
+        o.stdout.contains("2 done, 0 failed, 0 running, 6 queued"),
+        "{}",
+        o.stdout
+    );
+    let trials = names_in(&out_dir.join("trials"));
+    assert_eq!(trials.len(), 2, "{trials:?}");
+    let p = json(&plan);
+    for t in &trials {
+        let idx: usize = t[..3].parse().unwrap();
+        assert_eq!(t[4..], *p["trials"][idx]["id"].as_str().unwrap());
+        let cfg = fs::read_to_string(out_dir.join("trials").join(t).join("config.yaml")).unwrap();
+        assert!(!cfg.contains("sweep:"), "{cfg}");
+    }
+}
+
+// ---------------------------------------------------------------- 9. promote
+
+fn sha(path: &Path) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(fs::read(path).unwrap()))
+}
+
+/// Picks the best finished run, copies its verified bundle with lineage, and
+/// refuses failed runs, missing metrics and corrupted bundles without
+/// touching what is already promoted.
+#[test]
+fn promote_picks_the_best_and_refuses_bad_runs() {
+    let fx = Fx::new();
+    let exp = fx.exp(
+        "p.yaml",
+        "p",
+        SYNTH_DATA,
+        "model: {kind: popularity}\neval: {k: [10]}",
+    );
+    ok(fx.cmd().arg("run").arg(&exp));
+    ok(fx
+        .cmd()
+        .arg("run")
+        .arg(&exp)
+        .args(["--set", "model={kind: ease, l2: 50}"]));
+    let failed = exec(
+        fx.cmd()
+            .arg("run")
+            .arg(&exp)
+            .args(["--set", "data.min_user_ratings=100000"]),
+    );
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    let runs: Vec<PathBuf> = names_in(&fx.runs().join("p"))
+        .iter()
+        .map(|n| fx.runs().join("p").join(n))
+        .collect();
+    assert_eq!(runs.len(), 3);
+    let ndcg = |r: &Path| json(&r.join("summary.json"))["ndcg@10"].as_f64().unwrap();
+    let bad = runs.iter().find(|r| !r.join("bundle").exists()).unwrap();
+    let mut done: Vec<&PathBuf> = runs.iter().filter(|r| r.join("bundle").exists()).collect();
+    done.sort_by(|a, b| ndcg(b).total_cmp(&ndcg(a)));
+    let (best, other) = (done[0], done[1]);
+    assert!(ndcg(best) > ndcg(other));
+    let best_kind = json(&best.join("bundle/manifest.json"))["model_kind"].clone();
+    let other_kind = json(&other.join("bundle/manifest.json"))["model_kind"].clone();
+
+    let o = ok(fx
+        .cmd()
+        .args(["promote", "runs/p", "--to", "models/promoted"]));
+    assert!(o.stdout.contains("promoted runs/p/"), "{}", o.stdout);
+    let dest = fx.root().join("models/promoted");
+    for f in ["manifest.json", "tensors.safetensors", "catalog.json"] {
+        assert_eq!(sha(&dest.join(f)), sha(&best.join("bundle").join(f)), "{f}");
+    }
+    let p = json(&dest.join("PROMOTED.json"));
+    assert_eq!(p["value"].as_f64().unwrap(), ndcg(best));
+    assert_eq!(p["metric"], "ndcg@10");
+    assert_eq!(p["model_kind"], best_kind);
+    assert_eq!(p["run"]["id"], json(&best.join("meta.json"))["run_id"]);
+    assert_eq!(p["config"]["model"]["kind"], best_kind);
+    assert!(p["data_fingerprint"].is_string());
+    assert!(
+        p["candidates"].to_string().contains("the run failed"),
+        "{p}"
+    );
+    let before = sha(&dest.join("PROMOTED.json"));
+
+    // Refusals, each leaving models/promoted as it was.
+    let e = exec(
+        fx.cmd()
+            .arg("promote")
+            .arg(bad)
+            .args(["--to", "models/promoted"]),
+    );
+    assert_eq!(e.code, 2);
+    assert!(e.stderr.contains("the run failed"), "{}", e.stderr);
+    let e = exec(fx.cmd().arg("promote").arg(other).args([
+        "--metric",
+        "ndcg@7",
+        "--to",
+        "models/promoted",
+    ]));
+    assert_eq!(e.code, 2);
+    assert!(e.stderr.contains("has no metric ndcg@7"), "{}", e.stderr);
+    let tensors = best.join("bundle/tensors.safetensors");
+    let mut bytes = fs::read(&tensors).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&tensors, bytes).unwrap();
+    let e = exec(
+        fx.cmd()
+            .args(["promote", "runs/p", "--to", "models/promoted"]),
+    );
+    assert_eq!(e.code, 4);
+    assert!(e.stderr.contains("does not verify"), "{}", e.stderr);
+    assert_eq!(sha(&dest.join("PROMOTED.json")), before);
+
+    // A crash between the two renames of a swap left the old bundle aside:
+    // the next promote restores it first, then swaps cleanly.
+    fs::rename(&dest, fx.root().join("models/promoted.old-4242")).unwrap();
+    let o = ok(fx
+        .cmd()
+        .arg("promote")
+        .arg(other)
+        .args(["--to", "models/promoted"]));
+    assert!(o.stderr.contains("restored"), "{}", o.stderr);
+    assert_eq!(
+        names_in(&fx.root().join("models")),
+        BTreeSet::from(["promoted".to_string()])
+    );
+    assert_eq!(json(&dest.join("PROMOTED.json"))["model_kind"], other_kind);
 }

@@ -64,6 +64,8 @@ struct Fake {
     rules: Vec<Rule>,
     requests: Vec<(String, String, u16)>,
     next_key: u64,
+    /// Model-registry versions created (request bodies).
+    registry: Vec<Value>,
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -283,6 +285,38 @@ fn apply(
         let out = json!({"experimentKey": key, "workspaceName": e.workspace, "projectName": e.project, "link": link});
         f.exps.push(e);
         return Ok(out);
+    }
+    if method == Method::GET && route == "registry-model/details" {
+        let name = q.get("modelName").cloned().unwrap_or_default();
+        let versions: Vec<Value> = f
+            .registry
+            .iter()
+            .filter(|r| r["registryModelName"] == json!(name))
+            .map(|r| json!({"version": r["version"], "registryModelItemId": "ritem", "stages": [], "tags": [], "status": "None"}))
+            .collect();
+        if versions.is_empty() {
+            return Err((404, format!("model {name} not found")));
+        }
+        return Ok(json!({"registryModelId": "rmodel-1", "modelName": name, "versions": versions}));
+    }
+    if method == Method::POST && route == "write/registry-model/item/create" {
+        // Comet registers only a model the experiment has uploaded.
+        let key = key_of(body).unwrap_or_default();
+        let model = body["experimentModelName"].as_str().unwrap_or_default();
+        let has_model = f.exps.iter().any(|e| {
+            e.key == key
+                && e.assets
+                    .keys()
+                    .any(|(_, t, g)| t == "model-element" && g == model)
+        });
+        if !has_model {
+            return Err((400, format!("experiment {key} has no model {model}")));
+        }
+        f.registry.push(body.clone());
+        let n = f.registry.len();
+        return Ok(
+            json!({"registryModelItemId": format!("ritem-{n:04}"), "registryModelId": "rmodel-1"}),
+        );
     }
     if method == Method::GET && route == "experiments" {
         let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
@@ -866,4 +900,47 @@ fn cli_run_mirrors_the_whole_experiment() {
         !out.status.success() && err.contains("401") && !err.contains("sk-WRONG"),
         "{err}"
     );
+
+    // Promotion registers the run's model in the registry, ranked locally or
+    // by what Comet holds; each promotion is a new minor version.
+    for (from, version) in [("local", "1.0.0"), ("comet", "1.1.0")] {
+        let out = assert_cmd::Command::cargo_bin("anirec")
+            .unwrap()
+            .current_dir(r)
+            .env("RUST_LOG", "warn")
+            .env("COMET_URL_OVERRIDE", server.url())
+            .env("COMET_API_KEY", KEY)
+            .args([
+                "promote",
+                "runs/cometexp",
+                "--to",
+                "models/promoted",
+                "--from",
+                from,
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains(&format!("Comet model registry: anirec version {version}")),
+            "{text}"
+        );
+        let promoted: Value = serde_json::from_slice(
+            &std::fs::read(r.join("models/promoted/PROMOTED.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(promoted["comet"]["experiment_key"], json!(e.key));
+        assert_eq!(promoted["registry"]["version"], json!(version));
+    }
+    let reg = server.state.lock().unwrap().registry.clone();
+    assert_eq!(reg.len(), 2);
+    assert_eq!(reg[0]["experimentKey"], json!(e.key));
+    assert_eq!(reg[0]["experimentModelName"], json!("mf_bpr"));
+    assert_eq!(reg[0]["registryModelName"], json!("anirec"));
+    assert_no_key_in(&r.join("models"));
 }

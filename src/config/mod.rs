@@ -6,7 +6,7 @@
 //! serde does the structural part (types, unknown keys, enum variants) and
 //! [`Experiment::check`] the value ranges and cross-field rules.
 
-mod load;
+pub(crate) mod load;
 mod model;
 mod schema;
 mod sweep;

@@ -115,37 +115,27 @@ impl RunDir {
         )))
     }
 
-    /// Uses exactly `path` as the run directory (`anirec run --run-dir`), for
-    /// pipelines such as DVC that need a fixed output path. The directory is
-    /// created (with its parents) when missing; an existing empty one is used
-    /// as is (DVC deletes a stage's outputs before running it, and a caller may
-    /// create the folder first). Anything else is refused rather than mixed
-    /// with an older run's files. The run id keeps the usual timestamp form so
-    /// bundles and Comet names stay unique.
-    pub fn at(path: &Path, experiment: &str) -> io::Result<Self> {
-        let refuse = |why: &str| {
-            io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!(
-                    "run directory {} {why}; remove it or choose another --run-dir (a run never overwrites another run's files)",
-                    path.display()
-                ),
-            )
-        };
+    /// Creates the run directory at exactly `path` (sweep trials, DVC
+    /// stages). An existing empty folder is taken; anything in it is refused
+    /// rather than mixed with a new run.
+    pub fn create_at(path: &Path, experiment: &str) -> io::Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fsx::create_dir_all(parent)?;
         }
         match std::fs::create_dir(path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                if !path.is_dir() {
-                    return Err(refuse("exists and is not a directory"));
-                }
-                let mut entries = std::fs::read_dir(path).map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
-                })?;
-                if entries.next().is_some() {
-                    return Err(refuse("already exists and is not empty"));
+                let empty = std::fs::read_dir(path)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
+                if !empty {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!(
+                            "run directory {} already exists and is not empty; remove it or choose another",
+                            path.display()
+                        ),
+                    ));
                 }
             }
             Err(e) => {
@@ -155,9 +145,13 @@ impl RunDir {
                 ))
             }
         }
+        let id = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into());
         Ok(Self {
             path: path.to_path_buf(),
-            id: format!("{}-00", time::compact(time::unix_now() as u64)),
+            id,
             experiment: experiment.to_string(),
         })
     }
@@ -253,21 +247,13 @@ mod tests {
     }
 
     #[test]
-    fn run_dir_at_a_fixed_path_refuses_a_non_empty_one() {
+    fn create_at_refuses_a_non_empty_folder() {
         let d = tempfile::tempdir().unwrap();
-        let fixed = d.path().join("deep/train");
-        let a = RunDir::at(&fixed, "exp").unwrap();
-        assert_eq!(a.path, fixed);
-        assert!(fixed.is_dir());
-        // Empty: accepted again (what DVC leaves after deleting outputs).
-        RunDir::at(&fixed, "exp").unwrap();
-        a.write_meta(&a.new_meta()).unwrap();
-        let e = RunDir::at(&fixed, "exp").unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
-        assert!(e.to_string().contains("not empty"), "{e}");
-        let file = d.path().join("file");
-        std::fs::write(&file, b"x").unwrap();
-        let e = RunDir::at(&file, "exp").unwrap_err();
-        assert!(e.to_string().contains("not a directory"), "{e}");
+        let p = d.path().join("a/b");
+        let r = RunDir::create_at(&p, "exp").unwrap();
+        assert_eq!(r.id, "b");
+        std::fs::write(p.join("x"), "1").unwrap();
+        let e = RunDir::create_at(&p, "exp").unwrap_err().to_string();
+        assert!(e.contains("not empty"), "{e}");
     }
 }

@@ -1,0 +1,434 @@
+//! Merging trial results into the sweep summary: `summary.csv`, `summary.md`
+//! and `sweep.json`, sorted by the sweep metric.
+//!
+//! The trial directories are the source of truth (a Kubernetes pod writes its
+//! run there, possibly on another machine); the ledger fills in what a trial
+//! directory cannot say, such as a trial that failed before its run started.
+
+use super::ledger::{Ledger, State};
+use super::plan::Plan;
+use crate::config::SweepGoal;
+use crate::track::store::RunDir;
+use crate::util::fsx;
+use serde::Serialize;
+use serde_yaml::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// One trial's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// 1-based rank among trials with the metric.
+    pub rank: Option<usize>,
+    /// Trial index.
+    pub trial: usize,
+    /// Trial id.
+    pub trial_id: String,
+    /// State.
+    pub status: State,
+    /// Run directory, relative to the sweep directory.
+    pub run_dir: PathBuf,
+    /// Swept values.
+    pub overrides: BTreeMap<String, Value>,
+    /// summary.json of a finished trial.
+    pub metrics: BTreeMap<String, f64>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// The collected sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Sweep id.
+    pub id: String,
+    /// Experiment name.
+    pub experiment: String,
+    /// Ranking metric.
+    pub metric: String,
+    /// Its direction.
+    pub goal: SweepGoal,
+    /// Swept paths.
+    pub parameters: Vec<String>,
+    /// Number of trials in the plan.
+    pub trials: usize,
+    /// Trials per state.
+    pub counts: BTreeMap<&'static str, usize>,
+    /// Rows, best first.
+    pub rows: Vec<Row>,
+}
+
+impl Summary {
+    /// The best finished trial.
+    pub fn best(&self) -> Option<&Row> {
+        self.rows.first().filter(|r| r.rank.is_some())
+    }
+
+    /// A trial's metric value.
+    pub fn value(&self, r: &Row) -> Option<f64> {
+        r.metrics
+            .get(&self.metric)
+            .copied()
+            .filter(|v| v.is_finite())
+    }
+}
+
+/// Reads every trial's state and writes summary.csv, summary.md and
+/// sweep.json into the sweep directory.
+pub fn collect(sweep_dir: &Path, plan: &Plan) -> io::Result<Summary> {
+    let ledger = Ledger::at(sweep_dir).last_states()?;
+    let mut rows = Vec::with_capacity(plan.trials.len());
+    for t in &plan.trials {
+        let rel = PathBuf::from("trials").join(t.dir_name());
+        let dir = sweep_dir.join(&rel);
+        let mut row = Row {
+            rank: None,
+            trial: t.index,
+            trial_id: t.id.clone(),
+            status: State::Queued,
+            run_dir: rel,
+            overrides: t.overrides.clone(),
+            metrics: BTreeMap::new(),
+            error: None,
+        };
+        match RunDir::open(&dir).and_then(|r| r.read_meta()) {
+            Ok(meta) => match meta.status.as_str() {
+                "done" => match read_summary(&dir) {
+                    Ok(m) => {
+                        row.status = State::Done;
+                        row.metrics = m;
+                    }
+                    Err(e) => {
+                        row.status = State::Failed;
+                        row.error = Some(e.to_string());
+                    }
+                },
+                "failed" => {
+                    row.status = State::Failed;
+                    row.error = meta.error;
+                }
+                _ => row.status = State::Running,
+            },
+            Err(_) => {
+                if let Some(ev) = ledger.get(&t.id) {
+                    row.status = ev.state;
+                    row.error = ev.error.clone();
+                }
+            }
+        }
+        rows.push(row);
+    }
+    let metric = plan.metric.clone();
+    let key = |r: &Row| -> (u8, f64) {
+        let v = r.metrics.get(&metric).copied().filter(|v| v.is_finite());
+        match (r.status, v) {
+            (State::Done, Some(v)) => (
+                0,
+                if plan.goal == SweepGoal::Maximize {
+                    -v
+                } else {
+                    v
+                },
+            ),
+            (State::Done, None) => (1, 0.0),
+            (State::Failed, _) => (2, 0.0),
+            (State::Running, _) => (3, 0.0),
+            (State::Queued, _) => (4, 0.0),
+        }
+    };
+    rows.sort_by(|a, b| {
+        let (ka, kb) = (key(a), key(b));
+        ka.0.cmp(&kb.0)
+            .then(ka.1.total_cmp(&kb.1))
+            .then(a.trial.cmp(&b.trial))
+    });
+    let mut rank = 0;
+    for r in &mut rows {
+        if key(r).0 == 0 {
+            rank += 1;
+            r.rank = Some(rank);
+        }
+    }
+    let mut counts = BTreeMap::new();
+    for s in [State::Queued, State::Running, State::Done, State::Failed] {
+        counts.insert(s.as_str(), rows.iter().filter(|r| r.status == s).count());
+    }
+    let summary = Summary {
+        id: plan.id.clone(),
+        experiment: plan.experiment.clone(),
+        metric,
+        goal: plan.goal,
+        parameters: plan.parameters.clone(),
+        trials: plan.trials.len(),
+        counts,
+        rows,
+    };
+    fsx::write_atomic(&sweep_dir.join("summary.csv"), csv(&summary).as_bytes())?;
+    fsx::write_atomic(&sweep_dir.join("summary.md"), markdown(&summary).as_bytes())?;
+    fsx::write_json_atomic(&sweep_dir.join("sweep.json"), &SweepJson::of(&summary))?;
+    Ok(summary)
+}
+
+fn read_summary(dir: &Path) -> io::Result<BTreeMap<String, f64>> {
+    let p = dir.join("summary.json");
+    let bytes =
+        std::fs::read(&p).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", p.display())))
+}
+
+/// sweep.json: the sweep at a glance, for reports and promotion.
+#[derive(Serialize)]
+struct SweepJson<'a> {
+    id: &'a str,
+    experiment: &'a str,
+    metric: &'a str,
+    goal: SweepGoal,
+    parameters: &'a [String],
+    trials: usize,
+    counts: &'a BTreeMap<&'static str, usize>,
+    best: Option<&'a Row>,
+    rows: &'a [Row],
+}
+
+impl<'a> SweepJson<'a> {
+    fn of(s: &'a Summary) -> Self {
+        Self {
+            id: &s.id,
+            experiment: &s.experiment,
+            metric: &s.metric,
+            goal: s.goal,
+            parameters: &s.parameters,
+            trials: s.trials,
+            counts: &s.counts,
+            best: s.best(),
+            rows: &s.rows,
+        }
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    super::plan::flow(v)
+}
+
+/// RFC 4180 quoting where needed.
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// `rank,trial,trial_id,status,run_dir,<parameters…>,<metrics…>`.
+fn csv(s: &Summary) -> String {
+    let metrics: BTreeSet<&String> = s.rows.iter().flat_map(|r| r.metrics.keys()).collect();
+    let mut out = String::from("rank,trial,trial_id,status,run_dir");
+    for p in s.parameters.iter() {
+        out.push(',');
+        out.push_str(&field(p));
+    }
+    for m in &metrics {
+        out.push(',');
+        out.push_str(&field(m));
+    }
+    out.push('\n');
+    for r in &s.rows {
+        let _ = write!(
+            out,
+            "{},{},{},{},{}",
+            r.rank.map(|x| x.to_string()).unwrap_or_default(),
+            r.trial,
+            r.trial_id,
+            r.status.as_str(),
+            field(&r.run_dir.to_string_lossy())
+        );
+        for p in &s.parameters {
+            out.push(',');
+            out.push_str(&field(
+                &r.overrides.get(p).map(value_text).unwrap_or_default(),
+            ));
+        }
+        for m in &metrics {
+            out.push(',');
+            if let Some(v) = r.metrics.get(*m) {
+                let _ = write!(out, "{v}");
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The trials table, best first, and the best trial named.
+pub(crate) fn markdown(s: &Summary) -> String {
+    let mut out = format!(
+        "# Sweep {} ({})\n\n{} trials: {} done, {} failed, {} running, {} queued. Ranked by `{}` ({}).\n\n",
+        s.id,
+        s.experiment,
+        s.trials,
+        s.counts["done"],
+        s.counts["failed"],
+        s.counts["running"],
+        s.counts["queued"],
+        s.metric,
+        if s.goal == SweepGoal::Maximize { "higher is better" } else { "lower is better" },
+    );
+    match s.best() {
+        Some(b) => {
+            let _ = writeln!(
+                out,
+                "Best: trial {} (`{}`), {} = {:.4}, run `{}`.\n",
+                b.trial,
+                b.trial_id,
+                s.metric,
+                s.value(b).unwrap_or(f64::NAN),
+                b.run_dir.display()
+            );
+        }
+        None => out.push_str("No trial has finished with the metric yet.\n\n"),
+    }
+    out.push_str("| rank | trial | status |");
+    for p in &s.parameters {
+        let _ = write!(out, " {} |", md_cell(p));
+    }
+    let _ = writeln!(out, " {} | run |", md_cell(&s.metric));
+    out.push_str("|---:|---:|---|");
+    for _ in &s.parameters {
+        out.push_str("---|");
+    }
+    out.push_str("---:|---|\n");
+    for r in &s.rows {
+        let status = match &r.error {
+            Some(e) if r.status == State::Failed => {
+                let e: String = e.chars().take(100).collect();
+                format!("failed: {}", md_cell(&e))
+            }
+            _ => r.status.as_str().to_string(),
+        };
+        let _ = write!(
+            out,
+            "| {} | {} | {} |",
+            r.rank.map(|x| x.to_string()).unwrap_or_default(),
+            r.trial,
+            status
+        );
+        for p in &s.parameters {
+            let _ = write!(
+                out,
+                " {} |",
+                md_cell(&r.overrides.get(p).map(value_text).unwrap_or_default())
+            );
+        }
+        let v = s.value(r).map(|v| format!("{v:.4}")).unwrap_or_default();
+        let _ = writeln!(out, " {v} | `{}` |", r.run_dir.display());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::plan::Trial;
+
+    fn plan(goal: SweepGoal) -> Plan {
+        let trials = (0..4)
+            .map(|i| Trial {
+                index: i,
+                id: format!("id{i}"),
+                overrides: [("model.l2".to_string(), Value::from(i as i64 * 10))].into(),
+                config: Value::Null,
+            })
+            .collect();
+        Plan {
+            version: 1,
+            id: "sw".into(),
+            experiment: "e".into(),
+            source: "e.yaml".into(),
+            runs_dir: "runs".into(),
+            method: Default::default(),
+            metric: "ndcg@10".into(),
+            goal,
+            parallel: 1,
+            parameters: vec!["model.l2".into()],
+            trials,
+        }
+    }
+
+    fn fake_run(sweep: &Path, t: &Trial, status: &str, ndcg: Option<f64>) {
+        let dir = sweep.join("trials").join(t.dir_name());
+        let run = RunDir::create_at(&dir, "e").unwrap();
+        let mut meta = run.new_meta();
+        meta.status = status.into();
+        if status == "failed" {
+            meta.error = Some("model: out of memory".into());
+        }
+        run.write_meta(&meta).unwrap();
+        if let Some(v) = ndcg {
+            std::fs::write(
+                dir.join("summary.json"),
+                format!(r#"{{"ndcg@10": {v}, "recall@10": 0.5}}"#),
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn rows_are_ranked_by_the_metric_and_failures_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let p = plan(SweepGoal::Maximize);
+        fake_run(d.path(), &p.trials[0], "done", Some(0.2));
+        fake_run(d.path(), &p.trials[1], "failed", None);
+        fake_run(d.path(), &p.trials[2], "done", Some(0.3));
+        // Trial 3 failed before its run started: only the ledger knows.
+        Ledger::at(d.path())
+            .append(3, "id3", State::Failed, Some("bad data".into()))
+            .unwrap();
+        let s = collect(d.path(), &p).unwrap();
+        let order: Vec<_> = s.rows.iter().map(|r| r.trial).collect();
+        assert_eq!(order, [2, 0, 1, 3]);
+        assert_eq!(s.best().unwrap().trial, 2);
+        assert_eq!(s.counts["done"], 2);
+        assert_eq!(s.counts["failed"], 2);
+        assert_eq!(s.rows[3].error.as_deref(), Some("bad data"));
+
+        let csv = std::fs::read_to_string(d.path().join("summary.csv")).unwrap();
+        let lines: Vec<_> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "rank,trial,trial_id,status,run_dir,model.l2,ndcg@10,recall@10"
+        );
+        assert_eq!(lines[1], "1,2,id2,done,trials/002-id2,20,0.3,0.5");
+        assert_eq!(lines[3], ",1,id1,failed,trials/001-id1,10,,");
+        let md = std::fs::read_to_string(d.path().join("summary.md")).unwrap();
+        assert!(md.contains("Best: trial 2"), "{md}");
+        assert!(md.contains("failed: model: out of memory"), "{md}");
+        let js: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.path().join("sweep.json")).unwrap()).unwrap();
+        assert_eq!(js["best"]["trial"], 2);
+        assert_eq!(js["metric"], "ndcg@10");
+    }
+
+    #[test]
+    fn minimize_puts_the_smallest_first() {
+        let d = tempfile::tempdir().unwrap();
+        let p = plan(SweepGoal::Minimize);
+        fake_run(d.path(), &p.trials[0], "done", Some(0.2));
+        fake_run(d.path(), &p.trials[1], "done", Some(0.1));
+        let s = collect(d.path(), &p).unwrap();
+        assert_eq!(s.best().unwrap().trial, 1);
+        assert_eq!(s.counts["queued"], 2);
+    }
+
+    #[test]
+    fn csv_fields_with_commas_are_quoted() {
+        assert_eq!(field("{kind: ease, l2: 5}"), "\"{kind: ease, l2: 5}\"");
+        assert_eq!(field("a\"b,"), "\"a\"\"b,\"");
+        assert_eq!(field("plain"), "plain");
+    }
+}
