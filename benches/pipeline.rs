@@ -42,6 +42,8 @@ fn ingest_process(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("ingest");
     g.sample_size(10).measurement_time(Duration::from_secs(30));
+    // Rows per second in criterion's report.
+    g.throughput(criterion::Throughput::Elements(5_000_000));
     g.bench_function(
         "ingest+process 5M rows (read, clean, dedupe, filter, split)",
         |b| b.iter(|| data::process(&cfg, 42).expect("process")),
@@ -146,6 +148,8 @@ fn train_epoch(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("train");
     g.sample_size(10).measurement_time(Duration::from_secs(25));
+    // Rows per second; one step (one batch of 10,000) is the epoch time / 318.
+    g.throughput(criterion::Throughput::Elements(n as u64));
     g.bench_function(
         "recommender_net epoch, 3.18M rows, dim 128, batch 10000",
         |b| {

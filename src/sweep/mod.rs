@@ -364,7 +364,11 @@ impl Lock {
         let p = dir.join("sweep.lock");
         if let Ok(text) = std::fs::read_to_string(&p) {
             if let Ok(pid) = text.trim().parse::<u32>() {
-                let alive = Path::new(&format!("/proc/{pid}")).exists();
+                // A zombie (killed, not yet reaped) holds nothing.
+                let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                    st.rsplit_once(") ")
+                        .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+                });
                 if alive && pid != std::process::id() {
                     return Err(Error::Usage(format!(
                         "another `anirec sweep` (pid {pid}) is running this sweep in {}; wait for it or stop it",
