@@ -72,6 +72,15 @@ enum Command {
     /// Data stages: synth, process, split, stats.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Write report.md and plots/ for a run or a sweep directory.
+    Report {
+        /// A run directory (meta.json + summary.json) or a sweep directory
+        /// (sweep.json + summary.csv).
+        dir: PathBuf,
+        /// Output folder (default: the directory itself).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write top-k lists of a run's model (PROTOCOL recs.csv format).
     Recommend {
         /// Run directory (holds bundle/).
@@ -230,6 +239,28 @@ enum DataCommand {
         #[command(flatten)]
         cfg: ConfigArg,
     },
+    /// Plots and explore.md: rating distribution, ratings per user and per
+    /// anime, top genres.
+    Explore {
+        #[command(flatten)]
+        cfg: ConfigArg,
+        /// Output folder (default: explore-<experiment name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn print_report(r: &crate::report::Report) {
+    let files: usize = r.plots.iter().map(|p| p.files.len()).sum();
+    println!(
+        "wrote {} ({} plots, {files} files under {})",
+        r.markdown.display(),
+        r.plots.len(),
+        r.markdown
+            .parent()
+            .map(|p| p.join("plots").display().to_string())
+            .unwrap_or_else(|| "plots".into())
+    );
 }
 
 fn sweep(cmd: SweepCmd) -> Result<()> {
@@ -493,6 +524,16 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Data(DataCommand::Stats { cfg }) => {
             print!("{}", pipeline::stats(&cfg.load()?)?);
+        }
+        Command::Data(DataCommand::Explore { cfg, out }) => {
+            let exp = cfg.load()?;
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("explore-{}", exp.name)));
+            let r = crate::report::explore(&exp, &out)?;
+            print_report(&r);
+        }
+        Command::Report { dir, out } => {
+            let r = crate::report::report(&dir, out.as_deref())?;
+            print_report(&r);
         }
     }
     Ok(())

@@ -27,6 +27,8 @@ pub(crate) mod progress;
 #[cfg(feature = "train")]
 pub mod promote;
 #[cfg(feature = "train")]
+pub mod report;
+#[cfg(feature = "train")]
 pub mod sweep;
 #[cfg(feature = "train")]
 pub mod track;

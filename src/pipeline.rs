@@ -246,20 +246,38 @@ fn run_stages(
         data_fingerprint: &ds.fingerprint,
         metrics: summary.clone(),
     };
+    let catalog = catalog_entries(&ds);
     bundle::write(
         &run.file("bundle"),
         &engine,
         &ds.users,
         &ds.items,
-        &catalog_entries(&ds),
+        &catalog,
         &lineage,
     )?;
+    write_run_plots(run, &engine, &catalog);
     log_run_files(remote, run, exp.model.kind());
     Ok(RunOutcome {
         dir: run.path.clone(),
         stats,
         summary,
     })
+}
+
+/// The run's plots into `plots/`, before the trackers are sent the files.
+/// A plot is a convenience: failing to draw one never fails the run.
+fn write_run_plots(run: &RunDir, engine: &Engine, catalog: &[CatalogEntry]) {
+    let t = std::time::Instant::now();
+    match crate::report::run_plots(&run.path, Some((engine, catalog))) {
+        Ok(plots) => tracing::info!(
+            plots = plots.len(),
+            secs = t.elapsed().as_secs_f64(),
+            "plots written"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not write the run's plots; the run itself is fine")
+        }
+    }
 }
 
 /// A hybrid's members evaluated alone on the same split, as

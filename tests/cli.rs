@@ -1360,3 +1360,254 @@ fn promote_picks_the_best_and_refuses_bad_runs() {
     );
     assert_eq!(json(&dest.join("PROMOTED.json"))["model_kind"], other_kind);
 }
+
+// ---------------------------------------------------------------- 10. reports and plots
+
+/// Every `![..](path)` link in a markdown file, checked to exist (relative
+/// to the file) and to be a real PNG; returns the linked paths.
+fn linked_images(md_path: &Path) -> Vec<String> {
+    let md = fs::read_to_string(md_path).unwrap();
+    let links: Vec<String> = md
+        .split("](")
+        .skip(1)
+        .filter_map(|s| s.split_once(')').map(|(l, _)| l.to_string()))
+        .collect();
+    for l in &links {
+        let p = md_path.parent().unwrap().join(l);
+        assert_png(&p);
+        assert!(
+            p.with_extension("svg").is_file(),
+            "{}: no SVG twin",
+            p.display()
+        );
+    }
+    links
+}
+
+fn assert_png(p: &Path) {
+    let b = fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    assert!(
+        b.starts_with(b"\x89PNG") && b.len() > 5_000,
+        "{}: {} bytes",
+        p.display(),
+        b.len()
+    );
+}
+
+#[test]
+fn run_writes_plots_and_report_covers_runs_and_sweeps() {
+    let fx = Fx::new();
+    let hybrid = "model:\n  kind: hybrid\n  members:\n    - {kind: ease, weight: 1, l2: 50}\n    - {kind: mf_bpr, weight: 0.3, factors: 8, epochs: 3}\n    - {kind: popularity, weight: 0.05}";
+    let exp = fx.exp("hyb.yaml", "hyb", SYNTH_DATA, hybrid);
+    let run = run_ok(&fx, &exp, "hyb", &[]);
+
+    // The run itself left its plots (training curves of the BPR member,
+    // metrics at K, members, PCA of the BPR item factors).
+    let plots = names_in(&run.join("plots"));
+    for stem in ["training", "metrics_at_k", "members", "embeddings_pca"] {
+        assert_png(&run.join("plots").join(format!("{stem}.png")));
+        assert!(
+            plots.contains(&format!("{stem}.svg")),
+            "{stem}.svg: {plots:?}"
+        );
+    }
+    assert!(
+        !plots.iter().any(|p| p.starts_with(".anirec-tmp")),
+        "{plots:?}"
+    );
+    let svg = fs::read_to_string(run.join("plots/members.svg")).unwrap();
+    for label in ["ease", "mf_bpr", "popularity", "hybrid (blend)", "ndcg@10"] {
+        assert!(svg.contains(label), "members.svg lacks {label}");
+    }
+    let pca = fs::read_to_string(run.join("plots/embeddings_pca.svg")).unwrap();
+    assert!(
+        pca.contains("mf_bpr item factors (8-d)"),
+        "PCA title names its source"
+    );
+
+    // Report of the run, elsewhere.
+    let rep = fx.root().join("rep");
+    let o = ok(fx.cmd().arg("report").arg(&run).arg("--out").arg(&rep));
+    assert!(o.stdout.contains("report.md"), "{}", o.stdout);
+    let md = fs::read_to_string(rep.join("report.md")).unwrap();
+    for part in [
+        "# Run report: hyb /",
+        "## Configuration",
+        "## Data",
+        "## Metrics",
+        "| ndcg |",
+        "## Members (each alone, sorted by ndcg@10)",
+        "| **hybrid (blend)** |",
+        "| mf_bpr | 0.3 |",
+        "## Training",
+        "## Item embeddings",
+    ] {
+        assert!(md.contains(part), "report.md lacks {part:?}:\n{md}");
+    }
+    let summary = json(&run.join("summary.json"));
+    let ndcg = summary["ndcg@10"].as_f64().unwrap();
+    assert!(
+        md.contains(&format!("{ndcg:.4}")),
+        "ndcg@10 {ndcg:.4} not in report.md"
+    );
+    let links = linked_images(&rep.join("report.md"));
+    assert!(
+        links.contains(&"plots/rating_distribution.png".to_string()),
+        "{links:?}"
+    );
+    assert_eq!(links.len(), 5, "{links:?}");
+    // Default output: the run directory itself.
+    ok(fx.cmd().arg("report").arg(&run));
+    assert!(run.join("report.md").is_file());
+
+    // A sweep directory in the layout of the sweep runner: the report ranks
+    // the trials, names the best one and plots the metric per parameter.
+    let sw = fx.root().join("sweep");
+    fs::create_dir_all(&sw).unwrap();
+    fs::write(
+        sw.join("sweep.json"),
+        r#"{"id": "sw-1", "experiment": "hyb", "metric": "ndcg@10", "goal": "maximize", "parameters": ["model.kind", "model.l2"], "trials": 5}"#,
+    )
+    .unwrap();
+    let rel = format!("../runs/hyb/{}", run.file_name().unwrap().to_string_lossy());
+    fs::write(
+        sw.join("summary.csv"),
+        format!(
+            "rank,trial,trial_id,status,run_dir,model.kind,model.l2,ndcg@10,precision@10\n\
+             2,0,t0,done,{rel},ease,50,0.31,0.2\n\
+             1,1,t1,done,{rel},ease,500,0.36,0.25\n\
+             3,2,t2,done,,mf_bpr,,0.22,0.15\n\
+             ,3,t3,failed,,mf_bpr,,,\n\
+             ,4,t4,queued,,ease,5000,,\n"
+        ),
+    )
+    .unwrap();
+    ok(fx.cmd().arg("report").arg(&sw));
+    let md = fs::read_to_string(sw.join("report.md")).unwrap();
+    for part in [
+        "# Sweep report: sw-1 (hyb)",
+        "Metric **ndcg@10** (maximize); 5 trials of 5 planned: 3 done, 1 failed, 1 queued.",
+        "## Best trial",
+        "| trial id | `t1` |",
+        "## Trials (sorted by ndcg@10)",
+        "## Model families",
+    ] {
+        assert!(md.contains(part), "sweep report.md lacks {part:?}:\n{md}");
+    }
+    let order: Vec<usize> = [
+        "| 1 | 1 | done |",
+        "| 2 | 0 | done |",
+        "| 3 | 2 | done |",
+        "|  | 3 | failed |",
+    ]
+    .iter()
+    .map(|r| md.find(r).unwrap_or_else(|| panic!("{r:?} not in:\n{md}")))
+    .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "trials not sorted by the metric:\n{md}"
+    );
+    let links = linked_images(&sw.join("report.md"));
+    for l in [
+        "plots/families.png",
+        "plots/param_model_kind.png",
+        "plots/param_model_l2.png",
+    ] {
+        assert!(links.contains(&l.to_string()), "{l}: {links:?}");
+    }
+
+    // Not a run, not a sweep: a usage error that says what is expected.
+    let o = exec(fx.cmd().arg("report").arg(fx.root()));
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    has(
+        &o.stderr,
+        &["neither a run directory", "sweep.json + summary.csv"],
+    );
+    // A broken summary.csv: an I/O-class error naming the file and line.
+    fs::write(
+        sw.join("summary.csv"),
+        "rank,trial,trial_id,status,run_dir,ndcg@10\n1,0,a,done,,zero\n",
+    )
+    .unwrap();
+    let o = exec(fx.cmd().arg("report").arg(&sw));
+    assert_eq!(o.code, 5, "{}", o.stderr);
+    has(
+        &o.stderr,
+        &["summary.csv", "line 2", "\"zero\" is not a number"],
+    );
+}
+
+#[test]
+fn data_explore_writes_plots_and_stats() {
+    let fx = Fx::new();
+    let exp = fx.exp("syn.yaml", "syn", SYNTH_DATA, "model: {kind: popularity}");
+    let out = fx.root().join("explore");
+    let o = ok(fx
+        .cmd()
+        .args(["data", "explore", "--config"])
+        .arg(&exp)
+        .arg("--out")
+        .arg(&out));
+    assert!(o.stdout.contains("explore.md"), "{}", o.stdout);
+    let md = fs::read_to_string(out.join("explore.md")).unwrap();
+    for part in [
+        "# Data exploration: syn",
+        "| users |",
+        "## Long tails",
+        "| user | ",
+        "| anime | ",
+        "## Genres",
+        "| genre | ratings |",
+    ] {
+        assert!(md.contains(part), "explore.md lacks {part:?}:\n{md}");
+    }
+    let links = linked_images(&out.join("explore.md"));
+    assert_eq!(
+        links,
+        [
+            "plots/rating_distribution.png",
+            "plots/ratings_per_user.png",
+            "plots/ratings_per_anime.png",
+            "plots/top_genres.png"
+        ]
+    );
+    // The histogram covers every rating in the stats the CLI prints.
+    let stats = ok(fx.cmd().args(["data", "stats", "--config"]).arg(&exp)).stdout;
+    let svg = fs::read_to_string(out.join("plots/rating_distribution.svg")).unwrap();
+    let texts: BTreeSet<String> = svg
+        .split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            Some(
+                t.split_once('>')?
+                    .1
+                    .split_once("</text>")?
+                    .0
+                    .trim()
+                    .to_string(),
+            )
+        })
+        .collect();
+    for line in stats
+        .lines()
+        .skip_while(|l| !l.starts_with("rating histogram"))
+        .skip(1)
+    {
+        let count: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let grouped = {
+            let s = count.to_string();
+            let mut o = String::new();
+            for (k, c) in s.chars().enumerate() {
+                if k > 0 && (s.len() - k).is_multiple_of(3) {
+                    o.push(',');
+                }
+                o.push(c);
+            }
+            o
+        };
+        assert!(
+            texts.contains(&grouped),
+            "count {grouped} not labelled: {texts:?}"
+        );
+    }
+}

@@ -856,6 +856,28 @@ fn cli_run_mirrors_the_whole_experiment() {
         .collect();
     assert!(names.contains(&("config.yaml".into(), "asset".into())));
     assert!(names.contains(&("summary.json".into(), "asset".into())));
+    // every plot the run drew arrived as an image, whole
+    let mut plots = Vec::new();
+    walk(&run_dir.join("plots"), &mut plots);
+    let stems: BTreeSet<String> = plots
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for stem in ["training", "metrics_at_k", "embeddings_pca"] {
+        assert!(stems.contains(stem), "{stem} not drawn: {stems:?}");
+    }
+    let images: BTreeMap<&str, usize> = e
+        .assets
+        .iter()
+        .filter(|((_, t, _), _)| t == "image")
+        .map(|((n, _, _), len)| (n.as_str(), *len))
+        .collect();
+    assert_eq!(images.len(), plots.len(), "{images:?}");
+    for p in &plots {
+        let name = p.file_name().unwrap().to_string_lossy();
+        let len = std::fs::metadata(p).unwrap().len() as usize;
+        assert_eq!(images.get(name.as_ref()), Some(&len), "{name}: {images:?}");
+    }
     let model: Vec<_> = e
         .assets
         .keys()
