@@ -39,6 +39,8 @@ RUN touch src/lib.rs src/bin/anirec-serve.rs \
 # ---- full CLI (default features: train + serve) -------------------------------
 FROM deps AS cli-build
 RUN cargo build --release --locked --bin anirec
+# The report plots embed their font (include_bytes! from assets/fonts).
+COPY assets ./assets
 COPY src ./src
 RUN touch src/lib.rs src/bin/anirec.rs \
  && cargo build --release --locked --bin anirec

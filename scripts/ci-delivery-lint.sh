@@ -47,6 +47,24 @@ dockerfile_cargo_in_ci() {
   return "$missing"
 }
 check "Dockerfile cargo commands run by .ci/run" dockerfile_cargo_in_ci
+# Files the crate embeds from outside src/ (include_bytes!/include_str!) must
+# be copied into the build stage, or the image build fails where CI passes.
+embedded_files_copied() {
+  "$LINT/python" - <<'PY'
+import pathlib, re, sys
+docker = pathlib.Path("Dockerfile").read_text()
+copied = set(re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s", docker, re.M))
+bad = 0
+for f in pathlib.Path("src").rglob("*.rs"):
+    for rel in re.findall(r'include_(?:bytes|str)!\(\s*"([^"]+)"', f.read_text()):
+        top = pathlib.Path(*(f.parent / rel).resolve().relative_to(pathlib.Path.cwd().resolve()).parts[:1])
+        if str(top) != "src" and str(top) not in copied:
+            print(f"   {f} embeds {rel}, but the Dockerfile never copies {top}/", file=sys.stderr)
+            bad = 1
+sys.exit(bad)
+PY
+}
+check "files embedded from outside src/ are copied into the image build" embedded_files_copied
 
 echo "== Kubernetes manifests"
 mapfile -t manifests < <(find k8s -name '*.yaml' ! -name kustomization.yaml | sort)
