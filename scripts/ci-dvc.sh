@@ -5,8 +5,8 @@
 #  2. `dvc metrics show`, `dvc push` to a local-directory remote,
 #  3. wipe the cache and every output, `dvc pull`, compare sha256 of all files,
 #  4. a second `dvc repro` runs nothing,
-#  5. `dvc exp run -S` with a changed eval param reruns train and what follows,
-#     never ingest or process; `dvc exp show` lists it.
+#  5. `dvc exp run -S` with a changed eval param reruns train, report and
+#     promote, never ingest or process; `dvc exp show` lists it.
 #
 #   ANIREC_BIN_DIR=<dir with anirec> DVC=<dvc executable> scripts/ci-dvc.sh
 set -euo pipefail
