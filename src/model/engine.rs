@@ -39,6 +39,11 @@ pub struct Engine {
     item_users: Csr,
     user_norms: Vec<f32>,
     like_cut: Vec<f32>,
+    /// Per member: `dot(v, v)` of each item vector of a factor member (empty
+    /// for other parts), so similarity lookups do not recompute 17,000 norms
+    /// per request. Derived in [`Engine::new`] like the indexes above: the
+    /// members and history are not to be changed after construction.
+    item_sq_norms: Vec<Vec<f32>>,
 }
 
 impl Engine {
@@ -72,6 +77,15 @@ impl Engine {
         } else {
             (Csr::default(), Vec::new(), Vec::new())
         };
+        let item_sq_norms = members
+            .iter()
+            .map(|m| match &m.part {
+                Part::Factors { item, .. } => (0..item.rows)
+                    .map(|r| dot(item.row(r), item.row(r)))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect();
         Self {
             members,
             normalization,
@@ -79,6 +93,7 @@ impl Engine {
             item_users,
             user_norms,
             like_cut,
+            item_sq_norms,
         }
     }
 
@@ -118,25 +133,109 @@ impl Engine {
         out: &mut [f32],
         tmp: &mut Vec<f32>,
     ) -> bool {
-        let active: Vec<&Member> = self
-            .members
-            .iter()
-            .filter(|m| m.weight > 0.0 && keep(m))
-            .collect();
-        if active.is_empty() {
-            return false;
-        }
-        if active.len() == 1 {
-            self.score_part(&active[0].part, ctx, out);
-            return true;
+        // No per-request allocation: the members are filtered twice instead
+        // of being collected.
+        let active = || self.members.iter().filter(|m| m.weight > 0.0 && keep(m));
+        let mut it = active();
+        match (it.next(), it.next()) {
+            (None, _) => return false,
+            (Some(m), None) => {
+                self.score_part(&m.part, ctx, out);
+                return true;
+            }
+            _ => {}
         }
         out.fill(0.0);
         tmp.resize(out.len(), 0.0);
-        for m in active {
+        for m in active() {
             self.score_part(&m.part, ctx, tmp);
-            normalize(tmp, self.normalization);
-            for (o, t) in out.iter_mut().zip(tmp.iter()) {
-                *o += m.weight * t;
+            blend_into(out, tmp, m.weight, self.normalization);
+        }
+        true
+    }
+
+    /// [`Engine::score_filtered`] for several known users at once, into
+    /// `outs[..ctxs.len()]` (resized to n_items): the same scores, bit for
+    /// bit, but a factor member's item vectors are read once for the whole
+    /// batch (see [`Mat::matvec_many`]). `fac` is scratch. Returns false,
+    /// like `score_filtered`, when no member is kept.
+    pub fn score_many(
+        &self,
+        ctxs: &[UserCtx],
+        keep: &dyn Fn(&Member) -> bool,
+        outs: &mut Vec<Vec<f32>>,
+        fac: &mut Vec<Vec<f32>>,
+        tmp: &mut Vec<f32>,
+    ) -> bool {
+        let n = self.n_items();
+        let b = ctxs.len();
+        for v in [&mut *outs, &mut *fac] {
+            if v.len() < b {
+                v.resize_with(b, Vec::new);
+            }
+            for o in v.iter_mut().take(b) {
+                o.resize(n, 0.0);
+            }
+        }
+        let active = || self.members.iter().filter(|m| m.weight > 0.0 && keep(m));
+        let mut it = active();
+        let single = match (it.next(), it.next()) {
+            (None, _) => return false,
+            (Some(m), None) => Some(m),
+            _ => None,
+        };
+        if let Some(m) = single {
+            if !self.factors_many(&m.part, ctxs, outs) {
+                for (ctx, o) in ctxs.iter().zip(outs.iter_mut()) {
+                    self.score_part(&m.part, ctx, o);
+                }
+            }
+            return true;
+        }
+        tmp.resize(n, 0.0);
+        for o in outs.iter_mut().take(b) {
+            o.fill(0.0);
+        }
+        for m in active() {
+            if self.factors_many(&m.part, ctxs, fac) {
+                for (o, f) in outs.iter_mut().zip(fac.iter_mut()).take(b) {
+                    blend_into(o, f, m.weight, self.normalization);
+                }
+            } else {
+                for (ctx, o) in ctxs.iter().zip(outs.iter_mut()) {
+                    self.score_part(&m.part, ctx, tmp);
+                    blend_into(o, tmp, m.weight, self.normalization);
+                }
+            }
+        }
+        true
+    }
+
+    /// A factor part for a batch of known users in one pass over the item
+    /// vectors (what `score_part` computes per user). False, writing
+    /// nothing, for other parts or when a user has no vector.
+    fn factors_many(&self, part: &Part, ctxs: &[UserCtx], outs: &mut [Vec<f32>]) -> bool {
+        let Part::Factors {
+            user,
+            item,
+            item_bias,
+            ..
+        } = part
+        else {
+            return false;
+        };
+        let mut vs = Vec::with_capacity(ctxs.len());
+        for ctx in ctxs {
+            match ctx.user.filter(|&u| (u as usize) < user.rows) {
+                Some(u) => vs.push(user.row(u as usize)),
+                None => return false,
+            }
+        }
+        let outs = &mut outs[..ctxs.len()];
+        item.matvec_many(&vs, outs);
+        if let Some(bias) = item_bias {
+            for o in outs.iter_mut() {
+                o.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
             }
         }
         true
@@ -153,7 +252,11 @@ impl Engine {
             let s = match &m.part {
                 Part::Factors { item, .. } if a < item.rows && b < item.rows => {
                     let (x, y) = (item.row(a), item.row(b));
-                    let n = (dot(x, x) * dot(y, y)).sqrt().max(1e-12);
+                    let (xx, yy) = match self.sq_norms(m) {
+                        Some(sq) => (sq[a], sq[b]),
+                        None => (dot(x, x), dot(y, y)),
+                    };
+                    let n = (xx * yy).sqrt().max(1e-12);
                     dot(x, y) / n
                 }
                 Part::ItemItem { weights } if a < weights.n_rows => {
@@ -187,23 +290,32 @@ impl Engine {
 
     /// Item-to-item similarity of every item to `item` (the item itself included).
     pub fn similar(&self, item: u32, out: &mut [f32], tmp: &mut Vec<f32>) {
-        let active: Vec<&Member> = self
-            .members
-            .iter()
-            .filter(|m| m.weight > 0.0 && !matches!(m.part, Part::Popularity { .. }))
-            .collect();
-        if active.len() == 1 {
-            self.similar_part(&active[0].part, item, out);
+        let active = || {
+            self.members
+                .iter()
+                .filter(|m| m.weight > 0.0 && !matches!(m.part, Part::Popularity { .. }))
+        };
+        let mut it = active();
+        if let (Some(m), None) = (it.next(), it.next()) {
+            self.similar_part(m, item, out);
             return;
         }
         out.fill(0.0);
         tmp.resize(out.len(), 0.0);
-        for m in active {
-            self.similar_part(&m.part, item, tmp);
-            normalize(tmp, self.normalization);
-            for (o, t) in out.iter_mut().zip(tmp.iter()) {
-                *o += m.weight * t;
-            }
+        for m in active() {
+            self.similar_part(m, item, tmp);
+            blend_into(out, tmp, m.weight, self.normalization);
+        }
+    }
+
+    /// The precomputed `dot(v, v)` of member `m`'s item vectors, when they
+    /// match its current shape.
+    fn sq_norms(&self, m: &Member) -> Option<&[f32]> {
+        let k = self.members.iter().position(|x| std::ptr::eq(x, m))?;
+        let sq = self.item_sq_norms.get(k)?;
+        match &m.part {
+            Part::Factors { item, .. } if sq.len() == item.rows => Some(sq),
+            _ => None,
         }
     }
 
@@ -282,16 +394,26 @@ impl Engine {
         }
     }
 
-    fn similar_part(&self, part: &Part, item: u32, out: &mut [f32]) {
+    fn similar_part(&self, m: &Member, item: u32, out: &mut [f32]) {
         let i = item as usize;
-        match part {
+        match &m.part {
             Part::Popularity { .. } => out.fill(0.0),
             Part::Factors { item: v, .. } => {
                 v.matvec(v.row(i), out);
-                let ni = dot(v.row(i), v.row(i)).sqrt().max(1e-12);
-                for (k, o) in out.iter_mut().enumerate() {
-                    let nk = dot(v.row(k), v.row(k)).sqrt().max(1e-12);
-                    *o /= ni * nk;
+                let norm = |x: f32| x.sqrt().max(1e-12);
+                match self.sq_norms(m) {
+                    Some(sq) => {
+                        let ni = norm(sq[i]);
+                        for (o, &s) in out.iter_mut().zip(sq) {
+                            *o /= ni * norm(s);
+                        }
+                    }
+                    None => {
+                        let ni = norm(dot(v.row(i), v.row(i)));
+                        for (k, o) in out.iter_mut().enumerate() {
+                            *o /= ni * norm(dot(v.row(k), v.row(k)));
+                        }
+                    }
                 }
             }
             Part::ItemItem { weights } => {
@@ -405,22 +527,68 @@ fn fold_in(item: &Mat, items: &[u32]) -> Vec<f32> {
 }
 
 fn sparse_matvec(m: &Csr, v: &[f32], out: &mut [f32]) {
-    for (r, o) in out.iter_mut().enumerate().take(m.n_rows) {
-        let (f, x) = m.row(r);
+    for (o, w) in out.iter_mut().zip(m.indptr.windows(2)).take(m.n_rows) {
+        let (f, x) = (&m.indices[w[0]..w[1]], &m.values[w[0]..w[1]]);
         *o = f.iter().zip(x).map(|(&f, &x)| x * v[f as usize]).sum();
     }
+}
+
+/// `out += weight * normalize(tmp)`. For min-max (the default) the
+/// normalisation is fused into the accumulation, one pass instead of two,
+/// with the same arithmetic, so blended scores are bit-identical.
+fn blend_into(out: &mut [f32], tmp: &mut [f32], weight: f32, how: Normalization) {
+    if how == Normalization::Minmax {
+        let (lo, hi) = finite_min_max(tmp);
+        let span = hi - lo;
+        if span > 0.0 && span.is_finite() {
+            for (o, &t) in out.iter_mut().zip(tmp.iter()) {
+                *o += weight * ((t - lo) / span);
+            }
+            return;
+        }
+    }
+    normalize(tmp, how);
+    for (o, t) in out.iter_mut().zip(tmp.iter()) {
+        *o += weight * t;
+    }
+}
+
+/// Smallest and largest finite values (`(inf, -inf)` when there are none).
+/// Eight independent lanes of `a < b ? a : b` selects (what `minps` does), so
+/// it vectorises; `f32::min` in a fold did not, and was a seventh of a request.
+fn finite_min_max(x: &[f32]) -> (f32, f32) {
+    #[inline(always)]
+    fn step(lo: &mut f32, hi: &mut f32, v: f32) {
+        // NaN and ±inf become the neutral element of each side.
+        let finite = v.abs() < f32::INFINITY;
+        let l = if finite { v } else { f32::INFINITY };
+        let h = if finite { v } else { f32::NEG_INFINITY };
+        *lo = if l < *lo { l } else { *lo };
+        *hi = if h > *hi { h } else { *hi };
+    }
+    let (chunks, rest) = x.as_chunks::<8>();
+    let mut lo = [f32::INFINITY; 8];
+    let mut hi = [f32::NEG_INFINITY; 8];
+    for c in chunks {
+        for l in 0..8 {
+            step(&mut lo[l], &mut hi[l], c[l]);
+        }
+    }
+    let (mut l, mut h) = (f32::INFINITY, f32::NEG_INFINITY);
+    for &v in lo.iter().chain(rest) {
+        step(&mut l, &mut h, v);
+    }
+    for &v in &hi {
+        step(&mut l, &mut h, v);
+    }
+    (l, h)
 }
 
 /// Puts one member's scores on a common scale.
 pub fn normalize(x: &mut [f32], how: Normalization) {
     match how {
         Normalization::Minmax => {
-            let (lo, hi) = x
-                .iter()
-                .filter(|v| v.is_finite())
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
-                    (l.min(v), h.max(v))
-                });
+            let (lo, hi) = finite_min_max(x);
             let span = hi - lo;
             if span > 0.0 && span.is_finite() {
                 x.iter_mut().for_each(|v| *v = (*v - lo) / span);
@@ -561,6 +729,40 @@ mod tests {
         let mut out = vec![0.0; 4];
         e.score(&e.ctx(0), &mut out, &mut Vec::new());
         assert_eq!(out, vec![0.5, 0.0, 0.25, 0.5]);
+    }
+
+    #[test]
+    fn finite_min_max_skips_non_finite() {
+        let mut x: Vec<f32> = (0..37).map(|k| (k as f32 * 1.7).sin()).collect();
+        x[3] = f32::NAN;
+        x[20] = f32::INFINITY;
+        x[36] = f32::NEG_INFINITY;
+        let naive = x
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+                (l.min(v), h.max(v))
+            });
+        assert_eq!(finite_min_max(&x), naive);
+        assert_eq!(
+            finite_min_max(&[f32::NAN]),
+            (f32::INFINITY, f32::NEG_INFINITY)
+        );
+    }
+
+    #[test]
+    fn fused_blend_matches_normalise_then_add() {
+        let t: Vec<f32> = (0..53).map(|k| (k as f32 * 0.91).cos() * 3.0).collect();
+        let base: Vec<f32> = (0..53).map(|k| k as f32 * 0.01).collect();
+        let mut fused = base.clone();
+        blend_into(&mut fused, &mut t.clone(), 0.3, Normalization::Minmax);
+        let mut n = t.clone();
+        normalize(&mut n, Normalization::Minmax);
+        let two_step: Vec<f32> = base.iter().zip(&n).map(|(o, t)| o + 0.3 * t).collect();
+        assert_eq!(
+            fused.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            two_step.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -106,9 +106,17 @@ pub struct Loaded {
 /// Per-thread buffers: scores, blend scratch, top-k.
 type Scratch = (Vec<f32>, Vec<f32>, Vec<(u32, f32)>);
 
+/// Per-thread buffers of a batch: per-user scores, per-user factor scores,
+/// blend scratch.
+type BatchScratch = (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<f32>);
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+    static BATCH: RefCell<BatchScratch> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
 }
+
+/// One known user's top-k request: (dense user, mode, k).
+pub type UserJob = (u32, Mode, usize);
 
 /// Characters of synopsis returned.
 pub const SNIPPET_CHARS: usize = 240;
@@ -260,10 +268,7 @@ impl Loaded {
                 }
                 Mode::Content => {
                     if !e.score_filtered(ctx, &is_content, out, tmp) {
-                        return Err(ApiError::BadRequest(format!(
-                            "mode=content: this model ({}) has no content member; use hybrid or collaborative",
-                            self.bundle.manifest.model_kind
-                        )));
+                        return Err(self.no_content());
                     }
                 }
             }
@@ -273,20 +278,12 @@ impl Loaded {
         })
     }
 
-    /// Explains `item` against the context's items (highest-rated first).
-    fn reason(&self, item: u32, ctx: &UserCtx, liked_word: bool, mode: Mode) -> String {
+    /// Explains `item` against `best`, the context's best-rated items (see
+    /// [`best_rated`]).
+    fn reason(&self, item: u32, best: &[(u32, f32)], liked_word: bool, mode: Mode) -> String {
         let e = &self.bundle.engine;
-        // The user's best-rated items (up to 20), best first.
-        let mut best: Vec<(u32, f32)> = ctx
-            .items
-            .iter()
-            .copied()
-            .zip(ctx.ratings.iter().copied())
-            .collect();
-        best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        best.truncate(20);
         let mut pick: Option<(u32, f32, f32)> = None;
-        for &(j, r) in &best {
+        for &(j, r) in best {
             if let Some(s) = e.pair_similarity(item, j) {
                 if s > 0.0 && pick.is_none_or(|(_, _, ps)| s > ps) {
                     pick = Some((j, r, s));
@@ -309,7 +306,7 @@ impl Loaded {
         }
         // Popularity-style models: the user's favourite genre the item has.
         let mut counts: HashMap<&str, usize> = HashMap::new();
-        for &(j, _) in &best {
+        for &(j, _) in best {
             if let Some(c) = self.entry(j) {
                 for g in &c.genres {
                     *counts.entry(g.as_str()).or_insert(0) += 1;
@@ -329,6 +326,61 @@ impl Loaded {
         }
     }
 
+    /// Dense index of a raw user id, or 404.
+    pub fn user(&self, user_id: u32) -> Result<u32, ApiError> {
+        self.user_index
+            .get(&user_id)
+            .copied()
+            .ok_or_else(|| ApiError::NotFound(format!("unknown user {user_id}")))
+    }
+
+    /// Top-k (dense item, score) of several known users (dense ids), their
+    /// histories excluded; the users of each mode are scored as one batch
+    /// (one pass over the item vectors, see `Engine::score_many`), with the
+    /// same results as one at a time.
+    pub fn top_many(&self, jobs: &[UserJob]) -> Vec<Result<Vec<(u32, f32)>, ApiError>> {
+        let e = &self.bundle.engine;
+        let mut res: Vec<Result<Vec<(u32, f32)>, ApiError>> =
+            jobs.iter().map(|_| Ok(Vec::new())).collect();
+        BATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            let (outs, fac, tmp) = &mut *s;
+            for mode in [Mode::Hybrid, Mode::Collaborative, Mode::Content] {
+                let idx: Vec<usize> = (0..jobs.len()).filter(|&i| jobs[i].1 == mode).collect();
+                if idx.is_empty() {
+                    continue;
+                }
+                let ctxs: Vec<UserCtx> = idx.iter().map(|&i| e.ctx(jobs[i].0)).collect();
+                let all = |_: &Member| true;
+                let ok = match mode {
+                    Mode::Hybrid => e.score_many(&ctxs, &all, outs, fac, tmp),
+                    Mode::Collaborative => {
+                        e.score_many(&ctxs, &is_collaborative, outs, fac, tmp)
+                            || e.score_many(&ctxs, &all, outs, fac, tmp)
+                    }
+                    Mode::Content => e.score_many(&ctxs, &is_content, outs, fac, tmp),
+                };
+                for (b, &i) in idx.iter().enumerate() {
+                    res[i] = if ok {
+                        let mut top = Vec::new();
+                        top_k_excluding(&outs[b], ctxs[b].items, jobs[i].2, &mut top);
+                        Ok(top)
+                    } else {
+                        Err(self.no_content())
+                    };
+                }
+            }
+        });
+        res
+    }
+
+    fn no_content(&self) -> ApiError {
+        ApiError::BadRequest(format!(
+            "mode=content: this model ({}) has no content member; use hybrid or collaborative",
+            self.bundle.manifest.model_kind
+        ))
+    }
+
     /// A known user's top-k, their history excluded.
     pub fn recommend_user(
         &self,
@@ -336,19 +388,23 @@ impl Loaded {
         mode: Mode,
         k: usize,
     ) -> Result<Vec<Item>, ApiError> {
-        let u = *self
-            .user_index
-            .get(&user_id)
-            .ok_or_else(|| ApiError::NotFound(format!("unknown user {user_id}")))?;
-        let ctx = self.bundle.engine.ctx(u);
-        let top = self.score_top(&ctx, mode, ctx.items, k)?;
-        Ok(top
-            .into_iter()
-            .map(|(i, s)| {
-                let r = self.reason(i, &ctx, false, mode);
+        let u = self.user(user_id)?;
+        let top = self
+            .top_many(&[(u, mode, k)])
+            .pop()
+            .unwrap_or_else(|| Ok(Vec::new()))?;
+        Ok(self.user_items(u, &top, mode))
+    }
+
+    /// Response items (catalogue fields and reasons) of a known user's top-k.
+    pub fn user_items(&self, u: u32, top: &[(u32, f32)], mode: Mode) -> Vec<Item> {
+        let best = best_rated(&self.bundle.engine.ctx(u));
+        top.iter()
+            .map(|&(i, s)| {
+                let r = self.reason(i, &best, false, mode);
                 self.item_out(i, s, r)
             })
-            .collect())
+            .collect()
     }
 
     /// A new user's top-k from liked anime (raw ids), the liked ones excluded.
@@ -371,10 +427,11 @@ impl Loaded {
             ratings: &ratings,
         };
         let top = self.score_top(&ctx, mode, &items, k)?;
+        let best = best_rated(&ctx);
         Ok(top
             .into_iter()
             .map(|(i, s)| {
-                let r = self.reason(i, &ctx, true, mode);
+                let r = self.reason(i, &best, true, mode);
                 self.item_out(i, s, r)
             })
             .collect())
@@ -432,6 +489,20 @@ impl Loaded {
             })
             .collect()
     }
+}
+
+/// The context's best-rated items (up to 20), best first: what reasons point
+/// at. Computed once per request, not once per recommended item.
+fn best_rated(ctx: &UserCtx) -> Vec<(u32, f32)> {
+    let mut best: Vec<(u32, f32)> = ctx
+        .items
+        .iter()
+        .copied()
+        .zip(ctx.ratings.iter().copied())
+        .collect();
+    best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    best.truncate(20);
+    best
 }
 
 fn fmt_rating(r: f32) -> String {

@@ -8,6 +8,7 @@
 //! `drain`, after which no new connections are accepted and in-flight
 //! requests finish.
 
+mod batch;
 pub mod engine;
 pub mod error;
 pub mod metrics;
@@ -65,6 +66,7 @@ struct Shared {
     metrics: metrics::Metrics,
     permits: Arc<Semaphore>,
     reload_lock: tokio::sync::Mutex<()>,
+    batch: batch::Batcher,
 }
 
 /// Shared server state (cheap to clone).
@@ -83,7 +85,20 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             permits,
             reload_lock: tokio::sync::Mutex::new(()),
+            batch: batch::Batcher::default(),
         }))
+    }
+
+    /// A known user's (dense id) top-k under `model`, batched with the
+    /// other requests that are ready (see the `batch` module).
+    pub(crate) async fn user_top(
+        &self,
+        model: Arc<Loaded>,
+        user: u32,
+        mode: Mode,
+        k: usize,
+    ) -> Result<Vec<(u32, f32)>, ApiError> {
+        self.0.batch.top(model, user, mode, k).await
     }
 
     /// Settings.
@@ -189,17 +204,18 @@ impl AppState {
 }
 
 /// Per-request layer: concurrency limit (503 shedding), timeout, metrics, logs.
+/// Allocation-free when the access log is off: the route is the router's
+/// shared string and the path is copied only when the log line is written.
 async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let path = tracing::enabled!(target: "anirec::access", tracing::Level::INFO)
+        .then(|| req.uri().path().to_string());
+    let path = path.as_deref().unwrap_or("");
     let exempt = matches!(
-        route.as_str(),
+        route,
         "/healthz" | "/readyz" | "/v2/health/live" | "/v2/health/ready" | "/metrics"
     );
     let permit = if exempt {
@@ -210,7 +226,7 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
             Err(_) => {
                 let r = ApiError::Unavailable("overloaded: too many concurrent requests".into())
                     .into_response();
-                finish(&st, &method, &route, &path, &r, start);
+                finish(&st, &method, route, path, &r, start);
                 return r;
             }
         }
@@ -221,7 +237,7 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
         Err(_) => ApiError::Timeout(timeout.as_millis() as u64).into_response(),
     };
     drop(permit);
-    finish(&st, &method, &route, &path, &resp, start);
+    finish(&st, &method, route, path, &resp, start);
     resp
 }
 
