@@ -65,6 +65,31 @@ sys.exit(bad)
 PY
 }
 check "files embedded from outside src/ are copied into the image build" embedded_files_copied
+# cargo reads every target the manifest declares before building anything,
+# so the dependency stage must hold each one: stubbed or copied.
+manifest_targets_in_deps_stage() {
+  "$LINT/python" - <<'PY'
+import pathlib, re, sys, tomllib
+man = tomllib.loads(pathlib.Path("Cargo.toml").read_text())
+paths = ["src/lib.rs"]
+for kind, default in (("bin", "src/bin/{}.rs"), ("bench", "benches/{}.rs"),
+                      ("example", "examples/{}.rs"), ("test", "tests/{}.rs")):
+    for t in man.get(kind, []):
+        paths.append(t.get("path") or default.format(t["name"]))
+docker = pathlib.Path("Dockerfile").read_text()
+deps = docker[docker.index(" AS deps"):]
+deps = deps[:deps.index("\nFROM ")]
+copied = re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s", deps, re.M)
+bad = 0
+for p in paths:
+    if p in deps or any(p == c or p.startswith(c.rstrip("/") + "/") for c in copied):
+        continue
+    print(f"   Cargo.toml target {p} is neither stubbed nor copied in the Dockerfile's deps stage", file=sys.stderr)
+    bad = 1
+sys.exit(bad)
+PY
+}
+check "every Cargo.toml target exists in the Dockerfile's dependency stage" manifest_targets_in_deps_stage
 
 echo "== Kubernetes manifests"
 mapfile -t manifests < <(find k8s -name '*.yaml' ! -name kustomization.yaml | sort)
