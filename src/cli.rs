@@ -32,6 +32,11 @@ enum Command {
         /// `tracking.comet` section.
         #[arg(long, value_name = "BACKEND", value_parser = ["comet"])]
         tracking: Option<String>,
+        /// Write the run to exactly this directory (missing or empty) instead
+        /// of runs/<experiment>/<run-id>/; for pipelines with fixed output
+        /// paths such as DVC.
+        #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+        run_dir: Option<PathBuf>,
     },
     /// Config sweeps: run locally, or plan / run one trial / collect for a
     /// Kubernetes Indexed Job.
@@ -340,6 +345,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             resume,
             sets,
             tracking,
+            run_dir,
         } => {
             let out = match (resume, experiment) {
                 (Some(dir), _) => pipeline::resume(&dir)?,
@@ -348,7 +354,13 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                     if tracking.as_deref() == Some("comet") && exp.tracking.comet.is_none() {
                         exp.tracking.comet = Some(crate::config::CometConfig::default());
                     }
-                    pipeline::run(&exp)?
+                    pipeline::run_with(
+                        &exp,
+                        &pipeline::RunOptions {
+                            run_dir,
+                            ..Default::default()
+                        },
+                    )?
                 }
                 (None, None) => {
                     return Err(Error::Usage(

@@ -45,7 +45,11 @@ pub fn run(exp: &Experiment) -> Result<RunOutcome> {
 /// [`run`] with a chosen run directory and extra tags.
 pub fn run_with(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     let run = match &opts.run_dir {
-        Some(dir) => RunDir::create_at(dir, &exp.name)?,
+        // A non-empty directory is the caller's mistake (exit 2), not an I/O failure.
+        Some(dir) => RunDir::create_at(dir, &exp.name).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::Usage(e.to_string()),
+            _ => Error::Io(e),
+        })?,
         None => RunDir::create(&exp.runs_dir, &exp.name)?,
     };
     run.write_config(exp)?;

@@ -1008,6 +1008,52 @@ fn set_overrides_reach_the_run() {
     );
 }
 
+/// `--run-dir` puts the run at exactly that path (what a DVC stage declares
+/// as its output), nothing under runs_dir; a second run into the now
+/// non-empty directory is refused with exit 2 and leaves the first intact.
+#[test]
+fn run_dir_is_used_exactly_and_never_overwritten() {
+    let fx = Fx::new();
+    let exp = fx.exp("syn.yaml", "syn", SYNTH_DATA, "model: {kind: popularity}");
+    let fixed = fx.root().join("pipeline/train");
+    let o = ok(fx.cmd().arg("run").arg(&exp).arg("--run-dir").arg(&fixed));
+    assert!(
+        o.stdout.contains(&format!("run dir: {}", fixed.display())),
+        "{}",
+        o.stdout
+    );
+    for f in ["config.yaml", "meta.json", "summary.json", "bundle"] {
+        assert!(fixed.join(f).exists(), "{f} missing in {}", fixed.display());
+    }
+    assert!(
+        names_in(&fx.runs()).is_empty(),
+        "{:?}",
+        names_in(&fx.runs())
+    );
+    let meta = json(&fixed.join("meta.json"));
+    assert_eq!(meta["status"], "done", "{meta}");
+    let summary = fs::read(fixed.join("summary.json")).unwrap();
+
+    let o = exec(fx.cmd().arg("run").arg(&exp).arg("--run-dir").arg(&fixed));
+    assert_eq!(o.code, 2, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
+    has(
+        &error_line(&o),
+        &[&fixed.display().to_string(), "not empty"],
+    );
+    assert_eq!(fs::read(fixed.join("summary.json")).unwrap(), summary);
+
+    // An existing empty directory (what `dvc repro` leaves) is fine, relative
+    // paths are taken from the working directory, and --resume excludes it.
+    fs::create_dir_all(fx.root().join("empty")).unwrap();
+    ok(fx.cmd().arg("run").arg(&exp).args(["--run-dir", "empty"]));
+    assert!(fx.root().join("empty/summary.json").is_file());
+    let o = exec(
+        fx.cmd()
+            .args(["run", "--resume", "empty", "--run-dir", "other"]),
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+}
+
 // ---------------------------------------------------------------- 7. models
 
 /// Every model family fits, evaluates and leaves a bundle whose
