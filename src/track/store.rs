@@ -145,10 +145,19 @@ impl RunDir {
                 ))
             }
         }
-        let id = path
+        // The folder is reused (every DVC repro writes runs/dvc/train, a
+        // re-run trial its trial folder), but a run id must name one attempt:
+        // it is the Comet experiment's name, which an uncertain create is
+        // reconciled by.
+        let folder = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "run".into());
+        let id = format!(
+            "{folder}-{}-{}",
+            time::compact(time::unix_now() as u64),
+            std::process::id()
+        );
         Ok(Self {
             path: path.to_path_buf(),
             id,
@@ -251,7 +260,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("a/b");
         let r = RunDir::create_at(&p, "exp").unwrap();
-        assert_eq!(r.id, "b");
+        assert!(r.id.starts_with("b-"), "{}", r.id);
+        std::fs::remove_dir(&p).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let again = RunDir::create_at(&p, "exp").unwrap();
+        assert_ne!(again.id, r.id, "one id per attempt");
         std::fs::write(p.join("x"), "1").unwrap();
         let e = RunDir::create_at(&p, "exp").unwrap_err().to_string();
         assert!(e.contains("not empty"), "{e}");
