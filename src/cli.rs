@@ -392,9 +392,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 },
                 to,
                 from: if from == "comet" {
-                    promote::From::Comet
+                    promote::Ranking::Comet
                 } else {
-                    promote::From::Local
+                    promote::Ranking::Local
                 },
                 project,
                 registry_name,

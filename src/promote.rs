@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 /// Where the ranking comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum From {
+pub enum Ranking {
     /// summary.json of each run (the source of truth).
     #[default]
     Local,
@@ -41,7 +41,7 @@ pub struct Options {
     /// Destination bundle directory.
     pub to: PathBuf,
     /// Local store or Comet.
-    pub from: From,
+    pub from: Ranking,
     /// Comet project for `--from comet` (default: the runs' own project).
     pub project: Option<String>,
     /// Comet model-registry name.
@@ -73,8 +73,8 @@ pub fn promote(opts: &Options) -> Result<Promoted> {
     recover(&opts.to)?;
     let (candidates, skipped) = gather(opts)?;
     let best = match opts.from {
-        From::Local => best_local(&candidates, opts.goal),
-        From::Comet => best_on_comet(&candidates, opts)?,
+        Ranking::Local => best_local(&candidates, opts.goal),
+        Ranking::Comet => best_on_comet(&candidates, opts)?,
     };
     let Some(best) = best else {
         return Err(Error::Usage(format!(
@@ -116,8 +116,8 @@ pub fn promote(opts: &Options) -> Result<Promoted> {
         goal: opts.goal,
         value: c.value,
         ranked_by: match opts.from {
-            From::Local => "local run store (summary.json)",
-            From::Comet => "Comet",
+            Ranking::Local => "local run store (summary.json)",
+            Ranking::Comet => "Comet",
         },
         run: json!({
             "id": c.meta.run_id,
@@ -307,17 +307,10 @@ fn candidate(dir: &Path, metric: &str) -> std::result::Result<Candidate, String>
     })
 }
 
-fn better(goal: SweepGoal, a: f64, b: f64) -> bool {
-    match goal {
-        SweepGoal::Maximize => a > b,
-        SweepGoal::Minimize => a < b,
-    }
-}
-
 fn best_local(c: &[Candidate], goal: SweepGoal) -> Option<usize> {
     let mut best: Option<usize> = None;
     for (i, x) in c.iter().enumerate() {
-        if best.is_none_or(|b| better(goal, x.value, c[b].value)) {
+        if best.is_none_or(|b| goal.better(x.value, c[b].value)) {
             best = Some(i);
         }
     }
@@ -346,7 +339,7 @@ fn best_on_comet(c: &[Candidate], opts: &Options) -> Result<Option<usize>> {
                 .is_some_and(|s| s.key.as_deref() == Some(&r.key))
         });
         let Some(i) = local else { continue };
-        if best.is_none_or(|(_, b)| better(opts.goal, v, b)) {
+        if best.is_none_or(|(_, b)| opts.goal.better(v, b)) {
             best = Some((i, v));
         }
     }
@@ -492,12 +485,5 @@ mod tests {
     fn registry_names_are_normalised_like_comet() {
         assert_eq!(registry_name("Anirec Hybrid_v2!"), "anirec-hybrid-v2");
         assert_eq!(registry_name("--x--"), "x");
-    }
-
-    #[test]
-    fn goal_decides_the_best() {
-        assert!(better(SweepGoal::Maximize, 0.3, 0.2));
-        assert!(better(SweepGoal::Minimize, 0.2, 0.3));
-        assert!(!better(SweepGoal::Maximize, 0.2, 0.2));
     }
 }

@@ -28,6 +28,16 @@ pub enum SweepGoal {
     Minimize,
 }
 
+impl SweepGoal {
+    /// True when `a` is strictly better than `b`.
+    pub fn better(self, a: f64, b: f64) -> bool {
+        match self {
+            SweepGoal::Maximize => a > b,
+            SweepGoal::Minimize => a < b,
+        }
+    }
+}
+
 /// One swept parameter: a list of values or a distribution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -178,5 +188,17 @@ impl SweepConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SweepGoal;
+
+    #[test]
+    fn goal_decides_the_better_value() {
+        assert!(SweepGoal::Maximize.better(0.3, 0.2));
+        assert!(SweepGoal::Minimize.better(0.2, 0.3));
+        assert!(!SweepGoal::Maximize.better(0.2, 0.2));
     }
 }

@@ -122,16 +122,10 @@ fn quantile(sorted_desc: &[u32], q: f64) -> f64 {
 /// Writes the exploration figures; a failing figure is logged and skipped.
 pub(crate) fn write_plots(ex: &Exploration, plots_dir: &Path) -> Vec<Plot> {
     let mut out = Vec::new();
-    let mut put = |stem: &str,
-                   caption: String,
-                   r: Result<Vec<std::path::PathBuf>, plots::PlotError>| match r {
-        Ok(files) => out.push(Plot {
-            stem: stem.to_string(),
-            caption,
-            files,
-        }),
-        Err(e) => tracing::warn!(plot = %stem, error = %e, "could not draw a plot; skipping it"),
-    };
+    let mut put =
+        |stem: &str, caption: String, r: Result<Vec<std::path::PathBuf>, plots::PlotError>| {
+            super::keep_plot(&mut out, stem, caption, r)
+        };
     let stats = serde_json::to_value(&ex.stats).unwrap_or_default();
     if let Some(fig) = run::rating_figure(&stats) {
         put(

@@ -107,24 +107,8 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T
     serde_json::from_str(&text).map_err(|e| bad(path, e.line(), e.to_string()))
 }
 
-/// Maximise or minimise the sweep metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Goal {
-    #[default]
-    Maximize,
-    Minimize,
-}
-
-impl Goal {
-    /// True when `a` is better than `b`.
-    pub fn better(self, a: f64, b: f64) -> bool {
-        match self {
-            Goal::Maximize => a > b,
-            Goal::Minimize => a < b,
-        }
-    }
-}
+/// Maximise or minimise the sweep metric (the sweep section's own type).
+pub(crate) use crate::config::SweepGoal as Goal;
 
 /// sweep.json (the fields a report needs; the rest is ignored).
 #[derive(Debug, Clone, Deserialize)]

@@ -76,6 +76,24 @@ pub struct Plot {
     pub files: Vec<PathBuf>,
 }
 
+/// Keeps a written figure; a figure that failed is logged and skipped, so one
+/// bad plot never costs the others (or the run that draws them).
+pub(crate) fn keep_plot(
+    out: &mut Vec<Plot>,
+    stem: &str,
+    caption: String,
+    r: Result<Vec<PathBuf>, plots::PlotError>,
+) {
+    match r {
+        Ok(files) => out.push(Plot {
+            stem: stem.to_string(),
+            caption,
+            files,
+        }),
+        Err(e) => tracing::warn!(plot = %stem, error = %e, "could not draw a plot; skipping it"),
+    }
+}
+
 /// What a report command wrote.
 #[derive(Debug, Clone)]
 pub struct Report {

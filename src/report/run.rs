@@ -181,16 +181,10 @@ pub(crate) fn embedding_of(engine: &Engine, catalog: &[CatalogEntry]) -> Option<
 /// logged and skipped; the others are still written.
 pub(crate) fn write_plots(inp: &RunInputs, emb: Option<&Embedding>, plots_dir: &Path) -> Vec<Plot> {
     let mut out = Vec::new();
-    let mut put = |stem: String,
-                   caption: String,
-                   r: Result<Vec<std::path::PathBuf>, plots::PlotError>| match r {
-        Ok(files) => out.push(Plot {
-            stem,
-            caption,
-            files,
-        }),
-        Err(e) => tracing::warn!(plot = %stem, error = %e, "could not draw a plot; skipping it"),
-    };
+    let mut put =
+        |stem: String, caption: String, r: Result<Vec<std::path::PathBuf>, plots::PlotError>| {
+            super::keep_plot(&mut out, &stem, caption, r)
+        };
     let names = inp.trainer_names();
     for (c, name) in inp.curves.iter().zip(&names) {
         let stem = if inp.curves.len() == 1 {

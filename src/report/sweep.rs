@@ -282,16 +282,10 @@ fn families_figure(inp: &SweepInputs) -> Option<BarFigure> {
 /// Writes the sweep's figures; a failing figure is logged and skipped.
 pub(crate) fn write_plots(inp: &SweepInputs, plots_dir: &Path) -> Vec<Plot> {
     let mut out = Vec::new();
-    let mut put = |stem: String,
-                   caption: String,
-                   r: Result<Vec<std::path::PathBuf>, plots::PlotError>| match r {
-        Ok(files) => out.push(Plot {
-            stem,
-            caption,
-            files,
-        }),
-        Err(e) => tracing::warn!(plot = %stem, error = %e, "could not draw a plot; skipping it"),
-    };
+    let mut put =
+        |stem: String, caption: String, r: Result<Vec<std::path::PathBuf>, plots::PlotError>| {
+            super::keep_plot(&mut out, &stem, caption, r)
+        };
     if let Some(fig) = families_figure(inp) {
         put(
             "families".into(),
