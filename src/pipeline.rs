@@ -52,6 +52,7 @@ pub fn run_with(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         })?,
         None => RunDir::create(&exp.runs_dir, &exp.name)?,
     };
+    let _lock = run.lock().map_err(busy)?;
     run.write_config(exp)?;
     let meta = run.new_meta();
     run.write_meta(&meta)?;
@@ -62,6 +63,9 @@ pub fn run_with(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
 /// saved, and the trainer's last checkpoint under `checkpoints/`.
 pub fn resume(run_dir: &Path) -> Result<RunOutcome> {
     let run = RunDir::open(run_dir)?;
+    // Held until the run ends: a second resume, or a resume of a run still
+    // going, is refused instead of training twice into one folder.
+    let _lock = run.lock().map_err(busy)?;
     let cfg_path = run.file("config.yaml");
     let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
         Error::Usage(format!(
@@ -85,6 +89,15 @@ pub fn resume(run_dir: &Path) -> Result<RunOutcome> {
     run.write_meta(&meta)?;
     eprintln!("resuming {}", run.path.display());
     finish(&exp, &run, meta, &[])
+}
+
+/// A run locked by another process is the caller's mistake (exit 2).
+fn busy(e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::WouldBlock {
+        Error::Usage(e.to_string())
+    } else {
+        Error::Io(e)
+    }
 }
 
 fn finish(

@@ -6,6 +6,12 @@
 //! so `models/promoted` is always either the old complete bundle or the new
 //! one. A crash between the two renames leaves the old bundle beside it as
 //! `<dest>.old-<pid>`; the next promote puts it back before doing anything.
+//!
+//! Only an absent path, an empty folder or an anirec bundle is ever replaced
+//! (`--to runs` is refused, not wiped), and promotes to one destination are
+//! serialised by an OS lock on `<parent>/.<name>.promote.lock`: a second one
+//! is refused with the holder named, and each cleans up what a crashed one
+//! left (`.<name>.promote-tmp-*`, `<name>.old-*`).
 
 use crate::bundle;
 use crate::config::SweepGoal;
@@ -70,7 +76,7 @@ struct Candidate {
 
 /// Promotes the best run of `opts.sources`.
 pub fn promote(opts: &Options) -> Result<Promoted> {
-    recover(&opts.to)?;
+    let dest = Destination::claim(&opts.to)?;
     let (candidates, skipped) = gather(opts)?;
     let best = match opts.from {
         Ranking::Local => best_local(&candidates, opts.goal),
@@ -129,7 +135,8 @@ pub fn promote(opts: &Options) -> Result<Promoted> {
         }),
         metrics: &c.metrics,
         config: read_config(&c.dir),
-        git: serde_json::to_value(&c.meta.git).unwrap_or(Value::Null),
+        git: serde_json::to_value(c.meta.git.as_ref().map(|g| g.redacted()))
+            .unwrap_or(Value::Null),
         data_fingerprint: c.meta.data_fingerprint.clone(),
         model_kind: b.manifest.model_kind.clone(),
         bundle_files: b.manifest.files.clone(),
@@ -145,36 +152,7 @@ pub fn promote(opts: &Options) -> Result<Promoted> {
             .collect(),
     };
 
-    // Stage a full copy beside the destination, then swap it in.
-    let parent = opts
-        .to
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fsx::create_dir_all(parent)?;
-    let stage = tempfile::Builder::new()
-        .prefix(".promote-tmp-")
-        .tempdir_in(parent)?;
-    for entry in std::fs::read_dir(&bundle_dir)? {
-        let entry = entry?;
-        if entry.file_type()?.is_file() {
-            std::fs::copy(entry.path(), stage.path().join(entry.file_name()))?;
-        }
-    }
-    let body = serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?;
-    std::fs::write(stage.path().join("PROMOTED.json"), body)?;
-    // The copy must verify before it replaces what serving reads.
-    bundle::read(stage.path()).map_err(|e| {
-        Error::Io(std::io::Error::other(format!(
-            "the copied bundle does not verify ({e}); {} is unchanged",
-            opts.to.display()
-        )))
-    })?;
-    for entry in std::fs::read_dir(stage.path())? {
-        std::fs::File::open(entry?.path())?.sync_all()?;
-    }
-    let staged = stage.keep();
-    bundle::replace_dir(&staged, &opts.to)?;
+    dest.install(&bundle_dir, &record)?;
     Ok(Promoted {
         run_dir: c.dir.clone(),
         value: c.value,
@@ -183,35 +161,144 @@ pub fn promote(opts: &Options) -> Result<Promoted> {
     })
 }
 
-/// Puts back a bundle left aside by a crash mid-swap.
-fn recover(dest: &Path) -> Result<()> {
-    if dest.exists() {
-        return Ok(());
+/// The promotion destination, locked for this process.
+struct Destination {
+    to: PathBuf,
+    parent: PathBuf,
+    name: String,
+    _lock: crate::util::lock::FileLock,
+}
+
+impl Destination {
+    /// Locks `to`, repairs what an interrupted promote left, and checks that
+    /// whatever is there may be replaced.
+    fn claim(to: &Path) -> Result<Self> {
+        let name = to
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "--to {}: give a folder path such as models/promoted",
+                    to.display()
+                ))
+            })?;
+        let parent = to
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        fsx::create_dir_all(&parent)?;
+        let lock = crate::util::lock::FileLock::try_acquire(
+            &parent.join(format!(".{name}.promote.lock")),
+            &format!("promotion to {}", to.display()),
+        )
+        .map_err(|e| match e {
+            e @ crate::util::lock::LockError::Held { .. } => Error::Usage(e.to_string()),
+            e => Error::Io(e.into()),
+        })?;
+        let d = Self {
+            to: to.to_path_buf(),
+            parent,
+            name,
+            _lock: lock,
+        };
+        d.recover()?;
+        d.check_replaceable()?;
+        Ok(d)
     }
-    let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
-        return Ok(());
-    };
-    let parent = if parent.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        parent
-    };
-    let prefix = format!("{}.old-", name.to_string_lossy());
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return Ok(());
-    };
-    for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(&prefix) {
-            std::fs::rename(e.path(), dest)?;
-            eprintln!(
-                "restored {} from {} (an earlier promote was interrupted)",
-                dest.display(),
-                e.path().display()
-            );
-            break;
+
+    fn stage_prefix(&self) -> String {
+        format!(".{}.promote-tmp-", self.name)
+    }
+
+    /// Under the lock, anything named like our temporaries is a crashed
+    /// promote's: a staged copy is removed; a bundle put aside is restored
+    /// when the destination is missing, removed when it is there.
+    fn recover(&self) -> Result<()> {
+        let aside = format!("{}.old-", self.name);
+        let stage = self.stage_prefix();
+        let Ok(entries) = std::fs::read_dir(&self.parent) else {
+            return Ok(());
+        };
+        let mut left: Vec<PathBuf> = Vec::new();
+        for e in entries.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(&stage) {
+                std::fs::remove_dir_all(e.path())?;
+            } else if n
+                .strip_prefix(&aside)
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+            {
+                left.push(e.path());
+            }
         }
+        left.sort();
+        for old in left {
+            if self.to.exists() {
+                std::fs::remove_dir_all(&old)?;
+            } else {
+                fsx::rename_synced(&old, &self.to)?;
+                eprintln!(
+                    "restored {} from {} (an earlier promote was interrupted)",
+                    self.to.display(),
+                    old.display()
+                );
+            }
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Absent, an empty folder or an anirec bundle; anything else (a run
+    /// store, a home folder, a file) is refused, never deleted.
+    fn check_replaceable(&self) -> Result<()> {
+        let md = match std::fs::symlink_metadata(&self.to) {
+            Ok(md) => md,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let empty =
+            md.is_dir() && std::fs::read_dir(&self.to).is_ok_and(|mut d| d.next().is_none());
+        if empty || (md.is_dir() && self.to.join("manifest.json").is_file()) {
+            return Ok(());
+        }
+        Err(Error::Usage(format!(
+            "refusing to promote to {}: it exists and is neither an empty folder nor an anirec bundle (no manifest.json), and promotion replaces what is there; choose a new path such as models/promoted",
+            self.to.display()
+        )))
+    }
+
+    /// Stages a verified copy of `bundle_dir` plus PROMOTED.json beside the
+    /// destination, then swaps it in.
+    fn install(&self, bundle_dir: &Path, record: &PromotedJson) -> Result<()> {
+        let stage = tempfile::Builder::new()
+            .prefix(&self.stage_prefix())
+            .tempdir_in(&self.parent)?;
+        for entry in std::fs::read_dir(bundle_dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::copy(entry.path(), stage.path().join(entry.file_name()))?;
+            }
+        }
+        let body = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
+        std::fs::write(stage.path().join("PROMOTED.json"), body)?;
+        // The copy must verify before it replaces what serving reads.
+        bundle::read(stage.path()).map_err(|e| {
+            Error::Io(std::io::Error::other(format!(
+                "the copied bundle does not verify ({e}); {} is unchanged",
+                self.to.display()
+            )))
+        })?;
+        for entry in std::fs::read_dir(stage.path())? {
+            let p = entry?.path();
+            fsx::sync_file(&std::fs::File::open(&p)?, &p)?;
+        }
+        fsx::sync_dir(stage.path())?;
+        let staged = stage.keep();
+        bundle::replace_dir(&staged, &self.to).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&staged);
+        })?;
+        Ok(())
+    }
 }
 
 /// Every candidate run, and why others were left out. A run named directly
@@ -480,6 +567,66 @@ struct PromotedJson<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fake_bundle(dir: &Path, tag: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("manifest.json"), tag).unwrap();
+    }
+
+    #[test]
+    fn a_dotted_destination_is_restored_after_a_crash_between_the_renames() {
+        let d = tempfile::tempdir().unwrap();
+        let to = d.path().join("models/v1.2");
+        fake_bundle(&to, "old");
+        // What replace_dir's first rename leaves when the process dies next.
+        std::fs::rename(&to, bundle::aside_path(&to)).unwrap();
+        std::fs::create_dir_all(d.path().join("models/.v1.2.promote-tmp-abc")).unwrap();
+        let dest = Destination::claim(&to).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(to.join("manifest.json")).unwrap(),
+            "old"
+        );
+        let left: Vec<String> = std::fs::read_dir(d.path().join("models"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != ".v1.2.promote.lock")
+            .collect();
+        assert_eq!(left, vec!["v1.2".to_string()], "stray entries");
+        drop(dest);
+    }
+
+    #[test]
+    fn only_absent_empty_or_bundle_destinations_are_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        let runs = d.path().join("runs");
+        std::fs::create_dir_all(runs.join("exp/1")).unwrap();
+        let e = Destination::claim(&runs).err().unwrap().to_string();
+        assert!(
+            e.contains("neither an empty folder nor an anirec bundle"),
+            "{e}"
+        );
+        assert!(runs.join("exp/1").is_dir());
+        let file = d.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        assert!(Destination::claim(&file).is_err());
+        std::fs::create_dir_all(d.path().join("empty")).unwrap();
+        Destination::claim(&d.path().join("empty")).unwrap();
+        Destination::claim(&d.path().join("absent")).unwrap();
+        fake_bundle(&d.path().join("b"), "x");
+        Destination::claim(&d.path().join("b")).unwrap();
+        assert!(Destination::claim(Path::new("..")).is_err());
+    }
+
+    #[test]
+    fn one_promote_per_destination() {
+        let d = tempfile::tempdir().unwrap();
+        let to = d.path().join("promoted");
+        let first = Destination::claim(&to).unwrap();
+        let e = Destination::claim(&to).err().unwrap().to_string();
+        assert!(e.contains("promotion to") && e.contains("in use"), "{e}");
+        drop(first);
+        Destination::claim(&to).unwrap();
+    }
 
     #[test]
     fn registry_names_are_normalised_like_comet() {

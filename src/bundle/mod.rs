@@ -301,26 +301,52 @@ pub fn write(
     let stage = tempfile::Builder::new()
         .prefix(".bundle-tmp-")
         .tempdir_in(parent)?;
-    std::fs::write(stage.path().join("tensors.safetensors"), &tensors)?;
-    std::fs::write(stage.path().join("catalog.json"), &catalog_json)?;
-    std::fs::write(
-        stage.path().join("manifest.json"),
-        serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?,
+    // Each file is fsynced, then the folder, then the rename: a power loss
+    // leaves either the old bundle or a complete new one, never empty files
+    // under the final name.
+    let fsx_write = crate::util::fsx::write_synced;
+    fsx_write(&stage.path().join("tensors.safetensors"), &tensors)?;
+    fsx_write(&stage.path().join("catalog.json"), &catalog_json)?;
+    fsx_write(
+        &stage.path().join("manifest.json"),
+        &serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?,
     )?;
+    crate::util::fsx::sync_dir(stage.path())?;
     let staged = stage.keep();
-    replace_dir(&staged, dir)
+    replace_dir(&staged, dir).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&staged);
+    })
+}
+
+/// Where `dir` is put aside while its replacement is renamed in:
+/// `<name>.old-<pid>` next to it. The whole name is kept (`v1.2` →
+/// `v1.2.old-7`, not `v1.old-7`) so the promote recovery, which looks for
+/// `<name>.old-*`, finds it after a crash between the two renames.
+pub(crate) fn aside_path(dir: &Path) -> PathBuf {
+    let mut name = dir
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "bundle".into());
+    name.push(format!(".old-{}", std::process::id()));
+    dir.with_file_name(name)
 }
 
 /// Moves `staged` to `dir`, replacing an existing `dir` with a rename pair so
-/// there is never a moment with a half-written `dir`.
+/// there is never a moment with a half-written `dir`. Each rename is made
+/// durable (folder fsync) before the next step relies on it.
 pub(crate) fn replace_dir(staged: &Path, dir: &Path) -> std::io::Result<()> {
+    use crate::util::fsx::rename_synced;
     if dir.exists() {
-        let old = dir.with_extension(format!("old-{}", std::process::id()));
-        std::fs::rename(dir, &old)?;
-        std::fs::rename(staged, dir)?;
+        let old = aside_path(dir);
+        rename_synced(dir, &old)?;
+        if let Err(e) = rename_synced(staged, dir) {
+            // Put the old one back rather than leave no bundle at all.
+            let _ = rename_synced(&old, dir);
+            return Err(e);
+        }
         std::fs::remove_dir_all(&old)?;
     } else {
-        std::fs::rename(staged, dir)?;
+        rename_synced(staged, dir)?;
     }
     Ok(())
 }
@@ -669,6 +695,37 @@ mod tests {
             data_fingerprint: "fp",
             metrics: BTreeMap::from([("ndcg@10".to_string(), 0.3)]),
         }
+    }
+
+    #[test]
+    fn write_syncs_every_file_and_both_folders() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("bundle");
+        let e = engine();
+        for _ in 0..2 {
+            crate::util::fsx::take_synced();
+            write(&dir, &e, &[5, 6], &[10, 11, 12], &catalog(), &lineage()).unwrap();
+            let synced = crate::util::fsx::take_synced();
+            let names: Vec<String> = synced
+                .iter()
+                .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
+                .collect();
+            for f in ["tensors.safetensors", "catalog.json", "manifest.json"] {
+                assert!(names.iter().any(|n| n == f), "{f} not synced: {synced:?}");
+            }
+            assert!(
+                synced.iter().any(|p| p == d.path()),
+                "parent folder not synced after the rename: {synced:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_dotted_bundle_name_is_put_aside_under_its_whole_name() {
+        let p = aside_path(Path::new("models/v1.2"));
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("v1.2.old-"), "{name}");
+        assert_eq!(p.parent(), Some(Path::new("models")));
     }
 
     #[test]

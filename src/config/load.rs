@@ -14,66 +14,175 @@ const INPUT_PATH_KEYS: &[&[&str]] = &[
     &["data", "split", "test"],
 ];
 
-/// Loads `path` and everything it extends into one merged mapping.
-pub(crate) fn load_merged(path: &Path) -> Result<Value, ConfigError> {
-    let mut chain = Vec::new();
-    load_rec(path, &mut chain)
+/// Config files one experiment may pull in through `extends` (all levels).
+const MAX_FILES: usize = 64;
+/// A config file larger than this is not an experiment.
+const MAX_BYTES: u64 = 1 << 20;
+/// Values one file may hold after YAML alias expansion: a fixed cap, and
+/// at most this many per byte of text beyond the first thousand (a config
+/// never needs more; a "billion laughs" file needs far more).
+const MAX_NODES: usize = 100_000;
+const NODES_PER_BYTE: usize = 10;
+
+/// What one load has seen: each file is read and parsed once, however
+/// often the `extends` graph names it.
+#[derive(Default)]
+struct Loader {
+    chain: Vec<PathBuf>,
+    done: std::collections::HashMap<PathBuf, Value>,
 }
 
-fn load_rec(path: &Path, chain: &mut Vec<PathBuf>) -> Result<Value, ConfigError> {
-    let canonical = path.canonicalize().map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if chain.contains(&canonical) {
-        return Err(ConfigError::ExtendsCycle {
+/// Loads `path` and everything it extends into one merged mapping.
+pub(crate) fn load_merged(path: &Path) -> Result<Value, ConfigError> {
+    Loader::default().load(path)
+}
+
+impl Loader {
+    fn load(&mut self, path: &Path) -> Result<Value, ConfigError> {
+        let canonical = path.canonicalize().map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
-        });
+            source,
+        })?;
+        if self.chain.contains(&canonical) {
+            return Err(ConfigError::ExtendsCycle {
+                path: path.to_path_buf(),
+            });
+        }
+        if let Some(v) = self.done.get(&canonical) {
+            return Ok(v.clone());
+        }
+        if self.done.len() >= MAX_FILES {
+            return Err(invalid_at(
+                path,
+                "extends",
+                format!("more than {MAX_FILES} files through `extends`; flatten the chain"),
+            ));
+        }
+        let (mut map, bases) = read_one(path)?;
+        let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let mut seen = Vec::new();
+        for base in &bases {
+            let p = normalize(&dir.join(base));
+            let c = p.canonicalize().unwrap_or_else(|_| p.clone());
+            if seen.contains(&c) {
+                return Err(invalid_at(
+                    path,
+                    "extends",
+                    format!("{base:?} is listed twice; list each file once"),
+                ));
+            }
+            seen.push(c);
+        }
+        self.chain.push(canonical.clone());
+        let mut merged = Value::Mapping(Mapping::new());
+        for base in bases {
+            let base_value = self.load(&normalize(&dir.join(&base)))?;
+            deep_merge(&mut merged, base_value);
+        }
+        self.chain.pop();
+        map.remove("extends");
+        deep_merge(&mut merged, Value::Mapping(map));
+        self.done.insert(canonical, merged.clone());
+        Ok(merged)
     }
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+}
+
+/// Reads and parses one file (bounded), resolves its input paths and
+/// returns its mapping and the files it extends.
+fn read_one(path: &Path) -> Result<(Mapping, Vec<String>), ConfigError> {
+    let read_err = |source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    // Read at most one byte past the cap: a FIFO or /dev/zero has no size.
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_BYTES + 1), &mut text)
+        })
+        .map_err(read_err)?;
+    if text.len() as u64 > MAX_BYTES {
+        return Err(invalid_at(
+            path,
+            "(top level)",
+            format!("the file is larger than {MAX_BYTES} bytes; an experiment file is smaller"),
+        ));
+    }
     let mut value: Value = serde_yaml::from_str(&text).map_err(|e| ConfigError::Yaml {
         path: path.to_path_buf(),
         msg: e.to_string(),
     })?;
+    let limit = MAX_NODES.min(NODES_PER_BYTE * text.len() + 1000);
+    if count_nodes(&value, limit + 1) > limit {
+        return Err(invalid_at(
+            path,
+            "(top level)",
+            format!(
+                "YAML aliases expand this {}-byte file to more than {limit} values; write the values out or use fewer aliases",
+                text.len()
+            ),
+        ));
+    }
     if value.is_null() {
         value = Value::Mapping(Mapping::new());
     }
-    let Value::Mapping(map) = &mut value else {
-        return Err(ConfigError::Invalid {
-            file: path.to_path_buf(),
-            key: "(top level)".into(),
-            msg: "an experiment must be a YAML mapping (key: value lines)".into(),
-        });
+    let Value::Mapping(mut map) = value else {
+        return Err(invalid_at(
+            path,
+            "(top level)",
+            "an experiment must be a YAML mapping (key: value lines)",
+        ));
     };
     let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
     for keys in INPUT_PATH_KEYS {
-        resolve_relative(map, keys, &dir);
+        resolve_relative(&mut map, keys, &dir);
     }
-    let extends = map.remove("extends");
-    let bases: Vec<String> = match extends {
+    let bases = match map.get("extends") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => vec![s],
+        Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Sequence(items)) => items
-            .into_iter()
+            .iter()
             .map(|v| match v {
-                Value::String(s) => Ok(s),
-                other => Err(bad_extends(path, &other)),
+                Value::String(s) => Ok(s.clone()),
+                other => Err(bad_extends(path, other)),
             })
             .collect::<Result<_, _>>()?,
-        Some(other) => return Err(bad_extends(path, &other)),
+        Some(other) => return Err(bad_extends(path, other)),
     };
-    chain.push(canonical);
-    let mut merged = Value::Mapping(Mapping::new());
-    for base in bases {
-        let base_value = load_rec(&normalize(&dir.join(&base)), chain)?;
-        deep_merge(&mut merged, base_value);
+    Ok((map, bases))
+}
+
+/// Values in `v` (each scalar, sequence and mapping, keys included), counting
+/// no further than `stop`.
+fn count_nodes(v: &Value, stop: usize) -> usize {
+    let mut n = 0usize;
+    let mut stack = vec![v];
+    while let Some(x) = stack.pop() {
+        n += 1;
+        if n >= stop {
+            return n;
+        }
+        match x {
+            Value::Sequence(s) => stack.extend(s.iter()),
+            Value::Mapping(m) => {
+                for (k, v) in m {
+                    stack.push(k);
+                    stack.push(v);
+                }
+            }
+            Value::Tagged(t) => stack.push(&t.value),
+            _ => {}
+        }
     }
-    chain.pop();
-    deep_merge(&mut merged, value);
-    Ok(merged)
+    n
+}
+
+fn invalid_at(path: &Path, key: &str, msg: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        file: path.to_path_buf(),
+        key: key.into(),
+        msg: msg.into(),
+    }
 }
 
 fn bad_extends(path: &Path, v: &Value) -> ConfigError {
@@ -292,11 +401,202 @@ mod tests {
     }
 
     #[test]
+    fn extends_loads_each_file_once() {
+        // f0 extends [a1, b1]; a_k and b_k both extend [a_{k+1}, b_{k+1}]:
+        // 2^24 loads when every mention is loaded, 48 when each file is read once.
+        let dir = tempfile::tempdir().unwrap();
+        let levels = 24;
+        let name = |side: &str, k: usize| format!("{side}{k}.yaml");
+        std::fs::write(
+            dir.path().join("f0.yaml"),
+            "extends: [a1.yaml, b1.yaml]\nseed: 1\n",
+        )
+        .unwrap();
+        for k in 1..=levels {
+            for side in ["a", "b"] {
+                let body = if k == levels {
+                    format!("threads: {k}\n")
+                } else {
+                    format!("extends: [{}, {}]\n", name("a", k + 1), name("b", k + 1))
+                };
+                std::fs::write(dir.path().join(name(side, k)), body).unwrap();
+            }
+        }
+        let t = std::time::Instant::now();
+        let v = load_merged(&dir.path().join("f0.yaml")).unwrap();
+        assert!(t.elapsed().as_secs() < 5, "took {:?}", t.elapsed());
+        assert_eq!(get_path(&v, "threads"), Some(&Value::from(levels)));
+    }
+
+    #[test]
+    fn extends_naming_a_file_twice_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.yaml"), "seed: 1\n").unwrap();
+        std::fs::write(dir.path().join("a.yaml"), "extends: [b.yaml, ./b.yaml]\n").unwrap();
+        let e = load_merged(&dir.path().join("a.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listed twice"), "{e}");
+    }
+
+    #[test]
+    fn alias_expansion_far_beyond_the_text_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = |alias: &str| format!("[{}]", vec![alias; 10].join(", "));
+        let text = format!(
+            "a: &a {}\nb: &b {}\nc: &c {}\nd: {}\n",
+            row("x"),
+            row("*a"),
+            row("*b"),
+            row("*c")
+        );
+        std::fs::write(dir.path().join("lol.yaml"), &text).unwrap();
+        let e = load_merged(&dir.path().join("lol.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("aliases expand"), "{e}");
+        // A modest, real use of an alias is fine.
+        std::fs::write(dir.path().join("ok.yaml"), "a: &k [5, 10]\neval: {k: *k}\n").unwrap();
+        load_merged(&dir.path().join("ok.yaml")).unwrap();
+    }
+
+    #[test]
     fn extends_cycle_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.yaml"), "extends: b.yaml\n").unwrap();
         std::fs::write(dir.path().join("b.yaml"), "extends: a.yaml\n").unwrap();
         let e = load_merged(&dir.path().join("a.yaml")).unwrap_err();
         assert!(matches!(e, ConfigError::ExtendsCycle { .. }), "{e}");
+    }
+
+    mod props {
+        use proptest::prelude::*;
+
+        /// Keys of every section (and a few that do not exist), so values
+        /// reach the typed checks, not only the YAML parser.
+        const KEYS: &[&str] = &[
+            "name",
+            "seed",
+            "threads",
+            "runs_dir",
+            "description",
+            "extends",
+            "data",
+            "data.format",
+            "data.source",
+            "data.max_rows",
+            "data.sample",
+            "data.sample_seed",
+            "data.min_user_ratings",
+            "data.holdout",
+            "data.cache",
+            "data.split",
+            "data.split.kind",
+            "data.split.test_ratio",
+            "data.split.seed",
+            "data.split.train",
+            "data.synth.users",
+            "data.synth.anime",
+            "data.synth.rows",
+            "train.epochs",
+            "train.batch_size",
+            "train.val_ratio",
+            "train.lr_schedule.kind",
+            "train.lr_schedule.max",
+            "train.lr_schedule.decay",
+            "train.lr_schedule.ramp_epochs",
+            "train.early_stopping.patience",
+            "eval.k",
+            "eval.relevance_threshold",
+            "eval.block_users",
+            "tracking.comet",
+            "tracking.comet.mode",
+            "tracking.comet.tags",
+            "model",
+            "model.kind",
+            "nope",
+            "a.b.c",
+        ];
+
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("-1".to_string()),
+                Just("0".to_string()),
+                Just("1e308".to_string()),
+                Just("-1e308".to_string()),
+                Just(".inf".to_string()),
+                Just(".nan".to_string()),
+                Just("18446744073709551616".to_string()),
+                Just("4611686018427387904".to_string()),
+                Just("~".to_string()),
+                Just("[]".to_string()),
+                Just("{}".to_string()),
+                Just("[5, 10]".to_string()),
+                Just("{kind: ease}".to_string()),
+                Just("{kind: hybrid, members: []}".to_string()),
+                Just("*a".to_string()),
+                Just("&a [1]".to_string()),
+                Just("!!binary aGk=".to_string()),
+                Just("synthetic".to_string()),
+                Just("external".to_string()),
+                Just("offline".to_string()),
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<f64>().prop_map(|x| x.to_string()),
+                any::<String>().prop_map(|s| s.chars().take(40).collect()),
+                "[\\[\\]{}:,&*!|>'\"#%@` a-z0-9.-]{0,30}",
+            ]
+        }
+
+        fn set() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => (proptest::sample::select(KEYS), value()).prop_map(|(k, v)| format!("{k}={v}")),
+                1 => any::<String>().prop_map(|s| s.chars().take(40).collect()),
+            ]
+        }
+
+        const BASE: &str = "name: p\ndata: {format: synthetic}\nmodel: {kind: popularity}\n";
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 96,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            /// Any `--set` list over a valid experiment: a typed error or an
+            /// experiment, never a panic.
+            #[test]
+            fn set_values_never_panic(sets in proptest::collection::vec(set(), 0..6)) {
+                let dir = tempfile::tempdir().unwrap();
+                let p = dir.path().join("exp.yaml");
+                std::fs::write(&p, BASE).unwrap();
+                let _ = crate::config::load_experiment(&p, &sets);
+            }
+
+            /// Any experiment text (mutated from a valid one, or arbitrary).
+            #[test]
+            fn yaml_configs_never_panic(
+                lines in proptest::collection::vec(
+                    (proptest::sample::select(KEYS), value()).prop_map(|(k, v)| {
+                        // Dotted keys as nested flow mappings.
+                        let parts: Vec<&str> = k.split('.').collect();
+                        let mut out = v;
+                        for part in parts.iter().skip(1).rev() {
+                            out = format!("{{{part}: {out}}}");
+                        }
+                        format!("{}: {out}", parts[0])
+                    }),
+                    0..8,
+                ),
+                junk in any::<String>(),
+                use_junk in any::<bool>(),
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let p = dir.path().join("exp.yaml");
+                let text = if use_junk { junk } else { format!("{BASE}{}\n", lines.join("\n")) };
+                std::fs::write(&p, text).unwrap();
+                let _ = crate::config::load_experiment(&p, &[]);
+            }
+        }
     }
 }

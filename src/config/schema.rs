@@ -378,7 +378,11 @@ impl Experiment {
     /// Value and cross-field checks that serde cannot express.
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         let f: &Path = &self.source_file;
+        // The name is a folder under runs_dir: `..` or `.` would put runs
+        // above it or in it, a leading dot would hide them.
         if self.name.is_empty()
+            || self.name.starts_with('.')
+            || self.name.len() > 200
             || !self
                 .name
                 .chars()
@@ -388,7 +392,7 @@ impl Experiment {
                 f,
                 "name",
                 format!(
-                    "{:?} is not allowed; allowed: letters, digits, '-', '_' and '.' (it names a folder)",
+                    "{:?} is not allowed; allowed: up to 200 letters, digits, '-', '_' and '.', not starting with '.' (it names a folder)",
                     self.name
                 ),
             ));
@@ -528,6 +532,23 @@ impl Experiment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_would_leave_the_runs_folder_are_refused() {
+        let exp = |name: &str| {
+            let v: serde_yaml::Value =
+                serde_yaml::from_str(&format!("name: {name:?}\ndata: {{format: synthetic}}"))
+                    .unwrap();
+            Experiment::from_value(v, Path::new("exp.yaml"))
+        };
+        for bad in ["..", ".", ".hidden", "a/b", "../x", "a\\b", ""] {
+            let e = exp(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("name:"), "{bad:?} accepted: {e}");
+        }
+        for good in ["x", "a.b", "mal-real_2"] {
+            assert!(exp(good).is_ok(), "{good}");
+        }
+    }
 
     #[test]
     fn ramp_exp_matches_the_original_schedule() {

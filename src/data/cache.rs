@@ -6,11 +6,52 @@ use polars::prelude::*;
 use std::fs::File;
 use std::path::Path;
 
-pub(super) fn load(dir: &Path) -> Result<Option<(Ratings, Ratings, CleanStats)>, DataError> {
-    let meta = dir.join("clean.json");
-    if !meta.exists() {
+type Cached = (Ratings, Ratings, CleanStats);
+
+/// The cached rows, or None on a miss. A cache folder that cannot be read
+/// back (truncated Parquet, bad clean.json, missing column) is a miss too:
+/// it is reported, removed so the fresh result can take its place, and the
+/// data is processed again. A cache never fails a run.
+pub(super) fn load(dir: &Path) -> Result<Option<Cached>, DataError> {
+    if !dir.exists() {
         return Ok(None);
     }
+    match read_all(dir) {
+        Ok(c) => Ok(Some(c)),
+        Err(e) => {
+            tracing::warn!(
+                dir = %dir.display(),
+                "the processed-data cache is unreadable ({e}); discarding it and processing again"
+            );
+            discard(dir);
+            Ok(None)
+        }
+    }
+}
+
+/// Moves a bad cache folder aside (one rename, so a concurrent reader sees
+/// it whole or not at all) and deletes it.
+fn discard(dir: &Path) {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    match tempfile::Builder::new()
+        .prefix(".processed-bad-")
+        .tempdir_in(parent)
+    {
+        Ok(aside) => {
+            let target = aside.path().join("x");
+            if std::fs::rename(dir, &target).is_err() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            // `aside` (and what was moved into it) is removed on drop.
+        }
+        Err(_) => {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn read_all(dir: &Path) -> Result<Cached, DataError> {
+    let meta = dir.join("clean.json");
     let read = |name: &str| -> Result<Ratings, DataError> {
         let p = dir.join(name);
         let f = File::open(&p).map_err(|e| DataError::io(&p, e))?;
@@ -40,14 +81,12 @@ pub(super) fn load(dir: &Path) -> Result<Option<(Ratings, Ratings, CleanStats)>,
             rating: r.into_no_null_iter().collect(),
         })
     };
-    let clean: CleanStats = match std::fs::read(&meta)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-    {
-        Some(c) => c,
-        None => return Ok(None),
-    };
-    Ok(Some((read("train.parquet")?, read("test.parquet")?, clean)))
+    let bytes = std::fs::read(&meta).map_err(|e| DataError::io(&meta, e))?;
+    let clean: CleanStats = serde_json::from_slice(&bytes).map_err(|e| DataError::Csv {
+        path: meta.clone(),
+        msg: e.to_string(),
+    })?;
+    Ok((read("train.parquet")?, read("test.parquet")?, clean))
 }
 
 pub(super) fn store(
@@ -88,7 +127,7 @@ pub(super) fn store(
     std::fs::write(tmp.path().join("clean.json"), meta)
         .map_err(|e| DataError::io(tmp.path(), e))?;
     let staged = tmp.keep();
-    if let Err(e) = std::fs::rename(&staged, dir) {
+    if let Err(e) = crate::util::fsx::rename_synced(&staged, dir) {
         // Another process won the race; its copy is just as good.
         let _ = std::fs::remove_dir_all(&staged);
         if !dir.exists() {
@@ -96,4 +135,36 @@ pub(super) fn store(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupt_cache_is_a_miss_and_is_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("processed-x");
+        let mut r = Ratings::default();
+        r.push(1, 2, 3.0);
+        let clean = CleanStats::default();
+        store(&dir, &r, &r, &clean).unwrap();
+        assert!(load(&dir).unwrap().is_some());
+        // Truncate a Parquet file, as a full disk or a killed copy would.
+        let p = dir.join("train.parquet");
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(
+            load(&dir).unwrap().is_none(),
+            "a corrupt cache must be a miss"
+        );
+        assert!(!dir.exists(), "the corrupt folder is removed");
+        store(&dir, &r, &r, &clean).unwrap();
+        assert_eq!(load(&dir).unwrap().unwrap().0.rating, vec![3.0]);
+        // A bad clean.json too.
+        std::fs::write(dir.join("clean.json"), "{not json").unwrap();
+        assert!(load(&dir).unwrap().is_none());
+        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+        assert!(names.is_empty(), "nothing left behind: {names:?}");
+    }
 }

@@ -46,6 +46,38 @@ pub(crate) struct TripletLayout {
     pub columns: [&'static [&'static str]; 3],
     /// Without a header: the number of fields and positions of user, item, rating.
     pub headerless: Option<(usize, [usize; 3])>,
+    /// Which ratings the file may hold.
+    pub rating: RatingRule,
+}
+
+/// Which rating values a layout accepts; anything else is an error naming
+/// the file, line and value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RatingRule {
+    /// Any finite number (raw files: 0 or negative means "not rated" and
+    /// cleaning drops it).
+    Finite,
+    /// Finite and > 0: files that are already clean (PROTOCOL splits), where
+    /// nothing would drop a NaN, inf, 0 or negative rating later.
+    Positive,
+}
+
+impl RatingRule {
+    /// Judged as stored (f32): 1e300 is finite as f64 but inf as f32, and
+    /// 1e-50 is positive as f64 but 0 as f32.
+    fn accepts(self, r: f64) -> bool {
+        let x = r as f32;
+        match self {
+            RatingRule::Finite => x.is_finite(),
+            RatingRule::Positive => x.is_finite() && x > 0.0,
+        }
+    }
+    fn expected(self) -> &'static str {
+        match self {
+            RatingRule::Finite => "a number",
+            RatingRule::Positive => "a finite rating > 0 (split files hold cleaned ratings)",
+        }
+    }
 }
 
 struct Located {
@@ -298,6 +330,12 @@ fn parse_block(
         let (Ok(u), Ok(i)) = (u32::try_from(u), u32::try_from(i)) else {
             return Err(fail(format!("an id outside 0..2^32: {u}, {i}")));
         };
+        if !layout.rating.accepts(r) {
+            return Err(fail(format!(
+                "rating {r} is not {}",
+                layout.rating.expected()
+            )));
+        }
         out.user.push(u);
         out.item.push(i);
         out.rating.push(r as f32);
@@ -373,7 +411,7 @@ fn rescan(
         for (j, &p) in loc.pos.iter().enumerate() {
             let v = fields[p].trim();
             let ok = if j == 2 {
-                v.parse::<f64>().is_ok_and(f64::is_finite)
+                v.parse::<f64>().is_ok_and(|r| layout.rating.accepts(r))
             } else {
                 v.parse::<u32>().is_ok()
             };
@@ -384,7 +422,7 @@ fn rescan(
                     column: loc.names[j].clone(),
                     value: v.to_string(),
                     expected: if j == 2 {
-                        "a number"
+                        layout.rating.expected()
                     } else {
                         "a non-negative integer id"
                     },
@@ -475,6 +513,7 @@ mod tests {
         sep: b',',
         columns: [&["user_id"], &["anime_id"], &["rating"]],
         headerless: None,
+        rating: RatingRule::Finite,
     };
 
     fn write(s: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
@@ -522,6 +561,44 @@ mod tests {
     }
 
     #[test]
+    fn split_files_refuse_nan_inf_zero_and_negative_ratings() {
+        let layout = TripletLayout {
+            rating: RatingRule::Positive,
+            ..LAYOUT
+        };
+        for (bad, line) in [
+            ("NaN", 3),
+            ("inf", 3),
+            ("-inf", 3),
+            ("0", 3),
+            ("-3", 3),
+            ("1e999", 3),
+        ] {
+            let text = format!("user_id,anime_id,rating\n0,1,9\n0,5,{bad}\n1,2,8\n");
+            let (_d, p) = write(text.as_bytes());
+            let e = read_triplets(&p, &layout, Selection::All, &|_, _| {})
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "animelist.csv:{line}: column \"rating\": \"{bad}\" is not a finite rating > 0"
+                )),
+                "{bad}: {e}"
+            );
+        }
+        let (_d, p) = write(b"user_id,anime_id,rating\n0,1,9\n0,5,0.5\n");
+        assert_eq!(
+            read_triplets(&p, &layout, Selection::All, &|_, _| {})
+                .unwrap()
+                .rating,
+            vec![9.0, 0.5]
+        );
+        // Raw files keep 0 ("not rated") for cleaning, but not NaN.
+        assert!(read(b"user_id,anime_id,rating\n0,1,0\n", Selection::All).is_ok());
+        assert!(read(b"user_id,anime_id,rating\n0,1,NaN\n", Selection::All).is_err());
+    }
+
+    #[test]
     fn bad_inputs_name_file_line_and_column() {
         let e = read(b"user_id,anime_id,rating\n0,1,9\n0,2,abc\n", Selection::All)
             .unwrap_err()
@@ -558,5 +635,55 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains(":2: column \"user_id\": \"-4\""), "{e}");
+    }
+
+    mod props {
+        use super::*;
+        use crate::data::mal::{ANIMELIST, PROTOCOL_CSV};
+        use proptest::prelude::*;
+
+        fn line() -> impl Strategy<Value = String> {
+            prop_oneof![
+                (any::<u32>(), any::<u32>(), any::<f64>())
+                    .prop_map(|(u, i, r)| format!("{u},{i},{r}")),
+                (0u32..5, 0u32..5, -2i32..12).prop_map(|(u, i, r)| format!("{u},{i},{r},1,1")),
+                "[0-9,.eE+ naNifIF-]{0,24}",
+                any::<String>().prop_map(|s| s.chars().take(30).collect()),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 64,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            /// Any bytes in a ratings or split file: an error or rows, never
+            /// a panic; rows that come back obey the layout's rating rule.
+            #[test]
+            fn csv_rows_never_panic(
+                lines in proptest::collection::vec(line(), 0..12),
+                header in 0usize..3,
+                crlf in any::<bool>(),
+            ) {
+                let mut text = String::from(
+                    ["user_id,item_id,rating\n", "user_id,anime_id,rating,watching_status,watched_episodes\n", ""][header],
+                );
+                for l in &lines {
+                    text.push_str(l);
+                    text.push_str(if crlf { "\r\n" } else { "\n" });
+                }
+                let (_d, p) = write(text.as_bytes());
+                for layout in [&PROTOCOL_CSV, &ANIMELIST] {
+                    for sel in [Selection::All, Selection::Head(2), Selection::Random { n: 3, seed: 1 }] {
+                        if let Ok(r) = read_triplets(&p, layout, sel, &|_, _| {}) {
+                            prop_assert_eq!(r.user.len(), r.rating.len());
+                            prop_assert!(r.rating.iter().all(|&x| layout.rating.accepts(f64::from(x))));
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Readers for the Kaggle "Anime Recommendation Database 2020" files.
 
-use super::csv::{header_fields, read_triplets, Selection, TripletLayout};
+use super::csv::{header_fields, read_triplets, RatingRule, Selection, TripletLayout};
 use super::error::DataError;
 use super::{Anime, Catalog, Ratings};
 use polars::prelude::*;
@@ -14,6 +14,7 @@ pub(crate) const ANIMELIST: TripletLayout = TripletLayout {
     sep: b',',
     columns: [&["user_id"], &["anime_id"], &["rating"]],
     headerless: None,
+    rating: RatingRule::Finite,
 };
 
 /// PROTOCOL split files: `user_id,item_id,rating`.
@@ -22,6 +23,7 @@ pub(crate) const PROTOCOL_CSV: TripletLayout = TripletLayout {
     sep: b',',
     columns: [&["user_id"], &["item_id", "anime_id"], &["rating"]],
     headerless: None,
+    rating: RatingRule::Positive,
 };
 
 /// Reads animelist.csv under a selection.

@@ -1,7 +1,7 @@
 //! MovieLens readers (ml-100k and ml-latest-small) into the same in-memory
 //! shape as the MAL data, so the public benchmarks run through one pipeline.
 
-use super::csv::{read_triplets, Selection, TripletLayout};
+use super::csv::{read_triplets, RatingRule, Selection, TripletLayout};
 use super::error::DataError;
 use super::mal::read_table;
 use super::{Anime, Catalog, Ratings};
@@ -12,6 +12,7 @@ const U_DATA: TripletLayout = TripletLayout {
     sep: b'\t',
     columns: [&[], &[], &[]],
     headerless: Some((4, [0, 1, 2])),
+    rating: RatingRule::Finite,
 };
 
 const RATINGS_CSV: TripletLayout = TripletLayout {
@@ -19,6 +20,7 @@ const RATINGS_CSV: TripletLayout = TripletLayout {
     sep: b',',
     columns: [&["userId"], &["movieId"], &["rating"]],
     headerless: None,
+    rating: RatingRule::Finite,
 };
 
 /// Which MovieLens release a folder holds.

@@ -2,6 +2,8 @@
 //! config, meta.json (lineage), params, metrics and summary.
 
 use crate::config::Experiment;
+use crate::util::lock::FileLock;
+use crate::util::url::strip_credentials;
 use crate::util::{fsx, time};
 use serde::{Deserialize, Serialize};
 use std::io;
@@ -15,7 +17,7 @@ pub struct GitInfo {
     pub commit: String,
     /// Branch name (None when detached).
     pub branch: Option<String>,
-    /// `origin` URL.
+    /// `origin` URL, credentials removed.
     pub remote: Option<String>,
     /// Uncommitted changes present.
     pub dirty: bool,
@@ -24,15 +26,27 @@ pub struct GitInfo {
 impl GitInfo {
     /// Reads git state of the current directory; None outside a repository.
     pub fn detect() -> Option<Self> {
+        Self::detect_in(Path::new("."))
+    }
+
+    /// Reads git state of `dir`.
+    pub fn detect_in(dir: &Path) -> Option<Self> {
         let git = |args: &[&str]| -> Option<String> {
-            let out = Command::new("git").args(args).output().ok()?;
+            let out = Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .args(args)
+                .output()
+                .ok()?;
             out.status
                 .success()
                 .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
         };
         let commit = git(&["rev-parse", "HEAD"])?;
         let branch = git(&["rev-parse", "--abbrev-ref", "HEAD"]).filter(|b| b != "HEAD");
-        let remote = git(&["config", "--get", "remote.origin.url"]).filter(|r| !r.is_empty());
+        let remote = git(&["config", "--get", "remote.origin.url"])
+            .filter(|r| !r.is_empty())
+            .map(|r| strip_credentials(&r));
         let dirty =
             git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
         Some(Self {
@@ -41,6 +55,16 @@ impl GitInfo {
             remote,
             dirty,
         })
+    }
+
+    /// The same state with credentials stripped from the remote: for records
+    /// made from a GitInfo read back from disk (a meta.json written before
+    /// remotes were cleaned, a hand-edited one).
+    pub fn redacted(&self) -> Self {
+        Self {
+            remote: self.remote.as_deref().map(strip_credentials),
+            ..self.clone()
+        }
     }
 }
 
@@ -70,6 +94,9 @@ pub struct Meta {
     /// Error message of a failed run.
     pub error: Option<String>,
 }
+
+/// The run lock's file name inside a run directory.
+pub const LOCK_FILE: &str = ".anirec.lock";
 
 /// A run directory.
 #[derive(Debug, Clone)]
@@ -175,6 +202,16 @@ impl RunDir {
         })
     }
 
+    /// Takes the run's exclusive lock (`<run>/.anirec.lock`), held by the
+    /// process that runs or resumes it; a second one is refused with the
+    /// holder's pid, host and command.
+    pub fn lock(&self) -> io::Result<FileLock> {
+        Ok(FileLock::try_acquire(
+            &self.file(LOCK_FILE),
+            &format!("run {}", self.path.display()),
+        )?)
+    }
+
     /// A file inside the run.
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
@@ -253,6 +290,56 @@ mod tests {
         let back = RunDir::open(&a.path).unwrap();
         assert_eq!(back.id, a.id);
         assert_eq!(back.experiment, "exp");
+    }
+
+    #[test]
+    fn a_running_run_cannot_be_locked_twice() {
+        let d = tempfile::tempdir().unwrap();
+        let a = RunDir::create(d.path(), "exp").unwrap();
+        let held = a.lock().unwrap();
+        let e = a.lock().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert!(e.to_string().contains("in use by another process"), "{e}");
+        drop(held);
+        a.lock().unwrap();
+    }
+
+    #[test]
+    fn git_remotes_are_recorded_without_credentials() {
+        let d = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let ok = Command::new("git")
+                .arg("-C")
+                .arg(d.path())
+                .args([
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "user.email=t@t",
+                    "-c",
+                    "commit.gpgsign=false",
+                ])
+                .args(args)
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            assert!(ok, "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        git(&["commit", "-q", "--allow-empty", "-m", "x"]);
+        git(&[
+            "remote",
+            "add",
+            "origin",
+            "https://bob:ghp_SECRET123@github.com/o/r.git",
+        ]);
+        let g = GitInfo::detect_in(d.path()).unwrap();
+        assert_eq!(g.remote.as_deref(), Some("https://github.com/o/r.git"));
+        let old = GitInfo {
+            remote: Some("https://x:tok@h/r".into()),
+            ..g
+        };
+        assert_eq!(old.redacted().remote.as_deref(), Some("https://h/r"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use super::outbox::{Entry, Event, State};
 use super::sender::param_value;
 use crate::track::FileKind;
+use crate::util::url::strip_credentials;
 use serde_json::{json, Value};
 use std::io::{self, Write};
 use std::path::Path;
@@ -59,11 +60,11 @@ pub fn write(
             Event::Git { commit, root, branch, remote, user, patch, .. } => {
                 msgs.push(json!({"type": "git_metadata", "payload": {"git_metadata": {
                     "branch": branch.as_ref().map(|b| format!("refs/heads/{b}")),
-                    "origin": remote, "parent": commit,
+                    "origin": remote.as_deref().map(strip_credentials), "parent": commit,
                     "root": root.as_deref().unwrap_or(commit), "user": user}}}));
-                if let Some(p) = patch {
+                if let Some(p) = patch.as_deref().and_then(|p| inside(run_dir, p)) {
                     let member = format!("file-{}-git_diff.patch", e.seq);
-                    files.push((member.clone(), run_dir.join(p)));
+                    files.push((member.clone(), p));
                     msgs.push(file_msg(&member, "asset", json!({"assetId": hex_id(&member, offline_id),
                         "context": null, "extension": "patch", "fileName": "git_diff.patch",
                         "overwrite": false, "step": null}), now));
@@ -84,10 +85,10 @@ pub fn write(
                 }
             }
             Event::File { kind, path, name, group, id } => {
-                let base = name.replace('/', "_");
+                let Some(p) = inside(run_dir, path) else { continue };
+                let base = name.replace(['/', '\\'], "_");
                 let member = format!("file-{}-{base}", e.seq);
-                let p = Path::new(path);
-                files.push((member.clone(), if p.is_absolute() { p.to_path_buf() } else { run_dir.join(p) }));
+                files.push((member.clone(), p));
                 let ext = Path::new(name).extension().map(|x| x.to_string_lossy().to_string()).unwrap_or_default();
                 let m = match kind {
                     FileKind::Asset => file_msg(&member, "asset", json!({"assetId": id, "context": null,
@@ -123,7 +124,9 @@ pub fn write(
         "customer_error_reported": false, "customer_error_message": null,
         "user_provided_experiment_key": false, "comet_start_sourced": false,
     });
-    let tmp = out.with_extension("zip.tmp");
+    let mut tmp_name = out.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = out.with_file_name(tmp_name);
     {
         let f = std::fs::File::create(&tmp)?;
         let mut z = zip::ZipWriter::new(f);
@@ -146,9 +149,21 @@ pub fn write(
             z.write_all(&bytes)?;
         }
         let f = z.finish().map_err(io::Error::other)?;
-        f.sync_all()?;
+        crate::util::fsx::sync_file(&f, out)?;
     }
-    std::fs::rename(&tmp, out)
+    crate::util::fsx::rename_synced(&tmp, out)
+}
+
+/// A journalled path inside the run, or None (warned) for an absolute or
+/// `..` path: the archive carries the run's own files only.
+fn inside(run_dir: &Path, p: &str) -> Option<std::path::PathBuf> {
+    let rel = super::outbox::run_relative(p);
+    if rel.is_none() {
+        tracing::warn!(
+            "Comet archive: the journal names {p:?}, outside the run directory; left out"
+        );
+    }
+    rel.map(|r| run_dir.join(r))
 }
 
 fn file_msg(member: &str, upload_type: &str, params: Value, ts: u64) -> Value {
@@ -161,4 +176,63 @@ pub(crate) fn hex_id(a: &str, b: &str) -> String {
     use sha2::{Digest, Sha256};
     let h = Sha256::digest(format!("{a}\0{b}").as_bytes());
     h.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn archive_strips_credentials_and_refuses_paths_outside_the_run() {
+        let d = tempfile::tempdir().unwrap();
+        let run = d.path().join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("summary.json"), "{}").unwrap();
+        std::fs::write(d.path().join("secret.txt"), "TOPSECRET").unwrap();
+        let ev = |seq, ev| Entry { seq, ev };
+        let file = |path: &str, name: &str| Event::File {
+            kind: FileKind::Asset,
+            path: path.into(),
+            name: name.into(),
+            group: None,
+            id: "0".into(),
+        };
+        let secret = d.path().join("secret.txt").display().to_string();
+        let entries = vec![
+            ev(
+                1,
+                Event::Git {
+                    commit: "c".into(),
+                    root: None,
+                    branch: None,
+                    remote: Some("https://bob:ghp_TOKEN@github.com/o/r.git".into()),
+                    dirty: true,
+                    user: "u".into(),
+                    patch: Some("../secret.txt".into()),
+                },
+            ),
+            ev(2, file(&secret, "abs.txt")),
+            ev(3, file("../secret.txt", "up.txt")),
+            ev(4, file("summary.json", "summary.json")),
+        ];
+        let out = run.join("a.zip");
+        write(&run, &State::default(), "id", &entries, &out).unwrap();
+        let mut z = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+        let mut all = String::new();
+        let mut members = Vec::new();
+        for i in 0..z.len() {
+            let mut f = z.by_index(i).unwrap();
+            members.push(f.name().to_string());
+            f.read_to_string(&mut all).unwrap();
+        }
+        assert!(!all.contains("ghp_TOKEN"), "token in the archive");
+        assert!(all.contains("https://github.com/o/r.git"));
+        assert!(
+            !all.contains("TOPSECRET"),
+            "a file outside the run was packed"
+        );
+        assert_eq!(members.len(), 3, "{members:?}");
+        assert!(members.iter().any(|m| m.ends_with("summary.json")));
+    }
 }

@@ -75,6 +75,7 @@ impl Settings {
             },
             None => return Err(CometError::BadUrl),
         };
+        check_scheme(&clientlib)?;
         Ok(Self {
             rest: format!("{root}/api/rest/v2/"),
             root,
@@ -94,6 +95,62 @@ impl Settings {
     }
 }
 
+/// Refuses a URL that would carry the API key in clear over a network:
+/// https anywhere, plain http only to the loopback interface (the fake
+/// servers of tests, an SSH tunnel, a local proxy).
+fn check_scheme(url: &str) -> Result<(), CometError> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(CometError::BadUrl);
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(()),
+        "http" => {
+            let auth = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+            let hostport = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+            let host = if let Some(v6) = hostport.strip_prefix('[') {
+                v6.split(']').next().unwrap_or_default()
+            } else {
+                hostport.split(':').next().unwrap_or_default()
+            };
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if loopback {
+                Ok(())
+            } else {
+                Err(CometError::InsecureUrl(
+                    crate::util::url::strip_credentials(url),
+                ))
+            }
+        }
+        _ => Err(CometError::BadUrl),
+    }
+}
+
+/// Longest wait or timeout a setting may ask for (a week): beyond that an
+/// `Instant` addition could overflow, and no real use needs more.
+pub(crate) const MAX_SECS: f64 = 7.0 * 24.0 * 3600.0;
+
+/// A duration in seconds from the environment: `default` when unset, an
+/// error naming the variable when it is not a number in `0..=MAX_SECS`
+/// (`-1`, `inf`, `NaN` and `1e20` would otherwise panic further on).
+pub(crate) fn env_secs(name: &str, default: f64) -> Result<Duration, CometError> {
+    match std::env::var(name) {
+        Ok(v) => parse_secs(name, &v),
+        Err(_) => Ok(Duration::from_secs_f64(default)),
+    }
+}
+
+fn parse_secs(name: &str, v: &str) -> Result<Duration, CometError> {
+    match v.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.0..=MAX_SECS).contains(&x) => Ok(Duration::from_secs_f64(x)),
+        _ => Err(CometError::Setting(format!(
+            "{name}={v:?} is not allowed; allowed: a number of seconds from 0 to {MAX_SECS}"
+        ))),
+    }
+}
+
 /// Client errors. Messages carry the endpoint and status, never the key.
 #[derive(Debug, thiserror::Error)]
 pub enum CometError {
@@ -103,6 +160,15 @@ pub enum CometError {
     /// COMET_URL_OVERRIDE is not a URL.
     #[error("COMET_URL_OVERRIDE is not an http(s) URL")]
     BadUrl,
+    /// COMET_URL_OVERRIDE would send the API key in clear text.
+    #[error("COMET_URL_OVERRIDE {0} is plain http to a host other than this machine: the API key would cross the network unencrypted; use https (plain http is accepted only for localhost / 127.0.0.1 / [::1])")]
+    InsecureUrl(String),
+    /// An environment setting out of range.
+    #[error("{0}")]
+    Setting(String),
+    /// Another process delivers this outbox (or runs this run).
+    #[error("{0}")]
+    Busy(String),
     /// Could not connect: nothing was sent.
     #[error("{endpoint}: cannot connect: {msg}")]
     Connect {
@@ -228,12 +294,7 @@ impl Client {
     pub fn new(s: Settings) -> Result<Self, CometError> {
         let http = reqwest::blocking::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(
-                std::env::var("ANIREC_COMET_TIMEOUT_SECS")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(10),
-            ))
+            .timeout(env_secs("ANIREC_COMET_TIMEOUT_SECS", 10.0)?)
             .user_agent(concat!("anirec/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CometError::Connect {
@@ -280,7 +341,8 @@ impl Client {
         let text = r.text().map_err(|e| self.classify(endpoint, e))?;
         if status >= 400 {
             let mut msg = self.s.scrub(&text);
-            msg.truncate(300);
+            // A byte cut could land inside a character (and panic).
+            crate::util::fsx::truncate_at_char(&mut msg, 300);
             return Err(CometError::Status {
                 endpoint: endpoint.into(),
                 status,
@@ -460,5 +522,48 @@ fn without_url(e: &reqwest::Error) -> String {
         }
     } else {
         parts.join(": ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_refused_beyond_loopback() {
+        for ok in [
+            "https://www.comet.com/clientlib/",
+            "http://127.0.0.1:5000/clientlib/",
+            "http://localhost/clientlib/",
+            "http://[::1]:80/x/",
+            "HTTP://127.0.0.2/",
+        ] {
+            assert!(check_scheme(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://comet.internal/clientlib/",
+            "http://10.0.0.5:80/",
+            "http://127.0.0.1.evil.com/",
+            "http://localhost@evil.com/",
+            "ftp://x/",
+        ] {
+            assert!(check_scheme(bad).is_err(), "{bad}");
+        }
+        let e = check_scheme("http://u:pw@comet.internal/")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("pw"), "{e}");
+    }
+
+    #[test]
+    fn seconds_settings_are_bounded() {
+        for bad in ["-1", "inf", "NaN", "1e20", "x", ""] {
+            let e = parse_secs("ANIREC_COMET_SYNC_SECS", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("ANIREC_COMET_SYNC_SECS"), "{e}");
+        }
+        assert_eq!(parse_secs("X", "2.5").unwrap(), Duration::from_millis(2500));
+        assert_eq!(parse_secs("X", "0").unwrap(), Duration::ZERO);
     }
 }

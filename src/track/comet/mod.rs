@@ -10,6 +10,7 @@ pub(crate) mod sender;
 use crate::config::{CometConfig, CometMode};
 use crate::track::store::GitInfo;
 use crate::track::{FileKind, RunStatus, SystemInfo, Tracker};
+use crate::util::url::strip_credentials;
 use client::{Client, CometError, Settings};
 use outbox::{Event, JournalWriter, Outbox, State};
 use std::path::{Path, PathBuf};
@@ -19,13 +20,13 @@ use std::time::{Duration, Instant};
 /// File name of the offline archive in the run directory.
 pub const ARCHIVE: &str = "comet-offline.zip";
 
-fn env_secs(name: &str, default: f64) -> Duration {
-    Duration::from_secs_f64(
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default),
-    )
+/// A flush setting at the end of a run: a bad value must not fail a run
+/// that already finished, so it is reported and the default used.
+fn end_secs(name: &str, default: f64) -> Duration {
+    client::env_secs(name, default).unwrap_or_else(|e| {
+        eprintln!("Comet: {e}; using {default} s");
+        Duration::from_secs_f64(default)
+    })
 }
 
 /// Workspace and project: the YAML, else COMET_WORKSPACE / COMET_PROJECT_NAME
@@ -48,6 +49,9 @@ fn resolve_names(cfg: &CometConfig) -> (String, String) {
 pub struct CometTracker {
     run_dir: PathBuf,
     ob: Outbox,
+    /// The outbox's exclusive lock, held from start to [`Tracker::end`]: no
+    /// `comet sync` delivers while the run does.
+    lock: Option<crate::util::lock::FileLock>,
     w: JournalWriter,
     tx: Option<crossbeam_channel::Sender<sender::Msg>>,
     thread: Option<JoinHandle<sender::Report>>,
@@ -61,6 +65,7 @@ impl CometTracker {
     /// fails the run for Comet's sake: without a key it journals only.
     pub fn start(run_dir: &Path, cfg: &CometConfig, name: &str) -> std::io::Result<Self> {
         let ob = Outbox::open(run_dir)?;
+        let lock = ob.lock()?;
         let mut st = ob.state()?;
         if st.name.is_empty() {
             let (workspace, project) = resolve_names(cfg);
@@ -77,6 +82,7 @@ impl CometTracker {
         let mut me = Self {
             run_dir: run_dir.to_path_buf(),
             ob,
+            lock: Some(lock),
             w,
             tx: None,
             thread: None,
@@ -183,7 +189,7 @@ impl Tracker for CometTracker {
             commit: git.commit.clone(),
             root,
             branch: git.branch.clone(),
-            remote: git.remote.clone(),
+            remote: git.remote.as_deref().map(strip_credentials),
             dirty: git.dirty,
             user: std::env::var("USER").unwrap_or_default(),
             patch,
@@ -197,6 +203,12 @@ impl Tracker for CometTracker {
     fn log_file(&mut self, kind: FileKind, path: PathBuf, name: &str, group: Option<&str>) {
         let id = archive::hex_id(&self.run_dir.to_string_lossy(), &format!("{kind:?}{name}"));
         let path = self.rel(&path);
+        // The journal names files inside the run only (sync and the
+        // archive refuse anything else), so one outside is not journalled.
+        if outbox::run_relative(&path).is_none() {
+            tracing::warn!("Comet: {path} is outside the run directory; not uploaded");
+            return;
+        }
         self.push(Event::File {
             kind,
             path,
@@ -219,8 +231,8 @@ impl Tracker for CometTracker {
         let _ = self.w.sync();
         if let (Some(tx), Some(h)) = (self.tx.take(), self.thread.take()) {
             let _ = tx.send(sender::Msg::Finish {
-                deadline: Instant::now() + env_secs("ANIREC_COMET_FLUSH_SECS", 60.0),
-                grace: env_secs("ANIREC_COMET_GRACE_SECS", 2.0),
+                deadline: Instant::now() + end_secs("ANIREC_COMET_FLUSH_SECS", 60.0),
+                grace: end_secs("ANIREC_COMET_GRACE_SECS", 2.0),
             });
             let _ = h.join();
         }
@@ -235,8 +247,11 @@ impl Tracker for CometTracker {
                 ),
                 Err(e) => format!("Comet (offline): {} events journalled; archive failed: {e}", group(pending)),
             };
+            self.lock = None;
             return Some(line);
         }
+        // Delivery is over for this process: `comet sync` may take over.
+        self.lock = None;
         Some(format!(
             "Comet: {} events delivered, {} pending",
             group(delivered),
@@ -323,21 +338,34 @@ pub struct SyncResult {
 }
 
 /// `anirec comet sync RUN_DIR`: delivers what is pending, exactly once
-/// (see README). Gives up after ANIREC_COMET_SYNC_SECS (default 300).
+/// (see README). Gives up after ANIREC_COMET_SYNC_SECS (default 300). Holds
+/// the outbox lock throughout: a second sync, or a sync beside the live run
+/// that owns the outbox, is refused with the holder named.
 pub fn sync(run_dir: &Path) -> Result<SyncResult, CometError> {
-    let ob = Outbox::open(run_dir)
-        .map_err(|e| CometError::File(format!("{}: {e}", run_dir.display())))?;
-    let st = ob.state().map_err(|e| CometError::File(e.to_string()))?;
-    if st.name.is_empty() {
-        return Err(CometError::File(format!(
+    let budget = client::env_secs("ANIREC_COMET_SYNC_SECS", 300.0)?;
+    let no_outbox = || {
+        CometError::File(format!(
             "{}: no Comet outbox (was the run tracked with Comet?)",
             run_dir.display()
-        )));
+        ))
+    };
+    if !run_dir.join("outbox").is_dir() {
+        return Err(no_outbox());
+    }
+    let ob = Outbox::open(run_dir)
+        .map_err(|e| CometError::File(format!("{}: {e}", run_dir.display())))?;
+    let _lock = ob.lock().map_err(|e| match e {
+        e @ crate::util::lock::LockError::Held { .. } => CometError::Busy(e.to_string()),
+        e => CometError::File(e.to_string()),
+    })?;
+    let st = ob.state().map_err(|e| CometError::File(e.to_string()))?;
+    if st.name.is_empty() {
+        return Err(no_outbox());
     }
     let client = Client::new(Settings::from_env()?)?;
     let mut d =
         sender::Delivery::new(client, run_dir).map_err(|e| CometError::File(e.to_string()))?;
-    let deadline = Instant::now() + env_secs("ANIREC_COMET_SYNC_SECS", 300.0);
+    let deadline = Instant::now() + budget;
     let r = sender::pump(&mut d, &mut sender::Deadline(deadline));
     let (delivered, pending) = counts(&ob).map_err(|e| CometError::File(e.to_string()))?;
     Ok(SyncResult {

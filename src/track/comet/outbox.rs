@@ -5,6 +5,7 @@
 //! sent or retried). Replaying the journal past the acked mark is idempotent.
 
 use crate::track::FileKind;
+use crate::util::lock::{FileLock, LockError};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
@@ -207,17 +208,17 @@ impl Outbox {
 
     /// Writes state.json atomically and durably.
     pub fn save_state(&self, s: &State) -> io::Result<()> {
-        let tmp = self.dir.join("state.json.tmp");
-        {
-            let mut f = File::create(&tmp)?;
-            serde_json::to_writer_pretty(&mut f, s).map_err(io::Error::other)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, self.dir.join("state.json"))?;
-        if let Ok(d) = File::open(&self.dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        crate::util::fsx::write_json_atomic(&self.dir.join("state.json"), s)
+    }
+
+    /// Takes the outbox's exclusive lock (`outbox/.lock`): one deliverer at
+    /// a time, the run that journals or one `anirec comet sync`.
+    pub fn lock(&self) -> Result<FileLock, LockError> {
+        let run = self.dir.parent().unwrap_or(&self.dir);
+        FileLock::try_acquire(
+            &self.dir.join(".lock"),
+            &format!("the Comet outbox of {}", run.display()),
+        )
     }
 
     /// Highest acknowledged sequence number (0 = none).
@@ -262,6 +263,20 @@ impl Outbox {
             .filter(|e| e.seq > acked)
             .collect())
     }
+}
+
+/// A journalled file path as a path inside the run directory: relative,
+/// with no `..`, root or drive. None for anything else, which sync and the
+/// archive refuse: a tampered journal must not upload `/etc/passwd` or
+/// `../../.ssh/id_rsa` to Comet.
+pub fn run_relative(p: &str) -> Option<PathBuf> {
+    use std::path::Component;
+    let path = Path::new(p);
+    let normal = !p.is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    normal.then(|| path.to_path_buf())
 }
 
 /// Appends events to the journal. Writes go through a buffer that is
@@ -381,6 +396,32 @@ impl JournalReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn journal_paths_must_stay_inside_the_run() {
+        assert_eq!(
+            run_relative("plots/a.png"),
+            Some(PathBuf::from("plots/a.png"))
+        );
+        assert_eq!(
+            run_relative("./summary.json"),
+            Some(PathBuf::from("./summary.json"))
+        );
+        for bad in ["/etc/passwd", "../x", "a/../../b", "", "outbox/../../etc"] {
+            assert_eq!(run_relative(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn one_deliverer_per_outbox() {
+        let d = tempfile::tempdir().unwrap();
+        let ob = Outbox::open(d.path()).unwrap();
+        let held = ob.lock().unwrap();
+        let e = ob.lock().unwrap_err().to_string();
+        assert!(e.contains("Comet outbox") && e.contains("in use"), "{e}");
+        drop(held);
+        ob.lock().unwrap();
+    }
 
     #[test]
     fn journal_round_trips_and_acks() {

@@ -293,12 +293,13 @@ impl Delivery {
                     "write/experiment/git/metadata",
                     &json!({"experimentKey": key, "user": user, "root": root.as_deref().unwrap_or(commit),
                             "branch": branch.as_ref().map(|b| format!("refs/heads/{b}")),
-                            "parent": commit, "origin": remote}),
+                            "parent": commit,
+                            "origin": remote.as_deref().map(crate::util::url::strip_credentials)}),
                 )?;
                 if let Some(p) = patch {
                     c.upload(
                         "write/experiment/git/patch",
-                        &self.resolve(p),
+                        &self.resolve(p)?,
                         &[("experimentKey", key.to_string())],
                         None,
                     )?;
@@ -357,7 +358,7 @@ impl Delivery {
                 }
                 c.upload(
                     "write/experiment/upload-asset",
-                    &self.resolve(path),
+                    &self.resolve(path)?,
                     &q,
                     Some(&json!({"anirec_id": id})),
                 )
@@ -383,13 +384,17 @@ impl Delivery {
         }
     }
 
-    fn resolve(&self, p: &str) -> PathBuf {
-        let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.run_dir.join(p)
-        }
+    /// The file a journal entry names, inside the run directory only; any
+    /// other path is refused (and the event recorded as rejected).
+    fn resolve(&self, p: &str) -> Result<PathBuf, CometError> {
+        super::outbox::run_relative(p)
+            .map(|rel| self.run_dir.join(rel))
+            .ok_or_else(|| {
+                CometError::File(format!(
+                    "the outbox journal names {p:?}, which is not a path inside {}; not uploaded",
+                    self.run_dir.display()
+                ))
+            })
     }
 }
 
