@@ -1356,7 +1356,8 @@ fn promote_picks_the_best_and_refuses_bad_runs() {
     assert!(o.stderr.contains("restored"), "{}", o.stderr);
     assert_eq!(
         names_in(&fx.root().join("models")),
-        BTreeSet::from(["promoted".to_string()])
+        // The promote lock file stays (an OS lock; never deleted).
+        BTreeSet::from(["promoted".to_string(), ".promoted.promote.lock".to_string()])
     );
     assert_eq!(json(&dest.join("PROMOTED.json"))["model_kind"], other_kind);
 }
