@@ -442,7 +442,7 @@ mod tests {
     #[test]
     fn alias_expansion_far_beyond_the_text_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let row = |alias: &str| format!("[{}]", vec![alias; 10].join(", "));
+        let row = |alias: &str| format!("[{}]", [alias; 10].join(", "));
         let text = format!(
             "a: &a {}\nb: &b {}\nc: &c {}\nd: {}\n",
             row("x"),
