@@ -47,10 +47,10 @@ cmp -s "$T/served.json" docs/openapi.json || { echo "/openapi.json differs from 
 
 echo "== schemathesis: every response matches docs/openapi.json, no 5xx ($MAX_EXAMPLES examples per operation)"
 # With the admin token, so POST /admin/reload is exercised too (each call
-# reloads the small bundle).
-"$VENV/bin/schemathesis" run "$B/openapi.json" --url "$B" -H "Authorization: Bearer $(cat "$T/token")" \
+# reloads the small bundle). Run from the temp dir: it writes a .schemathesis/ cache.
+(cd "$T" && "$VENV/bin/schemathesis" run "$B/openapi.json" --url "$B" -H "Authorization: Bearer $(cat "$T/token")" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-  --max-examples "$MAX_EXAMPLES" --seed 1 --request-timeout 10 --no-color
+  --max-examples "$MAX_EXAMPLES" --seed 1 --request-timeout 10 --no-color)
 
 echo "== promtool check metrics on the live /metrics (after the traffic above)"
 curl -fs "$B/metrics" > "$T/metrics.txt"
