@@ -34,6 +34,8 @@ RUN mkdir -p src/bin \
 # ---- serving binary: no burn, no polars (feature `serve` only) ---------------
 FROM deps AS serve-build
 RUN cargo build --release --locked --no-default-features --features serve --bin anirec-serve
+# The server embeds its OpenAPI document (include_str! from docs/openapi.json).
+COPY docs ./docs
 COPY src ./src
 # COPY keeps the context's mtimes, which can be older than the stubs' build
 # outputs; touching makes cargo rebuild the crate itself (deps stay cached).
@@ -45,6 +47,7 @@ FROM deps AS cli-build
 RUN cargo build --release --locked --bin anirec
 # The report plots embed their font (include_bytes! from assets/fonts).
 COPY assets ./assets
+COPY docs ./docs
 COPY src ./src
 RUN touch src/lib.rs src/bin/anirec.rs \
  && cargo build --release --locked --bin anirec

@@ -3,15 +3,16 @@
 # bundle (17,000 anime x 128 dims, 50,000 users, 100 rated anime each).
 # Loopback only (127.0.0.1); bounded runs. Needs wrk (apt-get install -y wrk).
 # Usage: scripts/serve-load.sh [DURATION_SECS] [CONNECTIONS] [THREADS]
+# ANIREC_SERVE_BIN=path runs another build (e.g. an older one, to compare).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 D=${1:-20}; C=${2:-32}; T=${3:-2}
-BIN="$CARGO_TARGET_DIR/release/anirec-serve"
+BIN="${ANIREC_SERVE_BIN:-$CARGO_TARGET_DIR/release/anirec-serve}"
 B=${BUNDLE:-/tmp/anirec-mal-scale-bundle}
 cargo build --release --no-default-features --features serve --bin anirec-serve --example synth_bundle
 [ -f "$B/manifest.json" ] || "$CARGO_TARGET_DIR/release/examples/synth_bundle" "$B"
-du -sh "$B"; ls -l "$BIN"
+du -sh "$B"; ls -l "$BIN"; echo "load: $(uptime)"
 PORT=18080; U="http://127.0.0.1:$PORT"
 LUA=$(mktemp --suffix .lua)
 cat > "$LUA" <<'L'
@@ -44,3 +45,4 @@ wait $WP; cat /tmp/anirec-wrk-term.txt | grep -E 'requests in|Requests/sec|Non-2
 grep -q -E 'Non-2xx|Socket errors' /tmp/anirec-wrk-term.txt && echo "FAILED REQUESTS DURING SHUTDOWN" || echo "zero failed requests during SIGTERM"
 wait $SP; echo "server exit status: $?"
 rm -f "$LUA"
+echo "load: $(uptime)"

@@ -8,10 +8,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anirec::serve::routes::{
-    parse_id, parse_liked_body, parse_reco_query, parse_search_query, percent_decode,
+    parse_id, parse_liked_body, parse_reco_query, parse_search_query, query_pairs,
 };
 use anirec::serve::synth::{write_synthetic, SynthSpec, XorShift};
-use anirec::serve::{app, serve, AppState, Config, Loaded};
+use anirec::serve::{app, serve, AdminToken, AppState, Config, Loaded};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
@@ -26,6 +26,8 @@ fn bundle_at(dir: &Path, run_id: &str, content: bool) {
     write_synthetic(dir, &spec).unwrap();
 }
 
+const TOKEN: &str = "test-admin-token-0123456789";
+
 fn state_for(dir: &Path) -> AppState {
     let st = AppState::new(Config {
         bundle: Some(dir.to_path_buf()),
@@ -33,6 +35,8 @@ fn state_for(dir: &Path) -> AppState {
         request_timeout: Duration::from_secs(5),
         max_concurrency: 64,
         max_body_bytes: 4096,
+        admin_token: Some(AdminToken::new(TOKEN).unwrap()),
+        ..Config::default()
     });
     st.install(Loaded::load(dir).unwrap());
     st
@@ -40,6 +44,9 @@ fn state_for(dir: &Path) -> AppState {
 
 async fn call(st: &AppState, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
     let mut b = Request::builder().method(method).uri(uri);
+    if uri.starts_with("/admin/") {
+        b = b.header("authorization", format!("Bearer {TOKEN}"));
+    }
     if body.is_some() {
         b = b.header("content-type", "application/json");
     }
@@ -279,6 +286,7 @@ async fn readiness_load_drain_and_reload() {
     bundle_at(dir.path(), "run-a", true);
     let st = AppState::new(Config {
         bundle: Some(dir.path().to_path_buf()),
+        admin_token: Some(AdminToken::new(TOKEN).unwrap()),
         ..Config::default()
     });
     // Not ready before the bundle is loaded; the API answers 503.
@@ -457,7 +465,7 @@ async fn parsers_never_panic_on_random_input() {
         let s = rand_str(&mut rng, 40);
         let _ = parse_reco_query(Some(&s));
         let _ = parse_search_query(Some(&s));
-        let _ = percent_decode(&s);
+        let _ = query_pairs(&s);
         let _ = parse_id("user id", &s);
         let _ = parse_liked_body(s.as_bytes());
         // Mutations of valid inputs reach deeper.
@@ -608,13 +616,241 @@ async fn model_info_carries_the_promotion_record() {
     std::fs::write(
         d.path().join("PROMOTED.json"),
         r#"{"promoted_at": "2026-11-27T04:00:00Z", "metric": "ndcg@10", "value": 0.41,
-            "run": {"id": "run-p"}, "git": {"commit": "abc"}, "comet": null, "registry": null}"#,
+            "run": {"id": "run-p", "dir": "/home/alice/runs/run-p"},
+            "git": {"commit": "abc", "remote": "https://alice:ghp_s3cr3tT0ken@github.com/o/anirec.git"},
+            "candidates": [{"run_dir": "/home/alice/runs/run-p"}],
+            "comet": null, "registry": null}"#,
     )
     .unwrap();
     let st = state_for(d.path());
     let (s, v) = call(&st, "GET", "/v1/model", None).await;
     assert_eq!(s, StatusCode::OK);
+    // Issue 13 item 6: no credentials, no filesystem paths.
+    let text = v.to_string();
+    for leak in [
+        "ghp_s3cr3tT0ken",
+        "alice",
+        "/home/",
+        d.path().to_str().unwrap(),
+    ] {
+        assert!(!text.contains(leak), "/v1/model publishes {leak}: {text}");
+    }
+    assert_eq!(
+        v["promoted"]["git"]["remote"],
+        "https://github.com/o/anirec.git"
+    );
+    assert!(v.get("bundle").is_none(), "{text}");
     assert_eq!(v["promoted"]["metric"], "ndcg@10");
     assert_eq!(v["promoted"]["value"], 0.41);
     assert_eq!(v["promoted"]["run"], "run-p");
+}
+
+/// The raw body of a request.
+async fn raw(st: &AppState, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, String) {
+    let mut b = Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        b = b.header("content-type", "application/json");
+    }
+    let req = b
+        .body(body.map_or_else(Body::empty, |s| Body::from(s.to_string())))
+        .unwrap();
+    let resp = app(st.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Issue 15: `mal_score` 7.94, not 7.940000057220459 (an f32 widened to f64).
+#[tokio::test]
+async fn api_numbers_read_as_published() {
+    let dir = tempfile::tempdir().unwrap();
+    bundle_at(dir.path(), "run-n", true);
+    let st = state_for(dir.path());
+    let long_float = |s: &str| {
+        // A decimal with 9+ fraction digits is a widened f32.
+        s.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .any(|t| t.split_once('.').is_some_and(|(_, f)| f.len() >= 9))
+    };
+    for (method, uri, body) in [
+        (
+            "POST",
+            "/v1/recommendations",
+            Some(r#"{"liked": [1, 4, 7], "k": 20}"#),
+        ),
+        ("GET", "/v1/anime?q=a&limit=50", None),
+        ("GET", "/v1/users/3/recommendations?k=20", None),
+        ("GET", "/v1/anime/1/similar?k=20", None),
+    ] {
+        let (s, text) = raw(&st, method, uri, body).await;
+        assert_eq!(s, StatusCode::OK, "{uri}: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let scores: Vec<&str> = text
+            .split("\"mal_score\":")
+            .skip(1)
+            .map(|t| t.split([',', '}']).next().unwrap())
+            .collect();
+        assert!(!scores.is_empty(), "{uri}: no mal_score in {text}");
+        for sc in scores {
+            assert!(sc.len() <= 5, "{uri}: mal_score {sc} is not as published");
+        }
+        assert!(v["items"].as_array().is_some_and(|a| !a.is_empty()));
+    }
+    let (_, text) = raw(&st, "GET", "/v1/model", None).await;
+    assert!(!long_float(&text), "/v1/model: {text}");
+}
+
+#[tokio::test]
+async fn admin_reload_needs_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    bundle_at(dir.path(), "run-t", true);
+    let st = state_for(dir.path());
+    let send = |auth: Option<&'static str>, st: AppState| async move {
+        let mut b = Request::builder().method("POST").uri("/admin/reload");
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        let resp = app(st)
+            .oneshot(b.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        (
+            resp.status(),
+            resp.headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_string()),
+        )
+    };
+    let (s, www) = send(None, st.clone()).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(www.as_deref(), Some("Bearer"));
+    assert_eq!(
+        send(Some("Bearer not-the-token-at-all"), st.clone())
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(Some("Basic dXNlcjpwYXNz"), st.clone()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let ok = format!("Bearer {TOKEN}").leak() as &'static str;
+    assert_eq!(send(Some(ok), st.clone()).await.0, StatusCode::OK);
+    let (_, metrics) = raw(&st, "GET", "/metrics", None).await;
+    assert!(
+        metrics.contains("anirec_reload_refused_total 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("anirec_reloads_total{outcome=\"success\"} 1"),
+        "{metrics}"
+    );
+
+    // Without a token file the admin routes are off.
+    let off = AppState::new(Config {
+        bundle: Some(dir.path().to_path_buf()),
+        ..Config::default()
+    });
+    assert_eq!(send(Some(ok), off).await.0, StatusCode::FORBIDDEN);
+}
+
+/// Issue 13 item 1: concurrent reloads share one load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reloads_share_one_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SynthSpec {
+        n_items: 3000,
+        n_users: 3000,
+        dims: 64,
+        per_user: 40,
+        run_id: "run-big".into(),
+        ..SynthSpec::default()
+    };
+    write_synthetic(dir.path(), &spec).unwrap();
+    let st = state_for(dir.path());
+    let mut handles = Vec::new();
+    for _ in 0..50 {
+        let st = st.clone();
+        handles.push(tokio::spawn(async move { st.reload().await }));
+    }
+    // Half the callers give up early (a client that disconnects).
+    for h in handles.iter().step_by(2) {
+        h.abort();
+    }
+    for h in handles {
+        if let Ok(r) = h.await {
+            assert_eq!(r.unwrap(), "run-big");
+        }
+    }
+    let (_, metrics) = raw(&st, "GET", "/metrics", None).await;
+    let loads: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("anirec_reloads_total{outcome=\"success\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        loads <= 2,
+        "{loads} loads for 50 concurrent reloads:\n{metrics}"
+    );
+    // And the next reload after they finished loads again (fresh files).
+    assert_eq!(st.reload().await.unwrap(), "run-big");
+}
+
+#[tokio::test]
+async fn openapi_document_lists_every_route_and_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    bundle_at(dir.path(), "run-o", true);
+    let st = state_for(dir.path());
+    let (s, doc) = call(&st, "GET", "/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let on_disk: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc, on_disk);
+    for route in anirec::serve::metrics::ROUTES {
+        if route == "unmatched" {
+            continue;
+        }
+        assert!(
+            doc["paths"].get(route).is_some(),
+            "{route} is not in docs/openapi.json"
+        );
+        // And the router serves it (not the 404 fallback).
+        let method = if matches!(route, "/v1/recommendations" | "/admin/reload") {
+            "POST"
+        } else {
+            "GET"
+        };
+        let uri = route
+            .replace("{user_id}", "1")
+            .replace("{anime_id}", "1")
+            .replace("/v1/anime", "/v1/anime")
+            + if route == "/v1/anime" { "?q=a" } else { "" };
+        let (s, v) = call(
+            &st,
+            method,
+            &uri,
+            Some("{\"liked\":[1]}").filter(|_| method == "POST"),
+        )
+        .await;
+        assert_ne!(s, StatusCode::NOT_FOUND, "{method} {uri}: {v}");
+    }
+    let (_, metrics) = raw(&st, "GET", "/metrics", None).await;
+    for name in [
+        "anirec_http_requests_in_flight",
+        "anirec_build_info{version=",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+        "process_cpu_seconds_total",
+        "anirec_reloads_total{outcome=\"failure\"} 0",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+    assert!(!metrics.contains("anirec_inflight_requests"));
 }

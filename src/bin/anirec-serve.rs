@@ -3,9 +3,38 @@
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
-use anirec::serve::{self, AppState, Config};
+use anirec::serve::{self, limits, AdminToken, AppState, Config};
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
+
+/// A number of seconds within `lo..=hi` (finite; `inf`, `nan` and negative
+/// values are refused with the range).
+fn secs_in(s: &str, lo: f64, hi: f64) -> Result<Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !v.is_finite() || v < lo || v > hi {
+        return Err(format!("must be between {lo} and {hi} seconds, got `{s}`"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn drain_secs(s: &str) -> Result<Duration, String> {
+    secs_in(s, 0.0, limits::MAX_DRAIN_SECS)
+}
+
+fn timeout_secs(s: &str) -> Result<Duration, String> {
+    secs_in(s, limits::MIN_TIMEOUT_SECS, limits::MAX_TIMEOUT_SECS)
+}
+
+/// A count within `1..=hi`.
+fn count_in(s: &str, hi: usize) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(v) if (1..=hi).contains(&v) => Ok(v),
+        _ => Err(format!("must be an integer from 1 to {hi}, got `{s}`")),
+    }
+}
 
 #[derive(Parser)]
 #[command(version, about = "Serves anime recommendations from a model bundle")]
@@ -16,18 +45,33 @@ struct Args {
     /// Listen address.
     #[arg(long, default_value = "0.0.0.0:8080")]
     addr: String,
-    /// After SIGTERM: seconds readiness is false while still serving (keep it above the request timeout).
-    #[arg(long, default_value_t = 15.0)]
-    drain_secs: f64,
-    /// Per-request timeout, seconds (503 after it).
-    #[arg(long, default_value_t = 10.0)]
-    request_timeout_secs: f64,
-    /// Requests handled at once; more are shed with 503.
-    #[arg(long, default_value_t = 256)]
+    /// After SIGTERM: seconds readiness is false while still serving (keep it above the request timeout). 0 to 3600.
+    #[arg(long, default_value = "15", value_parser = drain_secs)]
+    drain_secs: Duration,
+    /// Per-request timeout, seconds (503 after it). 0.001 to 3600.
+    #[arg(long, default_value = "10", value_parser = timeout_secs)]
+    request_timeout_secs: Duration,
+    /// Requests handled at once; more are shed with 503. 1 to 65536.
+    #[arg(long, default_value = "256", value_parser = |s: &str| count_in(s, limits::MAX_CONCURRENCY))]
     max_concurrency: usize,
-    /// Largest request body, bytes.
-    #[arg(long, default_value_t = 65536)]
+    /// Largest request body, bytes. 1 to 64 MiB.
+    #[arg(long, default_value = "65536", value_parser = |s: &str| count_in(s, limits::MAX_BODY_BYTES))]
     max_body_bytes: usize,
+    /// Seconds a client has to send a request's headers; also how long an
+    /// idle keep-alive connection is kept. 0.001 to 3600.
+    #[arg(long, default_value = "10", value_parser = timeout_secs)]
+    header_read_timeout_secs: Duration,
+    /// A connection that moves no byte for this many seconds is closed (at
+    /// least the request timeout). 0.001 to 3600.
+    #[arg(long, default_value = "60", value_parser = timeout_secs)]
+    idle_timeout_secs: Duration,
+    /// Most connections open at once; more wait in the listen backlog. 1 to 1000000.
+    #[arg(long, default_value = "4096", value_parser = |s: &str| count_in(s, limits::MAX_CONNECTIONS))]
+    max_connections: usize,
+    /// File holding the bearer token of POST /admin/reload (at least 16
+    /// characters). Without it the admin routes answer 403; SIGHUP still reloads.
+    #[arg(long, env = "ANIREC_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -40,16 +84,37 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let a = Args::parse();
-    if a.drain_secs <= a.request_timeout_secs {
-        tracing::warn!("--drain-secs should be longer than --request-timeout-secs");
-    }
-    let state = AppState::new(Config {
+    let admin_token = match a.admin_token_file.as_deref().map(AdminToken::from_file) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = Config {
         bundle: Some(a.bundle.clone()),
-        drain: Duration::from_secs_f64(a.drain_secs.max(0.0)),
-        request_timeout: Duration::from_secs_f64(a.request_timeout_secs.max(0.001)),
+        drain: a.drain_secs,
+        request_timeout: a.request_timeout_secs,
         max_concurrency: a.max_concurrency,
         max_body_bytes: a.max_body_bytes,
-    });
+        header_read_timeout: a.header_read_timeout_secs,
+        idle_timeout: a.idle_timeout_secs,
+        max_connections: a.max_connections,
+        admin_token,
+        ..Config::default()
+    };
+    if let Err(e) = cfg.check() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    if cfg.drain <= cfg.request_timeout {
+        tracing::warn!("--drain-secs should be longer than --request-timeout-secs");
+    }
+    if cfg.admin_token.is_none() {
+        tracing::info!("no --admin-token-file: POST /admin/reload is disabled (SIGHUP reloads)");
+    }
+    let state = AppState::new(cfg);
     let listener = match tokio::net::TcpListener::bind(&a.addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -66,17 +131,23 @@ async fn main() -> ExitCode {
         }
         tracing::info!("ready");
     });
+    let (mut term, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(t), Ok(h)) => (t, h),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: cannot install signal handlers: {e}");
+            return ExitCode::from(5);
+        }
+    };
     let st = state.clone();
     tokio::spawn(async move {
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            return;
-        };
         while hup.recv().await.is_some() {
             let _ = st.reload().await;
         }
     });
-    let shutdown = async {
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let shutdown = async move {
         tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
     };
     match serve::serve(listener, state, shutdown).await {

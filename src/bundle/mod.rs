@@ -4,6 +4,10 @@
 //! and `catalog.json` (the servable items with their metadata). Reading
 //! verifies checksums, format version and shapes before anything is used.
 
+mod check;
+
+pub use check::{MAX_DIMS, MAX_FEATURES, MAX_MANIFEST_BYTES};
+
 use crate::config::Normalization;
 use crate::model::parts::{Mat, Part, RatingHead};
 use crate::model::{Engine, Member};
@@ -367,6 +371,12 @@ pub fn read(dir: &Path) -> Result<Bundle, BundleError> {
         msg,
     };
     let mp = dir.join("manifest.json");
+    let mlen = std::fs::metadata(&mp).map_err(io(mp.clone()))?.len();
+    if mlen > MAX_MANIFEST_BYTES {
+        return Err(bad(format!(
+            "manifest.json is {mlen} bytes; a manifest is at most {MAX_MANIFEST_BYTES}"
+        )));
+    }
     let mbytes = std::fs::read(&mp).map_err(io(mp.clone()))?;
     let manifest: Manifest =
         serde_json::from_slice(&mbytes).map_err(|e| bad(format!("manifest.json: {e}")))?;
@@ -412,6 +422,7 @@ pub fn read(dir: &Path) -> Result<Bundle, BundleError> {
             manifest.n_items
         )));
     }
+    check::ids(&users, &items, &catalog).map_err(&bad)?;
     let mut members = Vec::new();
     for (k, mm) in manifest.members.iter().enumerate() {
         let p = format!("m{k}");
@@ -516,6 +527,7 @@ pub fn read(dir: &Path) -> Result<Bundle, BundleError> {
             }
             other => return Err(bad(format!("member {k}: unknown part type {other:?}"))),
         };
+        check::member(k, mm, &part, users.len(), items.len()).map_err(&bad)?;
         members.push(Member {
             name: mm.name.clone(),
             weight: mm.weight,
@@ -597,7 +609,7 @@ impl Reader<'_> {
                 msg: format!("{name}.shape must have 2 entries"),
             });
         };
-        let ok = indptr.len() == n_rows + 1
+        let ok = n_rows.checked_add(1) == Some(indptr.len())
             && indptr.first() == Some(&0)
             && indptr.windows(2).all(|w| w[0] <= w[1])
             && indptr.last() == Some(&indices.len())

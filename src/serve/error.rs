@@ -1,6 +1,6 @@
 //! API errors: each maps to a status code and a JSON body `{"error": "..."}`.
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -10,6 +10,12 @@ pub enum ApiError {
     /// Bad parameter or body (400).
     #[error("{0}")]
     BadRequest(String),
+    /// No or wrong admin token (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Admin routes disabled (403).
+    #[error("{0}")]
+    Forbidden(String),
     /// Unknown user or anime (404).
     #[error("{0}")]
     NotFound(String),
@@ -29,6 +35,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -39,6 +47,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.to_string() });
-        (self.status(), Json(body)).into_response()
+        let status = self.status();
+        let mut r = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        r
     }
 }

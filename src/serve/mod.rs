@@ -8,10 +8,15 @@
 //! `drain`, after which no new connections are accepted and in-flight
 //! requests finish.
 
+pub mod admin;
 mod batch;
+mod conn;
 pub mod engine;
 pub mod error;
 pub mod metrics;
+mod pool;
+pub mod process;
+pub mod redact;
 pub mod routes;
 pub mod synth;
 
@@ -28,10 +33,13 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::Semaphore;
 
+pub use admin::AdminToken;
 pub use engine::{Loaded, Mode};
 pub use error::ApiError;
 
-/// Server settings.
+/// Server settings. [`Config::check`] says whether they make sense;
+/// [`AppState::new`] clamps what it must to stay within its primitives'
+/// limits either way.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Bundle directory (loaded at start and on reload).
@@ -44,6 +52,20 @@ pub struct Config {
     pub max_concurrency: usize,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// Time a client has to send a request's headers (also how long an idle
+    /// keep-alive connection is kept).
+    pub header_read_timeout: Duration,
+    /// A connection that moves no byte for this long is closed.
+    pub idle_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Threads for client-sized scoring (liked titles, similar, search); 0:
+    /// one per core.
+    pub scoring_threads: usize,
+    /// Client-sized scoring requests that may wait for a thread; more get 503.
+    pub scoring_queue: usize,
+    /// Bearer token of the admin routes; `None` disables them.
+    pub admin_token: Option<AdminToken>,
 }
 
 impl Default for Config {
@@ -54,7 +76,90 @@ impl Default for Config {
             request_timeout: Duration::from_secs(10),
             max_concurrency: 256,
             max_body_bytes: 64 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+            scoring_threads: 0,
+            scoring_queue: 64,
+            admin_token: None,
         }
+    }
+}
+
+/// Upper bounds of the settings.
+pub mod limits {
+    /// Longest drain window.
+    pub const MAX_DRAIN_SECS: f64 = 3600.0;
+    /// Longest request, header-read or idle timeout.
+    pub const MAX_TIMEOUT_SECS: f64 = 3600.0;
+    /// Shortest request, header-read or idle timeout.
+    pub const MIN_TIMEOUT_SECS: f64 = 0.001;
+    /// Most concurrent requests.
+    pub const MAX_CONCURRENCY: usize = 65_536;
+    /// Largest body limit.
+    pub const MAX_BODY_BYTES: usize = 64 << 20;
+    /// Most open connections.
+    pub const MAX_CONNECTIONS: usize = 1_000_000;
+    /// Most scoring threads / queued scoring requests.
+    pub const MAX_SCORING: usize = 4096;
+}
+
+impl Config {
+    /// Checks every setting against [`limits`]; the message names the flag.
+    pub fn check(&self) -> Result<(), String> {
+        use limits::*;
+        let secs = |name: &str, d: Duration, min: f64, max: f64| {
+            let s = d.as_secs_f64();
+            if s < min || s > max {
+                Err(format!(
+                    "--{name} must be between {min} and {max} seconds, got {s}"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        secs("drain-secs", self.drain, 0.0, MAX_DRAIN_SECS)?;
+        secs(
+            "request-timeout-secs",
+            self.request_timeout,
+            MIN_TIMEOUT_SECS,
+            MAX_TIMEOUT_SECS,
+        )?;
+        secs(
+            "header-read-timeout-secs",
+            self.header_read_timeout,
+            MIN_TIMEOUT_SECS,
+            MAX_TIMEOUT_SECS,
+        )?;
+        secs(
+            "idle-timeout-secs",
+            self.idle_timeout,
+            MIN_TIMEOUT_SECS,
+            MAX_TIMEOUT_SECS,
+        )?;
+        let count = |name: &str, v: usize, max: usize| {
+            if v == 0 || v > max {
+                Err(format!("--{name} must be between 1 and {max}, got {v}"))
+            } else {
+                Ok(())
+            }
+        };
+        count("max-concurrency", self.max_concurrency, MAX_CONCURRENCY)?;
+        count("max-body-bytes", self.max_body_bytes, MAX_BODY_BYTES)?;
+        count("max-connections", self.max_connections, MAX_CONNECTIONS)?;
+        if self.scoring_threads > MAX_SCORING || self.scoring_queue > MAX_SCORING {
+            return Err(format!(
+                "scoring threads and queue must be at most {MAX_SCORING}"
+            ));
+        }
+        if self.idle_timeout < self.request_timeout {
+            return Err(format!(
+                "--idle-timeout-secs ({}) must be at least --request-timeout-secs ({}), or requests being scored would be cut",
+                self.idle_timeout.as_secs_f64(),
+                self.request_timeout.as_secs_f64()
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -65,8 +170,12 @@ struct Shared {
     ready: AtomicBool,
     metrics: metrics::Metrics,
     permits: Arc<Semaphore>,
-    reload_lock: tokio::sync::Mutex<()>,
+    max_concurrency: usize,
+    reload: admin::ReloadSlot,
     batch: batch::Batcher,
+    pool: pool::Pool,
+    connections: Arc<Semaphore>,
+    max_connections: usize,
 }
 
 /// Shared server state (cheap to clone).
@@ -74,18 +183,30 @@ struct Shared {
 pub struct AppState(Arc<Shared>);
 
 impl AppState {
-    /// State with no model loaded (not ready).
+    /// State with no model loaded (not ready). Out-of-range counts are
+    /// clamped to [`limits`] (the binary refuses them with [`Config::check`]).
     pub fn new(cfg: Config) -> Self {
-        let permits = Arc::new(Semaphore::new(cfg.max_concurrency.max(1)));
+        let max_concurrency = cfg.max_concurrency.clamp(1, limits::MAX_CONCURRENCY);
+        let max_connections = cfg.max_connections.clamp(1, limits::MAX_CONNECTIONS);
+        let threads = match cfg.scoring_threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+        .min(limits::MAX_SCORING);
+        let pool = pool::Pool::new(threads, cfg.scoring_queue.min(limits::MAX_SCORING));
         Self(Arc::new(Shared {
             cfg,
             model: RwLock::new(None),
             draining: AtomicBool::new(false),
             ready: AtomicBool::new(false),
             metrics: metrics::Metrics::default(),
-            permits,
-            reload_lock: tokio::sync::Mutex::new(()),
+            permits: Arc::new(Semaphore::new(max_concurrency)),
+            max_concurrency,
+            reload: admin::ReloadSlot::default(),
             batch: batch::Batcher::default(),
+            pool,
+            connections: Arc::new(Semaphore::new(max_connections)),
+            max_connections,
         }))
     }
 
@@ -99,6 +220,22 @@ impl AppState {
         k: usize,
     ) -> Result<Vec<(u32, f32)>, ApiError> {
         self.0.batch.top(model, user, mode, k).await
+    }
+
+    /// Runs client-sized scoring in the bounded pool (see the `pool` module).
+    pub(crate) async fn scoring<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.0.pool.run(f).await
+    }
+
+    pub(crate) fn count_refused_reload(&self) {
+        self.0
+            .metrics
+            .reloads
+            .refused
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Settings.
@@ -141,41 +278,14 @@ impl AppState {
         self.update_ready();
     }
 
-    /// (Re)loads the configured bundle off the async workers and swaps it in.
-    /// On failure the old model keeps serving and the error is returned.
-    pub async fn reload(&self) -> Result<String, String> {
-        let _g = self.0.reload_lock.lock().await;
-        let dir = self
-            .cfg()
-            .bundle
-            .clone()
-            .ok_or_else(|| "no bundle directory configured".to_string())?;
-        let t = Instant::now();
-        let loaded = tokio::task::spawn_blocking(move || Loaded::load(&dir))
-            .await
-            .map_err(|e| format!("bundle load task failed: {e}"))?;
-        match loaded {
-            Ok(m) => {
-                let id = m.run_id().to_string();
-                self.install(m);
-                tracing::info!(run_id = %id, ms = t.elapsed().as_millis() as u64, "bundle loaded");
-                Ok(id)
-            }
-            Err(e) => {
-                let keep = self
-                    .model()
-                    .map(|m| format!("still serving run {}", m.run_id()))
-                    .unwrap_or_else(|| "no model loaded".into());
-                let msg = format!("bundle rejected ({keep}): {e}");
-                tracing::error!("{msg}");
-                Err(msg)
-            }
-        }
+    /// Request-count series in the metrics (bounded whatever clients send).
+    pub fn metric_series(&self) -> usize {
+        self.0.metrics.series()
     }
 
     fn render_metrics(&self) -> String {
         use std::fmt::Write;
-        let mut extra = String::new();
+        let mut extra = String::with_capacity(2048);
         extra.push_str("# HELP anirec_model_info The loaded model (value 1).\n# TYPE anirec_model_info gauge\n");
         if let Some(m) = self.model() {
             let man = &m.bundle.manifest;
@@ -189,16 +299,25 @@ impl AppState {
                 man.n_users
             );
         }
+        let inflight = self.0.max_concurrency - self.0.permits.available_permits();
+        let open = self.0.max_connections - self.0.connections.available_permits();
         let _ = writeln!(
             extra,
-            "# HELP anirec_ready 1 when ready to serve.\n# TYPE anirec_ready gauge\nanirec_ready {}",
-            u8::from(self.is_ready())
+            "# HELP anirec_ready 1 when ready to serve.\n# TYPE anirec_ready gauge\nanirec_ready {}\n\
+             # HELP anirec_http_requests_in_flight Requests being handled (health and metrics excluded).\n\
+             # TYPE anirec_http_requests_in_flight gauge\nanirec_http_requests_in_flight {inflight}\n\
+             # HELP anirec_http_connections_open Open client connections.\n\
+             # TYPE anirec_http_connections_open gauge\nanirec_http_connections_open {open}\n\
+             # HELP anirec_scoring_jobs_running Client-sized scoring jobs running in the bounded pool.\n\
+             # TYPE anirec_scoring_jobs_running gauge\nanirec_scoring_jobs_running {}\n\
+             # HELP anirec_build_info Build of the running server (value 1).\n\
+             # TYPE anirec_build_info gauge\nanirec_build_info{{version=\"{}\",git_commit=\"{}\"}} 1",
+            u8::from(self.is_ready()),
+            self.0.pool.running(),
+            env!("CARGO_PKG_VERSION"),
+            metrics::esc(option_env!("ANIREC_GIT_COMMIT").unwrap_or("unknown")),
         );
-        let inflight = self.cfg().max_concurrency.max(1) - self.0.permits.available_permits();
-        let _ = writeln!(
-            extra,
-            "# HELP anirec_inflight_requests Requests being handled.\n# TYPE anirec_inflight_requests gauge\nanirec_inflight_requests {inflight}"
-        );
+        process::render(&process::read(), &mut extra);
         self.0.metrics.render(&extra)
     }
 }
@@ -251,10 +370,10 @@ fn finish(
 ) {
     let secs = start.elapsed().as_secs_f64();
     let status = r.status().as_u16();
-    st.0.metrics.observe(method.as_str(), route, status, secs);
+    st.0.metrics.observe(method, route, status, secs);
     tracing::info!(
         target: "anirec::access",
-        method = %method,
+        method = metrics::METHODS[metrics::method_index(method)],
         path,
         route,
         status,
@@ -281,8 +400,10 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(r::ready))
         .route("/v2/health/ready", get(r::ready))
         .route("/metrics", get(r::metrics))
+        .route("/openapi.json", get(r::openapi))
         .route("/admin/reload", post(r::reload))
         .fallback(r::not_found)
+        .method_not_allowed_fallback(r::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(state.cfg().max_body_bytes))
         .with_state(state)
@@ -290,14 +411,16 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves; then drains
 /// (readiness false, still serving) for `cfg.drain`, stops accepting and
-/// waits for in-flight requests.
+/// waits for in-flight requests. Connections are limited as the `conn`
+/// module describes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let st = state.clone();
-    let drain = state.cfg().drain;
+    let cfg = state.cfg().clone();
+    let drain = cfg.drain;
     let signal = async move {
         shutdown.await;
         st.set_draining();
@@ -308,9 +431,14 @@ pub async fn serve(
         tokio::time::sleep(drain).await;
         tracing::info!("drain window over: no new connections, finishing in-flight requests");
     };
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(signal)
-        .await?;
+    let lim = conn::Limits {
+        header_read_timeout: cfg.header_read_timeout,
+        idle_timeout: cfg.idle_timeout.max(cfg.request_timeout),
+        max_connections: state.0.max_connections,
+        close_wait: cfg.request_timeout + Duration::from_secs(1),
+    };
+    let open = state.0.connections.clone();
+    conn::run(listener, app(state), lim, open, signal).await;
     tracing::info!("server stopped");
     Ok(())
 }

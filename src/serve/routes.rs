@@ -3,13 +3,13 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::engine::{Item, Loaded, Mode};
+use super::engine::{Item, Loaded, Mode, SearchHit};
 use super::error::ApiError;
 use super::AppState;
 use std::sync::Arc;
@@ -21,39 +21,12 @@ pub const DEFAULT_K: usize = 10;
 /// Most liked titles accepted in one request.
 pub const MAX_LIKED: usize = 1000;
 
-/// Percent-decodes a query component (`+` is a space). Invalid escapes are kept as is.
-pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = |c: u8| (c as char).to_digit(16);
-                match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// `key=value` pairs of a raw query string, decoded, in order.
+/// `key=value` pairs of a raw query string, decoded (`+` is a space,
+/// invalid escapes kept as is, invalid UTF-8 replaced), in order; a piece
+/// without `=` is a key with an empty value.
 pub fn query_pairs(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (percent_decode(k), percent_decode(v)),
-            None => (percent_decode(p), String::new()),
-        })
+    form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
@@ -181,16 +154,6 @@ fn model(st: &AppState) -> Result<Arc<Loaded>, ApiError> {
         .ok_or_else(|| ApiError::Unavailable("model not loaded yet".into()))
 }
 
-/// Runs CPU-bound scoring off the async workers: for work whose size the
-/// client controls (a body of up to [`MAX_LIKED`] titles).
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(format!("scoring task failed: {e}")))?
-}
-
 /// `GET /v1/users/{user_id}/recommendations`
 pub async fn user_recommendations(
     State(st): State<AppState>,
@@ -202,7 +165,8 @@ pub async fn user_recommendations(
     let m = model(&st)?;
     // Scored on the async workers, batched with the other ready requests: a
     // known user's request is a fraction of a millisecond, and handing it to
-    // the blocking pool cost two thread wake-ups per request.
+    // the blocking pool cost two thread wake-ups per request. The batch
+    // queue is bounded (see the `batch` module).
     let u = m.user(user_id)?;
     let top = st.user_top(m.clone(), u, p.mode, p.k).await?;
     let items = m.user_items(u, &top, p.mode);
@@ -228,12 +192,12 @@ struct UserRecs<'a> {
 
 /// Body of `GET /v1/anime/{anime_id}/similar`.
 #[derive(Serialize)]
-struct Similar<'a> {
+struct Similar {
     anime_id: u32,
-    name: Option<&'a str>,
+    name: Option<String>,
     k: usize,
-    run_id: &'a str,
-    items: &'a [Item],
+    run_id: String,
+    items: Vec<Item>,
 }
 
 /// `GET /v1/anime/{anime_id}/similar`
@@ -245,22 +209,37 @@ pub async fn similar(
     let anime_id = parse_id("anime id", &anime)?;
     let p = parse_reco_query(q.as_deref())?;
     let m = model(&st)?;
-    // On the async worker, like a user's recommendations (one pass over the
-    // item vectors).
-    let items = m.similar(anime_id, p.k)?;
-    let name = m
-        .item(anime_id)
-        .ok()
-        .and_then(|d| m.bundle.catalog.get(d as usize))
-        .map(|c| c.name.as_str());
-    Ok(Json(Similar {
-        anime_id,
-        name,
-        k: p.k,
-        run_id: m.run_id(),
-        items: &items,
-    })
-    .into_response())
+    m.item(anime_id)?;
+    // A pass over every item (and, for a user-kNN member, over co-ratings):
+    // in the bounded pool, off the async workers.
+    let body = st
+        .scoring(move || {
+            let items = m.similar(anime_id, p.k)?;
+            let name = m
+                .item(anime_id)
+                .ok()
+                .and_then(|d| m.bundle.catalog.get(d as usize))
+                .map(|c| c.name.clone());
+            Ok(Similar {
+                anime_id,
+                name,
+                k: p.k,
+                run_id: m.run_id().to_string(),
+                items,
+            })
+        })
+        .await?;
+    Ok(Json(body).into_response())
+}
+
+/// Body of `POST /v1/recommendations`.
+#[derive(Serialize)]
+struct LikedRecs {
+    liked: Vec<u32>,
+    mode: Mode,
+    k: usize,
+    run_id: String,
+    items: Vec<Item>,
 }
 
 /// `POST /v1/recommendations`
@@ -280,13 +259,26 @@ pub async fn liked_recommendations(
     })?;
     let req = parse_liked_body(&body)?;
     let m = model(&st)?;
-    let m2 = m.clone();
-    let (liked, mode, k) = (req.liked.clone(), req.mode, req.k);
-    let items = blocking(move || m2.recommend_liked(&liked, mode, k)).await?;
-    Ok(Json(json!({
-        "liked": req.liked, "mode": req.mode, "k": req.k, "run_id": m.run_id(), "items": items
-    }))
-    .into_response())
+    let body = st
+        .scoring(move || {
+            let items = m.recommend_liked(&req.liked, req.mode, req.k)?;
+            Ok(LikedRecs {
+                liked: req.liked,
+                mode: req.mode,
+                k: req.k,
+                run_id: m.run_id().to_string(),
+                items,
+            })
+        })
+        .await?;
+    Ok(Json(body).into_response())
+}
+
+/// Body of `GET /v1/anime`.
+#[derive(Serialize)]
+struct SearchResult {
+    q: String,
+    items: Vec<SearchHit>,
 }
 
 /// `GET /v1/anime?q=`
@@ -296,40 +288,57 @@ pub async fn search(
 ) -> Result<Response, ApiError> {
     let (text, limit) = parse_search_query(q.as_deref())?;
     let m = model(&st)?;
-    let hits = m.search(&text, limit);
-    Ok(Json(json!({ "q": text, "items": hits })).into_response())
+    let body = st
+        .scoring(move || {
+            let items = m.search(&text, limit);
+            Ok(SearchResult { q: text, items })
+        })
+        .await?;
+    Ok(Json(body).into_response())
 }
 
-/// `GET /v1/model`
+/// `GET /v1/model`: lineage of the model served. No filesystem paths (the
+/// bundle directory, the run directory) and no credentials: a git remote is
+/// shown without its user and password, and only when it is a URL.
 pub async fn model_info(State(st): State<AppState>) -> Result<Response, ApiError> {
     let m = model(&st)?;
     let man = &m.bundle.manifest;
-    Ok(Json(json!({
-        "run_id": man.run_id,
-        "experiment": man.experiment,
-        "model_kind": man.model_kind,
-        "created": man.created,
-        "git_commit": man.git_commit,
-        "data_fingerprint": man.data_fingerprint,
-        "metrics": man.metrics,
-        "format_version": man.format_version,
-        "normalization": man.normalization,
-        "n_users": man.n_users,
-        "n_items": man.n_items,
-        "members": man.members,
-        "bundle": st.cfg().bundle,
-        // Who promoted this model and why (metric, value, run, Comet link).
-        "promoted": m.promoted.as_ref().map(|p| json!({
-            "promoted_at": p["promoted_at"],
-            "metric": p["metric"],
-            "value": p["value"],
-            "run": p["run"]["id"],
-            "git": p["git"],
-            "comet": p["comet"],
-            "registry": p["registry"],
-        })),
-    }))
+    Ok(Json(ModelInfo {
+        run_id: &man.run_id,
+        experiment: &man.experiment,
+        model_kind: &man.model_kind,
+        created: &man.created,
+        git_commit: man.git_commit.as_deref(),
+        data_fingerprint: &man.data_fingerprint,
+        metrics: &man.metrics,
+        format_version: man.format_version,
+        normalization: man.normalization,
+        n_users: man.n_users,
+        n_items: man.n_items,
+        members: &man.members,
+        promoted: m.promoted.as_ref().map(super::redact::promoted_public),
+    })
     .into_response())
+}
+
+/// Body of `GET /v1/model`, serialised from the manifest's own types so an
+/// f32 (a member's weight) prints as written (0.7, not 0.699999988079071).
+#[derive(Serialize)]
+struct ModelInfo<'a> {
+    run_id: &'a str,
+    experiment: &'a str,
+    model_kind: &'a str,
+    created: &'a str,
+    git_commit: Option<&'a str>,
+    data_fingerprint: &'a str,
+    metrics: &'a std::collections::BTreeMap<String, f64>,
+    format_version: u32,
+    normalization: crate::config::Normalization,
+    n_users: usize,
+    n_items: usize,
+    members: &'a [crate::bundle::MemberMeta],
+    /// Who promoted this model and why (metric, value, run, Comet link).
+    promoted: Option<serde_json::Value>,
 }
 
 /// `GET /healthz`, `/v2/health/live`
@@ -366,8 +375,22 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The OpenAPI 3 document of this API (`docs/openapi.json`).
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+/// `GET /openapi.json`
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
 /// `POST /admin/reload`: re-reads the bundle; a bad one keeps the old model.
-pub async fn reload(State(st): State<AppState>) -> Result<Response, ApiError> {
+/// Needs the admin bearer token.
+pub async fn reload(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let auth = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    if let Err(e) = super::admin::authorize(st.cfg().admin_token.as_ref(), auth) {
+        st.count_refused_reload();
+        return Err(e);
+    }
     match st.reload().await {
         Ok(run_id) => Ok(Json(json!({"reloaded": true, "run_id": run_id})).into_response()),
         Err(e) => Err(ApiError::Internal(e)),
@@ -381,5 +404,14 @@ pub async fn page() -> Html<&'static str> {
 
 /// Unknown path.
 pub async fn not_found() -> ApiError {
-    ApiError::NotFound("no such route; see the README for the API".into())
+    ApiError::NotFound("no such route; see /openapi.json for the API".into())
+}
+
+/// A known route with another method (405, JSON like every error).
+pub async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({"error": "method not allowed on this route; see /openapi.json"})),
+    )
+        .into_response()
 }
