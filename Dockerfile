@@ -39,8 +39,13 @@ COPY docs ./docs
 COPY src ./src
 # COPY keeps the context's mtimes, which can be older than the stubs' build
 # outputs; touching makes cargo rebuild the crate itself (deps stay cached).
+# The release profile keeps line tables for backtraces (most of the binary);
+# the image gets the stripped binary. The `dist` profile (Cargo.toml) gives
+# the same without strip(1), at the price of a dependency build of its own
+# that CI would have to repeat.
 RUN touch src/lib.rs src/bin/anirec-serve.rs \
- && cargo build --release --locked --no-default-features --features serve --bin anirec-serve
+ && cargo build --release --locked --no-default-features --features serve --bin anirec-serve \
+ && strip target/release/anirec-serve
 
 # ---- full CLI (default features: train + serve) -------------------------------
 FROM deps AS cli-build
@@ -50,7 +55,8 @@ COPY assets ./assets
 COPY docs ./docs
 COPY src ./src
 RUN touch src/lib.rs src/bin/anirec.rs \
- && cargo build --release --locked --bin anirec
+ && cargo build --release --locked --bin anirec \
+ && strip target/release/anirec
 
 # ---- runtime: the CLI, for sweep Jobs and DVC stages -------------------------
 FROM gcr.io/distroless/cc-debian12:nonroot AS cli

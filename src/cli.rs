@@ -3,22 +3,77 @@
 
 use crate::config::{load_experiment, Experiment};
 use crate::data::synth::SynthSpec;
+use crate::logging::LogFormat;
 use crate::pipeline::UserSelection;
 use crate::{pipeline, Error, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// anirec: anime recommendation research harness.
 #[derive(Debug, Parser)]
-#[command(name = "anirec", version, about)]
+#[command(name = "anirec", version, about, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines on stderr: `text`, or `json` with a `severity` field (Cloud Logging).
+    #[arg(long, global = true, value_enum, env = crate::logging::LOG_FORMAT_ENV, default_value_t)]
+    log_format: LogFormat,
+}
+
+impl Cli {
+    /// The log format chosen by `--log-format` / `ANIREC_LOG_FORMAT`.
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 ok, 2 bad config or arguments, 3 bad or missing data, \
+4 model failure, 5 I/O (files, network, Comet unreachable).";
+
+/// `--tracking`: the remote tracker a run mirrors to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Tracking {
+    /// Comet ML (settings from COMET_* or ~/.comet.config).
+    Comet,
+}
+
+/// `--goal`: the direction of the ranking metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Goal {
+    /// Bigger is better (ndcg@10, recall@20).
+    Maximize,
+    /// Smaller is better (rmse, mae).
+    Minimize,
+}
+
+/// `--from`: where `promote` reads the metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MetricSource {
+    /// The local run store.
+    Local,
+    /// The values Comet holds.
+    Comet,
+}
+
+/// `anirec data fetch NAME`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FetchName {
+    /// MovieLens 100K (GroupLens, 1998; 4.9 MB).
+    #[value(name = "ml-100k")]
+    Ml100k,
+    /// MovieLens latest-small (GroupLens, 2018-09 edition; 1 MB).
+    #[value(name = "ml-latest-small")]
+    MlLatestSmall,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run an experiment: data, model, evaluation, tracking.
+    #[command(after_help = "Examples:
+  anirec run experiments/quickstart.yaml
+  anirec run experiments/quickstart.yaml --set model.l2=200 --set eval.k=[5,10]
+  anirec run experiments/quickstart.yaml --tracking comet
+  anirec run --resume runs/synth-recommender_net/<run-id>")]
     Run {
         /// Experiment YAML (omit with --resume).
         #[arg(required_unless_present = "resume")]
@@ -30,8 +85,8 @@ enum Command {
         sets: Sets,
         /// Mirror the run to a tracker (`comet`), even if the YAML has no
         /// `tracking.comet` section.
-        #[arg(long, value_name = "BACKEND", value_parser = ["comet"])]
-        tracking: Option<String>,
+        #[arg(long, value_enum)]
+        tracking: Option<Tracking>,
         /// Write the run to exactly this directory (missing or empty) instead
         /// of runs/<experiment>/<run-id>/; for pipelines with fixed output
         /// paths such as DVC.
@@ -40,9 +95,18 @@ enum Command {
     },
     /// Config sweeps: run locally, or plan / run one trial / collect for a
     /// Kubernetes Indexed Job.
+    #[command(after_help = "Examples:
+  anirec sweep experiments/sweep.yaml                       # runs, or resumes, the sweep
+  anirec sweep plan experiments/sweep.yaml --out plan.json
+  anirec sweep trial --plan plan.json --index 3 --sweep-dir runs/sweeps/s1
+  anirec sweep collect runs/sweep-synthetic/sweep-<id>")]
     Sweep(SweepCmd),
     /// Promote the best run's bundle for serving (verified, atomic, with
     /// lineage in PROMOTED.json; registered in Comet when configured).
+    #[command(after_help = "Examples:
+  anirec promote runs/sweep-synthetic/sweep-<id> --metric ndcg@10 --to models/promoted
+  anirec promote runs/quickstart --metric rmse --goal minimize
+  anirec promote runs/cometexp --from comet --registry-name anirec")]
     Promote {
         /// Sweep directories, run directories, or folders of runs.
         #[arg(required = true)]
@@ -51,14 +115,14 @@ enum Command {
         #[arg(long, default_value = "ndcg@10")]
         metric: String,
         /// Whether bigger is better.
-        #[arg(long, default_value = "maximize", value_parser = ["maximize", "minimize"])]
-        goal: String,
+        #[arg(long, value_enum, default_value_t = Goal::Maximize)]
+        goal: Goal,
         /// Destination bundle directory.
         #[arg(long, default_value = "models/promoted")]
         to: PathBuf,
         /// Rank by the local run store or by what Comet holds.
-        #[arg(long, default_value = "local", value_parser = ["local", "comet"])]
-        from: String,
+        #[arg(long, value_enum, default_value_t = MetricSource::Local)]
+        from: MetricSource,
         /// Comet project for --from comet (default: the runs' project).
         #[arg(long)]
         project: Option<String>,
@@ -69,10 +133,13 @@ enum Command {
     /// Comet ML: deliver pending events, list a project's runs.
     #[command(subcommand)]
     Comet(CometCommand),
-    /// Data stages: synth, process, split, stats.
+    /// Data stages: fetch, synth, process, split, stats, explore.
     #[command(subcommand)]
     Data(DataCommand),
     /// Write report.md and plots/ for a run or a sweep directory.
+    #[command(after_help = "Examples:
+  anirec report runs/quickstart/<run-id>
+  anirec report runs/sweep-synthetic/sweep-<id> --out reports/sweep")]
     Report {
         /// A run directory (meta.json + summary.json) or a sweep directory
         /// (sweep.json + summary.csv).
@@ -82,6 +149,9 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// Write top-k lists of a run's model (PROTOCOL recs.csv format).
+    #[command(after_help = "Examples:
+  anirec recommend --run runs/quickstart/<run-id> --users all --k 10 --out recs.csv
+  anirec recommend --run runs/quickstart/<run-id> --users 3,17 --k 20 --out two.csv")]
     Recommend {
         /// Run directory (holds bundle/).
         #[arg(long)]
@@ -95,6 +165,16 @@ enum Command {
         /// Output CSV.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  anirec completions bash > ~/.local/share/bash-completion/completions/anirec
+  anirec completions zsh > ~/.zfunc/_anirec
+  anirec completions fish > ~/.config/fish/completions/anirec.fish")]
+    Completions {
+        /// Shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -123,6 +203,9 @@ struct SweepCmd {
 #[derive(Debug, Subcommand)]
 enum SweepSub {
     /// Expand the sweep into plan.json (one trial per Job index).
+    #[command(after_help = "Examples:
+  anirec sweep plan experiments/sweep.yaml --out plan.json
+  anirec sweep plan experiments/sweep.yaml --set data.max_rows=100000 --out plan.json")]
     Plan {
         /// Experiment YAML with a `sweep:` section.
         experiment: PathBuf,
@@ -133,6 +216,9 @@ enum SweepSub {
         out: PathBuf,
     },
     /// Run one trial of a plan (idempotent: a finished trial is skipped).
+    #[command(after_help = "Examples:
+  anirec sweep trial --plan plan.json --index 0 --sweep-dir runs/sweeps/s1
+  JOB_COMPLETION_INDEX=3 anirec sweep trial --plan /plan/plan.json   # as in the Indexed Job")]
     Trial {
         /// plan.json from `anirec sweep plan`.
         #[arg(long)]
@@ -148,6 +234,8 @@ enum SweepSub {
         exit_with_parent: bool,
     },
     /// Merge trial results into summary.csv, summary.md and sweep.json.
+    #[command(after_help = "Examples:
+  anirec sweep collect runs/sweep-synthetic/sweep-<id>")]
     Collect {
         /// Sweep directory (holds plan.json and trials/).
         sweep_dir: PathBuf,
@@ -157,12 +245,18 @@ enum SweepSub {
 #[derive(Debug, Subcommand)]
 enum CometCommand {
     /// Deliver what is pending in the runs' outboxes (exactly once).
+    #[command(after_help = "Examples:
+  anirec comet sync runs/quickstart/<run-id>
+  anirec comet sync runs/quickstart/*      # every run of an experiment")]
     Sync {
         /// Run directories (holding outbox/).
         #[arg(required = true)]
         run_dirs: Vec<PathBuf>,
     },
     /// List a project's experiments with one metric.
+    #[command(after_help = "Examples:
+  anirec comet runs --project anirec --metric ndcg@10
+  anirec comet runs --workspace my-team --project anirec --metric rmse")]
     Runs {
         /// Project.
         #[arg(long)]
@@ -200,7 +294,32 @@ impl ConfigArg {
 
 #[derive(Debug, Subcommand)]
 enum DataCommand {
+    /// Download a public MovieLens archive, verify its pinned SHA-256, unpack it.
+    #[command(after_help = "Examples:
+  anirec data fetch ml-100k                    # into $ANIREC_DATA_DIR, else ./data
+  anirec data fetch ml-latest-small --dir ../shared/data
+  ANIREC_DATA_DIR=$PWD/data cargo test --release   # tests then find it")]
+    Fetch {
+        /// Data set.
+        #[arg(value_enum)]
+        name: FetchName,
+        /// Data directory; the set lands in DIR/<name>/.
+        #[arg(long, env = crate::testdata::DATA_DIR_ENV, default_value = "data")]
+        dir: PathBuf,
+        /// Mirror to download from instead of files.grouplens.org.
+        #[arg(long, env = crate::data::fetch::BASE_URL_ENV)]
+        base_url: Option<String>,
+        /// Expected SHA-256 instead of the pinned one (a re-published archive).
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+        /// Replace DIR/<name>/ if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Write synthetic MAL 2020 files (anime.csv, anime_with_synopsis.csv, animelist.csv).
+    #[command(after_help = "Examples:
+  anirec data synth --out data/synth
+  anirec data synth --out /tmp/s5m --users 25000 --anime 17000 --rows 5000000 --seed 7")]
     Synth {
         /// Output folder.
         #[arg(long)]
@@ -219,6 +338,9 @@ enum DataCommand {
         seed: u64,
     },
     /// Ingest + clean + split (cached as Parquet), then print statistics.
+    #[command(after_help = "Examples:
+  anirec data process --config experiments/quickstart.yaml
+  anirec data process --config experiments/quickstart.yaml --no-cache --set data.max_rows=100000")]
     Process {
         #[command(flatten)]
         cfg: ConfigArg,
@@ -227,6 +349,8 @@ enum DataCommand {
         no_cache: bool,
     },
     /// Write train.csv / test.csv in the PROTOCOL format.
+    #[command(after_help = "Examples:
+  anirec data split --config experiments/quickstart.yaml --out split/")]
     Split {
         #[command(flatten)]
         cfg: ConfigArg,
@@ -235,12 +359,16 @@ enum DataCommand {
         out: PathBuf,
     },
     /// Print users, anime, ratings, sparsity and the rating histogram.
+    #[command(after_help = "Examples:
+  anirec data stats --config experiments/quickstart.yaml")]
     Stats {
         #[command(flatten)]
         cfg: ConfigArg,
     },
     /// Plots and explore.md: rating distribution, ratings per user and per
     /// anime, top genres.
+    #[command(after_help = "Examples:
+  anirec data explore --config experiments/quickstart.yaml --out reports/explore")]
     Explore {
         #[command(flatten)]
         cfg: ConfigArg,
@@ -325,16 +453,25 @@ fn sweep(cmd: SweepCmd) -> Result<()> {
     Ok(())
 }
 
-/// Logging to stderr; RUST_LOG overrides the default `info`.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+/// Logging to stderr in `format`; RUST_LOG overrides the default `info`
+/// (`log` records of reqwest, rustls and burn included).
+pub fn init_logging(format: LogFormat) {
+    crate::logging::init(format, "info");
+}
+
+/// A Comet failure as an exit code: the settings or the request (2), or
+/// Comet / the network (5).
+fn comet_error(e: crate::track::comet::client::CometError) -> Error {
+    use crate::track::comet::client::CometError as C;
+    match &e {
+        C::Connect { .. } | C::NoAnswer { .. } | C::BadReply { .. } => {
+            Error::Io(std::io::Error::other(e.to_string()))
+        }
+        C::Status { status, .. } if *status == 429 || *status >= 500 => {
+            Error::Io(std::io::Error::other(e.to_string()))
+        }
+        _ => Error::Usage(e.to_string()),
+    }
 }
 
 /// Executes a parsed command line.
@@ -351,7 +488,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 (Some(dir), _) => pipeline::resume(&dir)?,
                 (None, Some(experiment)) => {
                     let mut exp = load_experiment(&experiment, &sets.set)?;
-                    if tracking.as_deref() == Some("comet") && exp.tracking.comet.is_none() {
+                    if tracking == Some(Tracking::Comet) && exp.tracking.comet.is_none() {
                         exp.tracking.comet = Some(crate::config::CometConfig::default());
                     }
                     pipeline::run_with(
@@ -385,16 +522,14 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             let p = promote::promote(&promote::Options {
                 sources,
                 metric: metric.clone(),
-                goal: if goal == "minimize" {
-                    crate::config::SweepGoal::Minimize
-                } else {
-                    crate::config::SweepGoal::Maximize
+                goal: match goal {
+                    Goal::Minimize => crate::config::SweepGoal::Minimize,
+                    Goal::Maximize => crate::config::SweepGoal::Maximize,
                 },
                 to,
-                from: if from == "comet" {
-                    promote::Ranking::Comet
-                } else {
-                    promote::Ranking::Local
+                from: match from {
+                    MetricSource::Comet => promote::Ranking::Comet,
+                    MetricSource::Local => promote::Ranking::Local,
                 },
                 project,
                 registry_name,
@@ -408,16 +543,28 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             println!("{}", p.registry);
         }
         Command::Comet(CometCommand::Sync { run_dirs }) => {
-            let mut failed = 0;
+            // The worst failure decides the exit code: Comet or the network
+            // (5) over the settings or the arguments (2).
+            let (mut failed, mut unreachable) = (0, false);
             for dir in run_dirs {
                 match crate::track::comet::sync(&dir) {
                     Ok(r) if r.halted => {
-                        eprintln!(
+                        tracing::error!(
                             "{}: Comet refused the API key; {} events still pending",
                             dir.display(),
                             crate::track::comet::group(r.pending)
                         );
                         failed += 1;
+                    }
+                    Ok(r) if r.pending > 0 => {
+                        tracing::error!(
+                            "{}: Comet did not take {} events before the deadline \
+                             (ANIREC_COMET_SYNC_SECS); they stay pending",
+                            dir.display(),
+                            crate::track::comet::group(r.pending)
+                        );
+                        failed += 1;
+                        unreachable = true;
                     }
                     Ok(r) => println!(
                         "{}: Comet: {} events delivered ({} now), {} pending{}",
@@ -430,13 +577,19 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                             .unwrap_or_default()
                     ),
                     Err(e) => {
-                        eprintln!("{}: {e}", dir.display());
+                        tracing::error!("{}: {e}", dir.display());
                         failed += 1;
+                        unreachable |= matches!(comet_error(e), Error::Io(_));
                     }
                 }
             }
             if failed > 0 {
-                return Err(Error::Usage(format!("{failed} run(s) not synced")));
+                let msg = format!("{failed} run(s) not synced");
+                return Err(if unreachable {
+                    Error::Io(std::io::Error::other(msg))
+                } else {
+                    Error::Usage(msg)
+                });
             }
         }
         Command::Comet(CometCommand::Runs {
@@ -445,7 +598,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             metric,
         }) => {
             let rows = crate::track::comet::runs(workspace.as_deref(), &project, &metric)
-                .map_err(|e| Error::Usage(e.to_string()))?;
+                .map_err(comet_error)?;
             println!(
                 "{:<34} {:<40} {metric} (last / max)",
                 "experiment key", "name"
@@ -484,6 +637,34 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             };
             let n = pipeline::recommend(&run, &sel, k, &out)?;
             println!("wrote {n} recommendations to {}", out.display());
+        }
+        Command::Data(DataCommand::Fetch {
+            name,
+            dir,
+            base_url,
+            sha256,
+            force,
+        }) => {
+            use crate::data::fetch;
+            let wanted = match name {
+                FetchName::Ml100k => "ml-100k",
+                FetchName::MlLatestSmall => "ml-latest-small",
+            };
+            let archive = fetch::archive(wanted)
+                .ok_or_else(|| Error::Usage(format!("no pinned archive for {wanted}")))?;
+            let f = fetch::fetch(
+                &archive,
+                &fetch::FetchOptions {
+                    dir,
+                    base_url,
+                    sha256,
+                    force,
+                },
+            )?;
+            println!("{}", f.path.display());
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "anirec", &mut std::io::stdout());
         }
         Command::Data(DataCommand::Synth {
             out,

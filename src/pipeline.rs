@@ -87,7 +87,7 @@ pub fn resume(run_dir: &Path) -> Result<RunOutcome> {
     meta.error = None;
     meta.ended_at = None;
     run.write_meta(&meta)?;
-    eprintln!("resuming {}", run.path.display());
+    tracing::info!("resuming {}", run.path.display());
     finish(&exp, &run, meta, &[])
 }
 
@@ -106,7 +106,7 @@ fn finish(
     mut meta: crate::track::store::Meta,
     tags: &[String],
 ) -> Result<RunOutcome> {
-    eprintln!("run {}", run.path.display());
+    tracing::info!("run {}", run.path.display());
     let mut remote = remote_trackers(exp, run, &meta, tags)?;
     let result = run_stages(exp, run, &mut meta, &mut remote);
     meta.ended_at = Some(time::rfc3339(time::unix_now() as u64));

@@ -13,11 +13,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mal2020-sample");
-const REAL_100K: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/mal2020-real-100k"
-);
+/// The real MAL 2020 sample, or None: the test returns (see anirec::testdata).
+fn sample() -> Option<PathBuf> {
+    anirec::testdata::data_set("mal2020-sample")
+}
+/// The real head-100k MAL ratings, or None: the test returns.
+fn real_100k() -> Option<PathBuf> {
+    anirec::testdata::data_set("mal2020-real-100k")
+}
 const MAL_FILES: [&str; 3] = ["anime.csv", "anime_with_synopsis.csv", "animelist.csv"];
 
 // ---------------------------------------------------------------- helpers
@@ -74,8 +77,9 @@ impl Fx {
     fn with_sample() -> Self {
         let fx = Self::new();
         fs::create_dir_all(fx.src()).unwrap();
+        let sample = sample().expect("the test checks sample() first");
         for f in MAL_FILES {
-            fs::copy(Path::new(SAMPLE).join(f), fx.src().join(f)).unwrap();
+            fs::copy(sample.join(f), fx.src().join(f)).unwrap();
         }
         fx
     }
@@ -297,6 +301,9 @@ fn show(p: &Path) -> String {
 
 #[test]
 fn bad_input_missing_animelist() {
+    if sample().is_none() {
+        return;
+    }
     let fx = Fx::with_sample();
     fs::remove_file(fx.file("animelist.csv")).unwrap();
     let m = animelist_fails(&fx);
@@ -305,6 +312,9 @@ fn bad_input_missing_animelist() {
 
 #[test]
 fn bad_input_renamed_rating_column() {
+    if sample().is_none() {
+        return;
+    }
     let fx = Fx::with_sample();
     edit_line(&fx.file("animelist.csv"), 1, |l| {
         String::from_utf8_lossy(l)
@@ -323,6 +333,9 @@ fn bad_input_renamed_rating_column() {
 
 #[test]
 fn bad_input_non_numeric_rating() {
+    if sample().is_none() {
+        return;
+    }
     let fx = Fx::with_sample();
     let n = 137;
     edit_line(&fx.file("animelist.csv"), n, |l| set_field(l, 2, b"nine"));
@@ -360,6 +373,9 @@ fn bad_input_non_numeric_rating_past_the_first_read_block() {
 
 #[test]
 fn bad_input_empty_animelist() {
+    if sample().is_none() {
+        return;
+    }
     let fx = Fx::with_sample();
     fs::write(fx.file("animelist.csv"), b"").unwrap();
     let m = animelist_fails(&fx);
@@ -368,6 +384,9 @@ fn bad_input_empty_animelist() {
 
 #[test]
 fn bad_input_invalid_utf8_in_animelist() {
+    if sample().is_none() {
+        return;
+    }
     let fx = Fx::with_sample();
     let n = 251;
     edit_line(&fx.file("animelist.csv"), n, |l| {
@@ -385,6 +404,9 @@ fn bad_input_invalid_utf8_in_animelist() {
 
 #[test]
 fn bad_input_invalid_utf8_in_anime_csv() {
+    if sample().is_none() {
+        return;
+    }
     // anime.csv is only read where the catalogue is needed: run and stats.
     let fx = Fx::with_sample();
     let n = 3;
@@ -409,6 +431,9 @@ fn bad_input_invalid_utf8_in_anime_csv() {
 
 #[test]
 fn bad_input_truncated_last_line() {
+    if sample().is_none() {
+        return;
+    }
     let fx = Fx::with_sample();
     let path = fx.file("animelist.csv");
     let bytes = fs::read(&path).unwrap();
@@ -431,7 +456,8 @@ fn bad_input_truncated_last_line() {
 /// as rating 1.
 #[test]
 fn bad_input_ragged_rows_outside_the_projected_columns() {
-    let sample = fs::read(Path::new(SAMPLE).join("animelist.csv")).unwrap();
+    let Some(sample_dir) = sample() else { return };
+    let sample = fs::read(sample_dir.join("animelist.csv")).unwrap();
     let n_lines = sample.iter().filter(|&&b| b == b'\n').count();
     let cases: Vec<(&str, Vec<u8>, usize)> = vec![
         // last line "2,11969,0,6,0" cut after the rating
@@ -496,6 +522,9 @@ fn bad_input_ragged_rows_outside_the_projected_columns() {
 
 #[test]
 fn bad_config_unknown_key() {
+    if sample().is_none() {
+        return;
+    }
     let fx = Fx::with_sample();
     let exp = fx.exp(
         "typo.yaml",
@@ -518,6 +547,9 @@ fn bad_config_unknown_key() {
 
 #[test]
 fn bad_config_out_of_range_value() {
+    if sample().is_none() {
+        return;
+    }
     let fx = Fx::with_sample();
     let exp = fx.exp(
         "ratio.yaml",
@@ -549,6 +581,9 @@ fn bad_config_out_of_range_value() {
 
 #[test]
 fn bad_config_unknown_model_kind() {
+    if sample().is_none() {
+        return;
+    }
     let fx = Fx::with_sample();
     let exp = fx.exp(
         "kind.yaml",
@@ -574,6 +609,9 @@ fn bad_config_unknown_model_kind() {
 
 #[test]
 fn bad_set_argument() {
+    if sample().is_none() {
+        return;
+    }
     let fx = Fx::with_sample();
     let exp = fx.mal_exp();
     let m = config_fails(&fx, &exp, &["novalue"]);
@@ -584,6 +622,9 @@ fn bad_set_argument() {
 
 #[test]
 fn bad_input_renamed_anime_id_column_in_anime_csv() {
+    if sample().is_none() {
+        return;
+    }
     let fx = Fx::with_sample();
     edit_line(&fx.file("anime.csv"), 1, |l| {
         let s = String::from_utf8_lossy(l);
@@ -605,6 +646,7 @@ fn bad_input_renamed_anime_id_column_in_anime_csv() {
 
 #[test]
 fn synth_is_deterministic_and_shaped_like_the_real_files() {
+    let Some(sample_dir) = sample() else { return };
     let fx = Fx::new();
     let gen = |dir: &str, seed: &str| {
         let out = fx.root().join(dir);
@@ -624,7 +666,7 @@ fn synth_is_deterministic_and_shaped_like_the_real_files() {
     let c = gen("c", "8");
     for (k, f) in MAL_FILES.iter().enumerate() {
         assert!(a[k] == b[k], "{f}: same seed, different bytes");
-        let real = fs::read(Path::new(SAMPLE).join(f)).unwrap();
+        let real = fs::read(sample_dir.join(f)).unwrap();
         let first = |b: &[u8]| b.split(|&x| x == b'\n').next().unwrap().to_vec();
         assert_eq!(
             String::from_utf8(first(&a[k])).unwrap(),
@@ -688,12 +730,14 @@ fn raw_rated(path: &Path) -> HashMap<(u32, u32), f64> {
 
 #[test]
 fn split_of_real_100k_follows_the_protocol() {
+    let Some(real) = real_100k() else { return };
     let fx = Fx::new();
     let exp = fx.exp(
         "real.yaml",
         "real",
         &format!(
-            "format: mal2020\nsource: '{REAL_100K}'\nmin_user_ratings: 5\nsplit: {{kind: per_user_random, test_ratio: 0.2, seed: 42}}"
+            "format: mal2020\nsource: '{}'\nmin_user_ratings: 5\nsplit: {{kind: per_user_random, test_ratio: 0.2, seed: 42}}",
+            real.display()
         ),
         "",
     );
@@ -723,7 +767,7 @@ fn split_of_real_100k_follows_the_protocol() {
         );
     }
 
-    let raw = raw_rated(&Path::new(REAL_100K).join("animelist.csv"));
+    let raw = raw_rated(&real.join("animelist.csv"));
     let mut n: BTreeMap<u32, usize> = BTreeMap::new();
     for &(u, _) in raw.keys() {
         *n.entry(u).or_default() += 1;
@@ -766,11 +810,15 @@ fn split_of_real_100k_follows_the_protocol() {
 
 #[test]
 fn process_reuses_the_cache_per_fingerprint() {
+    let Some(sample_dir) = sample() else { return };
     let fx = Fx::new();
     let exp = fx.exp(
         "cache.yaml",
         "cache",
-        &format!("format: mal2020\nsource: '{SAMPLE}'\nmin_user_ratings: 5"),
+        &format!(
+            "format: mal2020\nsource: '{}'\nmin_user_ratings: 5",
+            sample_dir.display()
+        ),
         "",
     );
     let process = |extra: &[&str]| {

@@ -76,13 +76,8 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    // ANIREC_LOG_FORMAT=json: one JSON object per line with `severity` (GKE).
+    anirec::logging::init(anirec::logging::LogFormat::from_env(), "info");
     let a = Args::parse();
     let admin_token = match a.admin_token_file.as_deref().map(AdminToken::from_file) {
         None => None,

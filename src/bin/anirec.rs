@@ -5,7 +5,7 @@ use clap::Parser;
 
 fn main() {
     let cli = Cli::parse();
-    cli::init_logging();
+    cli::init_logging(cli.log_format());
     if let Err(e) = cli::dispatch(cli) {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());

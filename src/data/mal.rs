@@ -321,13 +321,14 @@ fn check_records(path: &Path, bytes: &[u8], n_fields: usize) -> Result<(), DataE
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mal2020-sample");
-
     #[test]
     fn reads_the_real_sample_catalog() {
+        let Some(sample) = crate::testdata::data_set("mal2020-sample") else {
+            return;
+        };
         let c = read_catalog(
-            &Path::new(SAMPLE).join("anime.csv"),
-            &Path::new(SAMPLE).join("anime_with_synopsis.csv"),
+            &sample.join("anime.csv"),
+            &sample.join("anime_with_synopsis.csv"),
         )
         .unwrap();
         assert_eq!(c.anime.len(), 80);
@@ -354,12 +355,10 @@ mod tests {
 
     #[test]
     fn reads_the_real_sample_animelist() {
-        let r = read_animelist(
-            &Path::new(SAMPLE).join("animelist.csv"),
-            Selection::All,
-            &|_, _| {},
-        )
-        .unwrap();
+        let Some(sample) = crate::testdata::data_set("mal2020-sample") else {
+            return;
+        };
+        let r = read_animelist(&sample.join("animelist.csv"), Selection::All, &|_, _| {}).unwrap();
         assert_eq!(r.len(), 499);
         assert_eq!(r.rating.iter().filter(|&&x| x == 0.0).count(), 279);
     }

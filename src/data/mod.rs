@@ -5,6 +5,7 @@
 mod cache;
 pub(crate) mod csv;
 mod error;
+pub mod fetch;
 pub(crate) mod mal;
 pub(crate) mod movielens;
 pub mod process;

@@ -173,17 +173,14 @@ fn latin1(b: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn shared(d: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/data")
-            .join(d)
-    }
-
     #[test]
     fn ml_100k() {
-        let r = read_ratings(&shared("ml-100k"), Selection::All, &|_, _| {}).unwrap();
+        let Some(dir) = crate::testdata::data_set("ml-100k") else {
+            return;
+        };
+        let r = read_ratings(&dir, Selection::All, &|_, _| {}).unwrap();
         assert_eq!(r.len(), 100_000);
-        let c = read_catalog(&shared("ml-100k")).unwrap();
+        let c = read_catalog(&dir).unwrap();
         assert_eq!(c.anime.len(), 1682);
         let toy = c.get(1).unwrap();
         assert_eq!(toy.name, "Toy Story (1995)");
@@ -192,10 +189,13 @@ mod tests {
 
     #[test]
     fn ml_latest_small() {
-        let r = read_ratings(&shared("ml-latest-small"), Selection::All, &|_, _| {}).unwrap();
+        let Some(dir) = crate::testdata::data_set("ml-latest-small") else {
+            return;
+        };
+        let r = read_ratings(&dir, Selection::All, &|_, _| {}).unwrap();
         assert_eq!(r.len(), 100_836);
         assert!(r.rating.contains(&0.5));
-        let c = read_catalog(&shared("ml-latest-small")).unwrap();
+        let c = read_catalog(&dir).unwrap();
         assert_eq!(c.anime.len(), 9742);
         assert_eq!(c.get(1).unwrap().genres[0], "Adventure");
     }

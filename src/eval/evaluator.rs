@@ -1,12 +1,20 @@
 //! Full-ranking evaluation (PROTOCOL.md sections 3-4) and top-k recommendation
 //! lists (section 5), parallel over blocks of users.
 
+// The parallel evaluation is research-side only: the serving build uses the
+// `Scorer` trait and the report types, and must not compile rayon.
+#[cfg(feature = "train")]
 use std::sync::atomic::{AtomicU32, Ordering};
 
+#[cfg(feature = "train")]
 use rayon::prelude::*;
 
-use super::metrics::{rmse_mae, user_metrics, MetricSums, UserMetrics};
+use super::metrics::UserMetrics;
+#[cfg(feature = "train")]
+use super::metrics::{rmse_mae, user_metrics, MetricSums};
+#[cfg(feature = "train")]
 use super::topk::top_k_excluding;
+#[cfg(feature = "train")]
 use crate::sparse::Csr;
 
 /// Something that scores every item for a block of users (dense row-major out: users.len() x n_items).
@@ -76,6 +84,7 @@ impl EvalReport {
     }
 }
 
+#[cfg(feature = "train")]
 /// Candidate rules shared by [`evaluate`] and [`recommend`], computed once per call.
 struct Candidates {
     /// Items with no train rating; they are never candidates.
@@ -84,6 +93,7 @@ struct Candidates {
     n_train_items: usize,
 }
 
+#[cfg(feature = "train")]
 impl Candidates {
     fn new(train: &Csr) -> Self {
         let mut seen = vec![false; train.n_cols];
@@ -104,6 +114,7 @@ impl Candidates {
 
 /// Panics with a clear message on caller bugs that would otherwise produce
 /// silently wrong numbers or an opaque slice-index panic deep in a worker.
+#[cfg(feature = "train")]
 fn check_shapes(train: &Csr, scorer: &dyn Scorer) {
     assert_eq!(
         scorer.n_items(),
@@ -124,6 +135,7 @@ fn check_shapes(train: &Csr, scorer: &dyn Scorer) {
 /// Scores `users` into the reused buffer and turns never-in-train items into
 /// NaN, so that `top_k_excluding` only has to exclude the user's own train
 /// items (it skips non-finite scores).
+#[cfg(feature = "train")]
 fn score_block<'a>(
     scorer: &dyn Scorer,
     users: &[u32],
@@ -157,6 +169,7 @@ fn score_block<'a>(
 /// # Panics
 /// If `scorer.n_items() != train.n_cols`, or `test` does not have `train`'s shape, or the scorer returns a
 /// number of rating predictions different from the number of test rows.
+#[cfg(feature = "train")]
 pub fn evaluate(
     train: &Csr,
     test: &Csr,
@@ -266,6 +279,7 @@ pub fn evaluate(
 }
 
 /// Per-worker buffers of [`evaluate`], reused across the blocks a worker takes.
+#[cfg(feature = "train")]
 struct EvalScratch {
     scores: Vec<f32>,
     list: Vec<(u32, f32)>,
@@ -274,6 +288,7 @@ struct EvalScratch {
 }
 
 /// RMSE and MAE over every test row, or None when the scorer does not predict ratings.
+#[cfg(feature = "train")]
 fn rating_errors(test: &Csr, scorer: &dyn Scorer) -> Option<(f64, f64)> {
     let mut pairs = Vec::with_capacity(test.indices.len());
     for u in 0..test.n_rows {
@@ -303,6 +318,7 @@ fn rating_errors(test: &Csr, scorer: &dyn Scorer) -> Option<(f64, f64)> {
 ///
 /// # Panics
 /// If `scorer.n_items() != train.n_cols` or a user index is not a row of `train`.
+#[cfg(feature = "train")]
 pub fn recommend(
     train: &Csr,
     users: &[u32],
@@ -338,7 +354,7 @@ pub fn recommend(
     per_block.into_iter().flatten().collect()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "train"))]
 mod tests {
     use super::*;
     use std::path::{Path, PathBuf};

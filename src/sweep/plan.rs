@@ -180,9 +180,11 @@ fn label(o: &BTreeMap<String, Value>) -> String {
         .join(" ")
 }
 
-/// Hash of a resolved config; the id of the trial that runs it.
+/// Hash of a resolved config; the id of the trial that runs it. The config
+/// is hashed in a canonical form (sorted-key JSON), not as emitted YAML, so
+/// an id survives a change of YAML library or of key order.
 fn config_id(config: &Value) -> String {
-    let text = serde_yaml::to_string(config).unwrap_or_default();
+    let text = crate::util::canonical::canonical_json(config);
     Fingerprint::new().str(&text).hex()[..12].to_string()
 }
 

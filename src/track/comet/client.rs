@@ -67,15 +67,8 @@ impl Settings {
         if !clientlib.ends_with('/') {
             clientlib.push('/');
         }
-        // The REST base is the root of the override URL (path stripped).
-        let root = match clientlib.find("://") {
-            Some(i) => match clientlib[i + 3..].find('/') {
-                Some(j) => clientlib[..i + 3 + j].to_string(),
-                None => clientlib.trim_end_matches('/').to_string(),
-            },
-            None => return Err(CometError::BadUrl),
-        };
         check_scheme(&clientlib)?;
+        let root = url_root(&clientlib)?;
         Ok(Self {
             rest: format!("{root}/api/rest/v2/"),
             root,
@@ -292,7 +285,7 @@ pub struct Client {
 impl Client {
     /// A client with 10 s JSON timeouts (uploads get longer).
     pub fn new(s: Settings) -> Result<Self, CometError> {
-        let http = reqwest::blocking::Client::builder()
+        let http = crate::net::client_builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(env_secs("ANIREC_COMET_TIMEOUT_SECS", 10.0)?)
             .user_agent(concat!("anirec/", env!("CARGO_PKG_VERSION")))
@@ -525,6 +518,17 @@ fn without_url(e: &reqwest::Error) -> String {
     }
 }
 
+/// The REST base of an override URL: its origin (scheme, host, port; the
+/// path dropped), e.g. `http://127.0.0.1:8080` for
+/// `http://127.0.0.1:8080/clientlib/`.
+fn url_root(clientlib: &str) -> Result<String, CometError> {
+    let url = reqwest::Url::parse(clientlib).map_err(|_| CometError::BadUrl)?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(CometError::BadUrl);
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,5 +569,24 @@ mod tests {
         }
         assert_eq!(parse_secs("X", "2.5").unwrap(), Duration::from_millis(2500));
         assert_eq!(parse_secs("X", "0").unwrap(), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_rest_root_is_the_override_urls_origin() {
+        let root = |u: &str| url_root(u).ok();
+        assert_eq!(
+            root("https://www.comet.com/clientlib/").as_deref(),
+            Some("https://www.comet.com")
+        );
+        assert_eq!(
+            root("http://127.0.0.1:18765/clientlib/").as_deref(),
+            Some("http://127.0.0.1:18765")
+        );
+        assert_eq!(
+            root("https://comet.example.org/").as_deref(),
+            Some("https://comet.example.org")
+        );
+        assert_eq!(root("comet.example.org/clientlib/"), None);
+        assert_eq!(root("ftp://comet.example.org/"), None);
     }
 }
