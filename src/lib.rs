@@ -19,6 +19,8 @@ pub(crate) mod util;
 #[cfg(feature = "train")]
 pub mod cli;
 #[cfg(feature = "train")]
+pub mod compare;
+#[cfg(feature = "train")]
 pub mod data;
 #[cfg(feature = "train")]
 pub mod pipeline;
