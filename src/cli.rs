@@ -129,7 +129,15 @@ enum Command {
         /// Comet model-registry name.
         #[arg(long, default_value = "anirec")]
         registry_name: String,
+        /// Promote only when the best run beats the currently promoted
+        /// model's run significantly (paired per-user tests on --metric).
+        #[arg(long)]
+        require_significant: bool,
     },
+    /// Is a difference real? Pairs users across runs: mean difference, 95 %
+    /// bootstrap CI, paired t-test and Wilcoxon p-values (Holm-corrected for
+    /// more than two runs) per metric, against the first run.
+    Compare(crate::compare::cli::CompareArgs),
     /// Comet ML: deliver pending events, list a project's runs.
     #[command(subcommand)]
     Comet(CometCommand),
@@ -233,6 +241,9 @@ enum SweepSub {
         #[arg(long, hide = true)]
         exit_with_parent: bool,
     },
+    /// Take trials from a shared sweep directory until none is left (one
+    /// per Kubernetes pod; required for method: tpe on a cluster).
+    Worker(crate::sweep::cli::WorkerArgs),
     /// Merge trial results into summary.csv, summary.md and sweep.json.
     #[command(after_help = "Examples:
   anirec sweep collect runs/sweep-synthetic/sweep-<id>")]
@@ -401,6 +412,10 @@ fn sweep(cmd: SweepCmd) -> Result<()> {
         }) => {
             let plan = sweep::plan::plan(&experiment, &sets.set)?;
             sweep::write_plan(&plan, &out)?;
+            if plan.method == crate::config::SweepMethod::Tpe {
+                println!("{}", sweep::cli::tpe_plan_line(&plan, &out));
+                return Ok(());
+            }
             println!(
                 "plan {}: {} trials written to {}; run trial N with `anirec sweep trial --plan {} --index N` (N = 0..{})",
                 plan.id,
@@ -426,6 +441,7 @@ fn sweep(cmd: SweepCmd) -> Result<()> {
             return Ok(());
         }
         Some(SweepSub::Collect { sweep_dir }) => sweep::collect_dir(&sweep_dir)?,
+        Some(SweepSub::Worker(args)) => sweep::cli::worker(args)?,
         None => {
             let Some(experiment) = cmd.experiment else {
                 return Err(Error::Usage(
@@ -509,6 +525,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             let _ = out.summary;
         }
         Command::Sweep(cmd) => sweep(cmd)?,
+        Command::Compare(args) => crate::compare::cli::run(args)?,
         Command::Promote {
             sources,
             metric,
@@ -517,6 +534,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             from,
             project,
             registry_name,
+            require_significant,
         } => {
             use crate::promote;
             let p = promote::promote(&promote::Options {
@@ -533,6 +551,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 },
                 project,
                 registry_name,
+                require_significant,
             })?;
             println!(
                 "promoted {} ({metric} = {:.4}) to {}",

@@ -24,6 +24,8 @@ pub(crate) mod util;
 #[cfg(feature = "train")]
 pub mod cli;
 #[cfg(feature = "train")]
+pub mod compare;
+#[cfg(feature = "train")]
 pub mod data;
 #[cfg(feature = "train")]
 pub(crate) mod net;

@@ -234,6 +234,17 @@ fn run_stages(
         },
     );
     let eval_secs = t2.elapsed().as_secs_f64();
+    let (names, values) = report.per_user_table();
+    let raw: Vec<u64> = report
+        .users
+        .iter()
+        .map(|&u| {
+            ds.users
+                .get(u as usize)
+                .map_or(u64::from(u), |&r| u64::from(r))
+        })
+        .collect();
+    crate::compare::write_per_user(&run.file(crate::compare::PER_USER), &names, &raw, &values)?;
     let mut summary: BTreeMap<String, f64> = report.to_flat().into_iter().collect();
     summary.extend(member_metrics(exp, &ds, &engine));
     summary.insert("fit_seconds".into(), fit_secs);

@@ -52,6 +52,8 @@ pub struct Options {
     pub project: Option<String>,
     /// Comet model-registry name.
     pub registry_name: String,
+    /// Refuse unless the run beats the promoted one significantly.
+    pub require_significant: bool,
 }
 
 /// The outcome.
@@ -94,6 +96,11 @@ pub fn promote(opts: &Options) -> Result<Promoted> {
         )));
     };
     let c = &candidates[best];
+    let significance = if opts.require_significant {
+        crate::compare::gate::check(&c.dir, &opts.to, &opts.metric, opts.goal)?
+    } else {
+        Value::Null
+    };
     let bundle_dir = c.dir.join("bundle");
     let b = bundle::read(&bundle_dir).map_err(|e| {
         Error::Model(format!(
@@ -145,6 +152,7 @@ pub fn promote(opts: &Options) -> Result<Promoted> {
             .map(|st| json!({"workspace": st.workspace, "project": st.project, "experiment_key": st.key, "link": st.link}))
             .unwrap_or(Value::Null),
         registry,
+        significance,
         candidates: candidates
             .iter()
             .map(|c| json!({"run_dir": c.dir, "value": c.value}))
@@ -561,6 +569,8 @@ struct PromotedJson<'a> {
     bundle_files: BTreeMap<String, String>,
     comet: Value,
     registry: Value,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    significance: Value,
     candidates: Vec<Value>,
 }
 

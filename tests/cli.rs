@@ -1149,11 +1149,14 @@ fn every_family_runs_and_is_deterministic() {
 /// must be recorded and must not stop the sweep.
 const SWEEP: &str = "model: {kind: ease}\neval: {k: [10]}\nsweep:\n  parallel: 1\n  parameters:\n    model:\n      - {kind: ease, l2: 10}\n      - {kind: ease, l2: 100}\n      - {kind: user_knn, neighbors: 5}\n      - {kind: user_knn, neighbors: 20}\n    data.min_user_ratings: [5, 100000]";
 
+/// Trials whose state file says `state` (one state file per trial).
 fn ledger_count(sweep_dir: &Path, state: &str) -> usize {
-    fs::read_to_string(sweep_dir.join("ledger.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(&format!("\"state\":\"{state}\"")))
+    names_in(&sweep_dir.join("state"))
+        .iter()
+        .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
+        .filter_map(|n| fs::read(sweep_dir.join("state").join(n)).ok())
+        .filter_map(|b| serde_json::from_slice::<Json>(&b).ok())
+        .filter(|v| v["state"] == state)
         .count()
 }
 
@@ -1203,12 +1206,7 @@ fn sweep_survives_a_kill_and_resumes() {
     // Every trial ran to an end exactly once after the kill: the ledger holds
     // at most one final state per trial, plus those recorded before it.
     let finals = ledger_count(&sweep_dir, "done") + ledger_count(&sweep_dir, "failed");
-    assert_eq!(
-        finals,
-        8,
-        "{}",
-        fs::read_to_string(sweep_dir.join("ledger.jsonl")).unwrap()
-    );
+    assert_eq!(finals, 8, "{:?}", names_in(&sweep_dir.join("state")));
 
     let csv = fs::read_to_string(sweep_dir.join("summary.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
@@ -1281,7 +1279,8 @@ fn sweep_plan_trial_collect() {
 
     let o = ok(fx.cmd().args(["sweep", "collect"]).arg(&out_dir));
     assert!(
-        o.stdout.contains("2 done, 0 failed, 0 running, 6 queued"),
+        o.stdout
+            .contains("2 done, 0 pruned, 0 failed, 0 running, 6 queued"),
         "{}",
         o.stdout
     );

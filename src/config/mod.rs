@@ -14,7 +14,7 @@ mod sweep;
 pub(crate) use load::get_path;
 pub use model::{HybridMember, ModelConfig, Normalization, Similarity};
 pub use schema::*;
-pub use sweep::{ParamSpace, SweepConfig, SweepGoal, SweepMethod};
+pub use sweep::{EarlyStop, ParamSpace, SweepConfig, SweepGoal, SweepMethod, EPOCH_METRICS};
 
 use std::path::{Path, PathBuf};
 

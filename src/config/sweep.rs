@@ -15,7 +15,72 @@ pub enum SweepMethod {
     Grid,
     /// `trials` seeded draws.
     Random,
+    /// Tree-structured Parzen estimator (Optuna's default sampler): after
+    /// `n_startup_trials` random ones, each trial is suggested from the
+    /// finished ones.
+    Tpe,
 }
+
+/// `sweep.early_stop`: stop trials whose per-epoch validation metric lags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EarlyStop {
+    /// Asynchronous successive halving (Ray Tune's ASHA): at rung epochs
+    /// `min_epochs * reduction_factor^k`, a trial continues only when its
+    /// value is in the top `1/reduction_factor` of the values recorded there.
+    Asha {
+        /// Per-epoch validation metric (`val_ndcg@10` or `val_recall@20`).
+        #[serde(default = "d_es_metric")]
+        metric: String,
+        /// First rung (epochs, 1-based).
+        #[serde(default = "d_min_epochs")]
+        min_epochs: u32,
+        /// Keep 1 of `reduction_factor` trials at each rung.
+        #[serde(default = "d_reduction")]
+        reduction_factor: u32,
+    },
+    /// Optuna's MedianPruner: from `min_epochs` on, stop a trial whose value
+    /// at epoch e is below the median of the finished trials' values at e.
+    Median {
+        /// Per-epoch validation metric.
+        #[serde(default = "d_es_metric")]
+        metric: String,
+        /// Epochs before any decision (warm-up).
+        #[serde(default = "d_min_epochs")]
+        min_epochs: u32,
+        /// Finished trials needed before any decision.
+        #[serde(default = "d_min_trials")]
+        min_trials: usize,
+    },
+}
+
+impl EarlyStop {
+    /// The per-epoch metric it watches.
+    pub fn metric(&self) -> &str {
+        match self {
+            EarlyStop::Asha { metric, .. } | EarlyStop::Median { metric, .. } => metric,
+        }
+    }
+}
+
+fn d_es_metric() -> String {
+    "val_ndcg@10".into()
+}
+fn d_min_epochs() -> u32 {
+    1
+}
+fn d_reduction() -> u32 {
+    3
+}
+fn d_min_trials() -> usize {
+    1
+}
+
+/// Upper bound of `sweep.trials` (it sizes the plan).
+pub const MAX_TRIALS: usize = 100_000;
+
+/// Per-epoch validation metrics the learned models emit (higher is better).
+pub const EPOCH_METRICS: [&str; 2] = ["val_ndcg@10", "val_recall@20"];
 
 /// Whether bigger is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -83,6 +148,12 @@ pub struct SweepConfig {
     /// Trials at once.
     #[serde(default = "d_parallel")]
     pub parallel: usize,
+    /// TPE: random trials before the first suggestion (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_startup_trials: Option<usize>,
+    /// Stop lagging trials early (learned models only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stop: Option<EarlyStop>,
     /// Dotted config path → values or distribution.
     pub parameters: BTreeMap<String, ParamSpace>,
 }
@@ -174,17 +245,71 @@ impl SweepConfig {
                     return Err(invalid(
                         f,
                         &key,
-                        "a distribution needs method: random (grid takes lists of values)",
+                        "a distribution needs method: random or tpe (grid takes lists of values)",
                     ))
                 }
                 _ => {}
             }
         }
-        if self.method == SweepMethod::Random && self.trials.unwrap_or(0) == 0 {
+        if self.method != SweepMethod::Grid && self.trials.unwrap_or(0) == 0 {
             return Err(invalid(
                 f,
                 "sweep.trials",
-                "missing; method random needs a positive number of trials",
+                "missing; methods random and tpe need a positive number of trials",
+            ));
+        }
+        if let Some(n) = self.trials.filter(|&n| n > MAX_TRIALS) {
+            return Err(invalid(
+                f,
+                "sweep.trials",
+                format!("{n} is not allowed; allowed: 1..={MAX_TRIALS}"),
+            ));
+        }
+        if self.n_startup_trials.is_some() && self.method != SweepMethod::Tpe {
+            return Err(invalid(
+                f,
+                "sweep.n_startup_trials",
+                "only method: tpe takes it",
+            ));
+        }
+        if let Some(es) = &self.early_stop {
+            self.check_early_stop(es, f)?;
+        }
+        Ok(())
+    }
+
+    fn check_early_stop(&self, es: &EarlyStop, f: &Path) -> Result<(), ConfigError> {
+        if !EPOCH_METRICS.contains(&es.metric()) {
+            return Err(invalid(
+                f,
+                "sweep.early_stop.metric",
+                format!(
+                    "{:?} is not allowed; allowed: {}",
+                    es.metric(),
+                    EPOCH_METRICS.join(", ")
+                ),
+            ));
+        }
+        let (min_epochs, rf) = match es {
+            EarlyStop::Asha {
+                min_epochs,
+                reduction_factor,
+                ..
+            } => (*min_epochs, *reduction_factor),
+            EarlyStop::Median { min_epochs, .. } => (*min_epochs, 2),
+        };
+        if min_epochs == 0 || min_epochs > 100_000 {
+            return Err(invalid(
+                f,
+                "sweep.early_stop.min_epochs",
+                format!("{min_epochs} is not allowed; allowed: 1..=100000"),
+            ));
+        }
+        if !(2..=100).contains(&rf) {
+            return Err(invalid(
+                f,
+                "sweep.early_stop.reduction_factor",
+                format!("{rf} is not allowed; allowed: 2..=100"),
             ));
         }
         Ok(())

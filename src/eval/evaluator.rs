@@ -57,9 +57,30 @@ pub struct EvalReport {
     pub rmse: Option<f64>,
     /// Over ALL test rows, if the scorer predicts ratings.
     pub mae: Option<f64>,
+    /// The evaluated users (dense indices, ascending).
+    pub users: Vec<u32>,
+    /// The values behind `at_k`: per evaluated user, per K (user-major,
+    /// K-minor), for per-user significance tests.
+    pub per_user: Vec<UserMetrics>,
 }
 
 impl EvalReport {
+    /// Per-user columns: names (`precision@K`, `recall@K`, `ndcg@K`,
+    /// `map@K`, `hit_rate@K` per K) and the values, row-major in `users` order.
+    pub fn per_user_table(&self) -> (Vec<String>, Vec<f64>) {
+        let mut names = Vec::with_capacity(self.ks.len() * 5);
+        for k in &self.ks {
+            for m in ["precision", "recall", "ndcg", "map", "hit_rate"] {
+                names.push(format!("{m}@{k}"));
+            }
+        }
+        let mut vals = Vec::with_capacity(self.per_user.len() * 5);
+        for m in &self.per_user {
+            vals.extend([m.precision, m.recall, m.ndcg, m.map, m.hit_rate]);
+        }
+        (names, vals)
+    }
+
     /// Flat map like {"precision@10": .., "recall@10": .., "ndcg@10": .., "map@10": .., "hit_rate@10": ..,
     /// "coverage@10": .., "users_evaluated": .., "rmse": .., "mae": ..}; K-blocks in `ks` order, rating
     /// metrics only when present.
@@ -248,7 +269,8 @@ pub fn evaluate(
     // bit-identical for any block size or thread count. Entries are
     // user-major, K-minor, hence the modulo.
     let mut sums = vec![MetricSums::default(); ks.len()];
-    for (idx, m) in per_block.iter().flatten().enumerate() {
+    let per_user: Vec<UserMetrics> = per_block.into_iter().flatten().collect();
+    for (idx, m) in per_user.iter().enumerate() {
         sums[idx % ks.len()].add(m);
     }
 
@@ -275,6 +297,8 @@ pub fn evaluate(
         users_evaluated: users.len(),
         rmse,
         mae,
+        users,
+        per_user,
     }
 }
 

@@ -26,6 +26,36 @@ pub(crate) struct RunInputs {
     pub config: Option<Yaml>,
     pub data_stats: Option<Json>,
     pub curves: Vec<Curves>,
+    /// 95 % bootstrap intervals of the headline metrics from per_user.csv:
+    /// (metric, mean, lo, hi).
+    pub cis: Vec<(String, f64, f64, f64)>,
+}
+
+/// Bootstrap intervals of the metrics at the headline K, from per_user.csv
+/// (none for a run without it).
+fn headline_cis(dir: &Path, summary: &BTreeMap<String, f64>) -> Vec<(String, f64, f64, f64)> {
+    use crate::compare::{read_per_user, stats, RESAMPLES};
+    let Ok(pu) = read_per_user(dir) else {
+        return Vec::new();
+    };
+    let k = if summary.contains_key("ndcg@10") {
+        "10".to_string()
+    } else {
+        match pu.metrics.iter().find(|m| m.starts_with("ndcg@")) {
+            Some(m) => m["ndcg@".len()..].to_string(),
+            None => return Vec::new(),
+        }
+    };
+    AT_K[..5]
+        .iter()
+        .filter_map(|m| {
+            let name = format!("{m}@{k}");
+            let col: Vec<f64> = pu.column(&name)?.into_values().collect();
+            let mean = col.iter().sum::<f64>() / col.len().max(1) as f64;
+            let (lo, hi) = stats::bootstrap_ci(&col, RESAMPLES, 0.95, 0);
+            Some((name, mean, lo, hi))
+        })
+        .collect()
 }
 
 impl RunInputs {
@@ -44,12 +74,14 @@ impl RunInputs {
         } else {
             Vec::new()
         };
+        let cis = headline_cis(dir, &summary);
         Ok(Self {
             meta,
             summary,
             config,
             data_stats,
             curves,
+            cis,
         })
     }
 
@@ -637,6 +669,19 @@ pub(crate) fn markdown(inp: &RunInputs, plots: &[Plot], plots_rel: &str, extra: 
         md.push('\n');
         md.push_str(&table(&["", "value"], &[false, true], &scalars));
     }
+    if !inp.cis.is_empty() {
+        md.push_str("\nPer-user spread (95 % percentile bootstrap of the mean over evaluated users, 2,000 resamples, seed 0):\n\n");
+        let rows: Vec<Vec<String>> = inp
+            .cis
+            .iter()
+            .map(|(m, v, lo, hi)| vec![m.clone(), num(Some(*v)), format!("[{lo:.4}, {hi:.4}]")])
+            .collect();
+        md.push_str(&table(
+            &["metric", "mean", "95 % CI"],
+            &[false, true, false],
+            &rows,
+        ));
+    }
     if let Some(p) = find("metrics_at_k") {
         img(&mut md, p);
     }
@@ -750,6 +795,7 @@ mod tests {
             config: serde_yaml::from_str("model: {kind: hybrid}").ok(),
             data_stats: None,
             curves: Vec::new(),
+            cis: Vec::new(),
         };
         assert_eq!(inp.ks(), vec![5, 10]);
         assert_eq!(inp.primary().as_deref(), Some("ndcg@10"));

@@ -52,8 +52,11 @@ impl SweepInputs {
     pub fn ranked(&self) -> Vec<usize> {
         let m = &self.info.metric;
         let goal = self.info.goal;
+        // A pruned trial has metrics (of its stopped model) but is no
+        // candidate: it is listed after the ranked ones.
         let mut with: Vec<usize> = (0..self.table.trials.len())
             .filter(|&i| self.table.trials[i].metrics.contains_key(m))
+            .filter(|&i| self.table.trials[i].status != "pruned")
             .collect();
         with.sort_by(|&a, &b| {
             let (x, y) = (
@@ -161,7 +164,7 @@ fn stem_of(param: &str) -> String {
 fn param_figure(inp: &SweepInputs, param: &str) -> Option<ScatterFigure> {
     let metric = &inp.info.metric;
     let best = inp.best().map(|t| t.trial.clone());
-    let pts: Vec<(&str, f64, bool)> = inp
+    let pts: Vec<(&str, f64, bool, bool)> = inp
         .table
         .trials
         .iter()
@@ -169,7 +172,12 @@ fn param_figure(inp: &SweepInputs, param: &str) -> Option<ScatterFigure> {
             let v = t.metrics.get(metric)?;
             // An empty cell: the parameter does not apply to this trial.
             let p = t.params.get(param).filter(|p| !p.trim().is_empty())?;
-            Some((p.as_str(), *v, Some(&t.trial) == best.as_ref()))
+            Some((
+                p.as_str(),
+                *v,
+                Some(&t.trial) == best.as_ref(),
+                t.status == "pruned",
+            ))
         })
         .collect();
     if pts.is_empty() {
@@ -214,12 +222,23 @@ fn param_figure(inp: &SweepInputs, param: &str) -> Option<ScatterFigure> {
         points: Vec::new(),
         color: 3,
     };
+    let mut pruned = Group {
+        name: "pruned trial (stopped early)".into(),
+        points: Vec::new(),
+        color: 1,
+    };
     for (p, x) in pts.iter().zip(xs) {
         if p.2 {
             top.points.push((x, p.1));
+        } else if p.3 {
+            pruned.points.push((x, p.1));
         } else {
             trials.points.push((x, p.1));
         }
+    }
+    let mut groups = vec![trials, top];
+    if !pruned.points.is_empty() {
+        groups.push(pruned);
     }
     let log = matches!(x, XAxis::Numeric(Scale::Log));
     Some(ScatterFigure {
@@ -231,7 +250,7 @@ fn param_figure(inp: &SweepInputs, param: &str) -> Option<ScatterFigure> {
         },
         y_desc: metric.clone(),
         x,
-        groups: vec![trials, top],
+        groups,
         radius: 8,
         legend: true,
     })
@@ -244,6 +263,9 @@ fn families_figure(inp: &SweepInputs) -> Option<BarFigure> {
         let (Some(f), Some(v)) = (f, t.metrics.get(metric)) else {
             continue;
         };
+        if t.status == "pruned" {
+            continue;
+        }
         let e = best.entry(f.as_str()).or_insert(*v);
         if inp.info.goal.better(*v, *e) {
             *e = *v;
@@ -447,7 +469,8 @@ mod tests {
              2,0,a0,done,trials/0,ease,50,0.30,0.2,\n\
              1,1,a1,done,trials/1,ease,500,0.35,0.25,\n\
              ,2,a2,failed,trials/2,mf_bpr,,,,\n\
-             3,3,a3,done,trials/3,mf_bpr,,0.28,0.21,\n",
+             3,3,a3,done,trials/3,mf_bpr,,0.28,0.21,\n\
+             ,4,a4,pruned,trials/4,mf_bpr,,0.99,0.21,\n",
         )
         .unwrap();
     }
@@ -462,7 +485,7 @@ mod tests {
             .iter()
             .map(|&i| inp.table.trials[i].trial.as_str())
             .collect();
-        assert_eq!(order, ["1", "0", "3", "2"]);
+        assert_eq!(order, ["1", "0", "3", "2", "4"], "pruned: no candidate");
         assert_eq!(inp.best().unwrap().trial_id, "a1");
         assert_eq!(inp.companion_metrics(), vec!["precision@10".to_string()]);
         let fam = families_figure(&inp).unwrap();

@@ -2,11 +2,17 @@
 //! and `sweep.json`, sorted by the sweep metric.
 //!
 //! The trial directories are the source of truth (a Kubernetes pod writes its
-//! run there, possibly on another machine); the ledger fills in what a trial
-//! directory cannot say, such as a trial that failed before its run started.
+//! run there, possibly on another machine); the per-trial state files (and an
+//! old ledger) fill in what a trial directory cannot say, such as a trial
+//! that failed before its run started.
+//!
+//! Trials whose per-user values are not significantly different from the
+//! best trial's (paired t-test and Wilcoxon, Holm-corrected over the
+//! trials, 5 %) are marked: the ranking among them is noise.
 
-use super::ledger::{Ledger, State};
+use super::ledger::State;
 use super::plan::Plan;
+use super::state;
 use crate::config::SweepGoal;
 use crate::track::store::RunDir;
 use crate::util::fsx;
@@ -36,6 +42,19 @@ pub struct Row {
     pub metrics: BTreeMap<String, f64>,
     /// Why it failed.
     pub error: Option<String>,
+    /// Epochs the trial trained (per-epoch validation metrics recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<u32>,
+    /// Epoch at which the pruner stopped it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pruned_at: Option<u32>,
+    /// Holm-adjusted p-values (t-test, Wilcoxon) against the best trial on
+    /// the sweep metric, per user; None without per-user files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vs_best: Option<[f64; 2]>,
+    /// Not significantly different from the best trial (5 %).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tied_with_best: Option<bool>,
 }
 
 /// The collected sweep.
@@ -55,6 +74,8 @@ pub struct Summary {
     pub trials: usize,
     /// Trials per state.
     pub counts: BTreeMap<&'static str, usize>,
+    /// Epochs trained over all trials (what early stopping saves).
+    pub epochs_run: u64,
     /// Rows, best first.
     pub rows: Vec<Row>,
 }
@@ -77,9 +98,10 @@ impl Summary {
 /// Reads every trial's state and writes summary.csv, summary.md and
 /// sweep.json into the sweep directory.
 pub fn collect(sweep_dir: &Path, plan: &Plan) -> io::Result<Summary> {
-    let ledger = Ledger::at(sweep_dir).last_states()?;
-    let mut rows = Vec::with_capacity(plan.trials.len());
-    for t in &plan.trials {
+    let ledger = state::read_all(sweep_dir)?;
+    let trials = super::trials(sweep_dir, plan)?;
+    let mut rows = Vec::with_capacity(trials.len());
+    for t in &trials {
         let rel = PathBuf::from("trials").join(t.dir_name());
         let dir = sweep_dir.join(&rel);
         let mut row = Row {
@@ -91,12 +113,24 @@ pub fn collect(sweep_dir: &Path, plan: &Plan) -> io::Result<Summary> {
             overrides: t.overrides.clone(),
             metrics: BTreeMap::new(),
             error: None,
+            epochs: None,
+            pruned_at: None,
+            vs_best: None,
+            tied_with_best: None,
         };
+        if let Some(st) = ledger.get(&t.id) {
+            row.epochs = st.epochs.keys().max().copied();
+            row.pruned_at = st.pruned_at;
+        }
         match RunDir::open(&dir).and_then(|r| r.read_meta()) {
             Ok(meta) => match meta.status.as_str() {
-                "done" => match read_summary(&dir) {
+                s @ ("done" | "pruned") => match read_summary(&dir) {
                     Ok(m) => {
-                        row.status = State::Done;
+                        row.status = if s == "done" {
+                            State::Done
+                        } else {
+                            State::Pruned
+                        };
                         row.metrics = m;
                     }
                     Err(e) => {
@@ -132,9 +166,20 @@ pub fn collect(sweep_dir: &Path, plan: &Plan) -> io::Result<Summary> {
                 },
             ),
             (State::Done, None) => (1, 0.0),
-            (State::Failed, _) => (2, 0.0),
-            (State::Running, _) => (3, 0.0),
-            (State::Queued, _) => (4, 0.0),
+            // Pruned trials are listed (with their last metrics) after every
+            // finished one: they are not candidates.
+            (State::Pruned, Some(v)) => (
+                2,
+                if plan.goal == SweepGoal::Maximize {
+                    -v
+                } else {
+                    v
+                },
+            ),
+            (State::Pruned, None) => (3, 0.0),
+            (State::Failed, _) => (4, 0.0),
+            (State::Running, _) => (5, 0.0),
+            (State::Queued, _) => (6, 0.0),
         }
     };
     rows.sort_by(|a, b| {
@@ -151,23 +196,69 @@ pub fn collect(sweep_dir: &Path, plan: &Plan) -> io::Result<Summary> {
         }
     }
     let mut counts = BTreeMap::new();
-    for s in [State::Queued, State::Running, State::Done, State::Failed] {
+    for s in [
+        State::Queued,
+        State::Running,
+        State::Done,
+        State::Failed,
+        State::Pruned,
+    ] {
         counts.insert(s.as_str(), rows.iter().filter(|r| r.status == s).count());
     }
+    mark_ties(sweep_dir, &mut rows, &metric);
+    let epochs_run = rows.iter().filter_map(|r| r.epochs).map(u64::from).sum();
     let summary = Summary {
         id: plan.id.clone(),
         experiment: plan.experiment.clone(),
         metric,
         goal: plan.goal,
         parameters: plan.parameters.clone(),
-        trials: plan.trials.len(),
+        trials: if plan.method == crate::config::SweepMethod::Tpe {
+            plan.budget.max(trials.len())
+        } else {
+            trials.len()
+        },
         counts,
+        epochs_run,
         rows,
     };
     fsx::write_atomic(&sweep_dir.join("summary.csv"), csv(&summary).as_bytes())?;
     fsx::write_atomic(&sweep_dir.join("summary.md"), markdown(&summary).as_bytes())?;
     fsx::write_json_atomic(&sweep_dir.join("sweep.json"), &SweepJson::of(&summary))?;
     Ok(summary)
+}
+
+/// Tests each ranked trial against the best one, user by user, on the
+/// sweep metric (Holm over the trials); rows without per-user files stay
+/// unmarked.
+fn mark_ties(sweep_dir: &Path, rows: &mut [Row], metric: &str) {
+    use crate::compare::{paired, read_per_user, stats, Options};
+    let column = |r: &Row| {
+        read_per_user(&sweep_dir.join(&r.run_dir))
+            .ok()
+            .and_then(|p| p.column(metric))
+    };
+    let Some(best) = rows.first().filter(|r| r.rank == Some(1)).and_then(column) else {
+        return;
+    };
+    let opts = Options::default();
+    let mut tests: Vec<(usize, f64, f64)> = Vec::new();
+    for (i, r) in rows.iter().enumerate().skip(1) {
+        if r.rank.is_none() {
+            break;
+        }
+        if let Some(c) = column(r) {
+            let t = paired(metric, &best, &c, &opts);
+            tests.push((i, t.p_t, t.p_wilcoxon));
+        }
+    }
+    let pt = stats::holm(&tests.iter().map(|t| t.1).collect::<Vec<_>>());
+    let pw = stats::holm(&tests.iter().map(|t| t.2).collect::<Vec<_>>());
+    for ((i, _, _), (a, b)) in tests.iter().zip(pt.into_iter().zip(pw)) {
+        rows[*i].vs_best = Some([a, b]);
+        rows[*i].tied_with_best = Some(!(a < opts.alpha && b < opts.alpha));
+    }
+    rows[0].tied_with_best = Some(true);
 }
 
 fn read_summary(dir: &Path) -> io::Result<BTreeMap<String, f64>> {
@@ -188,6 +279,7 @@ struct SweepJson<'a> {
     parameters: &'a [String],
     trials: usize,
     counts: &'a BTreeMap<&'static str, usize>,
+    epochs_run: u64,
     best: Option<&'a Row>,
     rows: &'a [Row],
 }
@@ -202,6 +294,7 @@ impl<'a> SweepJson<'a> {
             parameters: &s.parameters,
             trials: s.trials,
             counts: &s.counts,
+            epochs_run: s.epochs_run,
             best: s.best(),
             rows: &s.rows,
         }
@@ -268,17 +361,21 @@ fn md_cell(s: &str) -> String {
 /// The trials table, best first, and the best trial named.
 pub(crate) fn markdown(s: &Summary) -> String {
     let mut out = format!(
-        "# Sweep {} ({})\n\n{} trials: {} done, {} failed, {} running, {} queued. Ranked by `{}` ({}).\n\n",
+        "# Sweep {} ({})\n\n{} trials: {} done, {} pruned, {} failed, {} running, {} queued. Ranked by `{}` ({}).\n\n",
         s.id,
         s.experiment,
         s.trials,
         s.counts["done"],
+        s.counts["pruned"],
         s.counts["failed"],
         s.counts["running"],
         s.counts["queued"],
         s.metric,
         if s.goal == SweepGoal::Maximize { "higher is better" } else { "lower is better" },
     );
+    if s.rows.iter().any(|r| r.tied_with_best.is_some()) {
+        out.push_str("`≈ best`: not significantly different from the best trial per user (paired t-test and Wilcoxon, Holm-corrected, 5 %).\n\n");
+    }
     match s.best() {
         Some(b) => {
             let _ = writeln!(
@@ -297,19 +394,22 @@ pub(crate) fn markdown(s: &Summary) -> String {
     for p in &s.parameters {
         let _ = write!(out, " {} |", md_cell(p));
     }
-    let _ = writeln!(out, " {} | run |", md_cell(&s.metric));
+    let _ = writeln!(out, " {} | ≈ best | run |", md_cell(&s.metric));
     out.push_str("|---:|---:|---|");
     for _ in &s.parameters {
         out.push_str("---|");
     }
-    out.push_str("---:|---|\n");
+    out.push_str("---:|---|---|\n");
     for r in &s.rows {
         let status = match &r.error {
             Some(e) if r.status == State::Failed => {
                 let e: String = e.chars().take(100).collect();
                 format!("failed: {}", md_cell(&e))
             }
-            _ => r.status.as_str().to_string(),
+            _ => match r.pruned_at {
+                Some(e) if r.status == State::Pruned => format!("pruned at epoch {e}"),
+                _ => r.status.as_str().to_string(),
+            },
         };
         let _ = write!(
             out,
@@ -326,7 +426,13 @@ pub(crate) fn markdown(s: &Summary) -> String {
             );
         }
         let v = s.value(r).map(|v| format!("{v:.4}")).unwrap_or_default();
-        let _ = writeln!(out, " {v} | `{}` |", r.run_dir.display());
+        let tie = match (r.tied_with_best, r.rank) {
+            (Some(true), Some(1)) => "best",
+            (Some(true), _) => "≈",
+            (Some(false), _) => "worse",
+            (None, _) => "",
+        };
+        let _ = writeln!(out, " {v} | {tie} | `{}` |", r.run_dir.display());
     }
     out
 }
@@ -357,6 +463,7 @@ mod tests {
             parallel: 1,
             parameters: vec!["model.l2".into()],
             trials,
+            ..Default::default()
         }
     }
 
@@ -385,8 +492,8 @@ mod tests {
         fake_run(d.path(), &p.trials[0], "done", Some(0.2));
         fake_run(d.path(), &p.trials[1], "failed", None);
         fake_run(d.path(), &p.trials[2], "done", Some(0.3));
-        // Trial 3 failed before its run started: only the ledger knows.
-        Ledger::at(d.path())
+        // Trial 3 failed before its run started: only the (old) ledger knows.
+        super::super::ledger::Ledger::at(d.path())
             .append(3, "id3", State::Failed, Some("bad data".into()))
             .unwrap();
         let s = collect(d.path(), &p).unwrap();

@@ -1,4 +1,6 @@
-//! The sweep ledger: an append-only JSON-lines journal of trial states.
+//! The legacy sweep ledger: an append-only JSON-lines journal of trial
+//! states. Sweeps now keep one state file per trial (`state.rs`); this file
+//! is still read so that sweeps started by an older anirec resume.
 //!
 //! Append-only because several processes write it (the local sweeper and its
 //! trial children): each event is one `write` of one line on an `O_APPEND`
@@ -24,6 +26,9 @@ pub enum State {
     Done,
     /// Finished with an error.
     Failed,
+    /// Stopped early by the sweep's pruner (ASHA, median); its metrics are
+    /// those of the stopped model.
+    Pruned,
 }
 
 impl State {
@@ -34,6 +39,7 @@ impl State {
             State::Running => "running",
             State::Done => "done",
             State::Failed => "failed",
+            State::Pruned => "pruned",
         }
     }
 }

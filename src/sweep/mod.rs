@@ -1,5 +1,7 @@
-//! Config sweeps: expand (`plan`), run trials locally `parallel` at a time
-//! or one per Kubernetes pod (`trial`), and merge the results (`collect`).
+//! Config sweeps: expand (`plan`), run trials locally `parallel` at a time,
+//! one per Kubernetes pod (`trial`), or from any number of workers sharing
+//! the sweep directory (`worker`, needed for TPE, whose trials are suggested
+//! as the sweep goes), and merge the results (`collect`).
 //!
 //! Each trial is a normal run in `<sweep>/trials/<index>-<id>/`, started as a
 //! child process of the local sweeper (the same `anirec sweep trial` a pod
@@ -8,40 +10,41 @@
 //!
 //! ```text
 //! <runs_dir>/<experiment>/sweep-<id>/
-//!   plan.json  ledger.jsonl  sweep.lock
-//!   trials/000-<trial id>/   (a run directory)
+//!   plan.json  sweep.lock  suggest.lock
+//!   state/000-<trial id>.json   (one state file per trial; state.rs)
+//!   locks/000-<trial id>.lock   (held by the process running the trial)
+//!   suggested/000.json          (TPE: each suggestion, in order)
+//!   trials/000-<trial id>/      (a run directory)
 //!   logs/000-<trial id>.log
 //!   summary.csv  summary.md  sweep.json
 //! ```
+//!
+//! Sweeps started by an older anirec kept a shared `ledger.jsonl`; it is
+//! still read, never written.
 
+pub mod cli;
 pub mod collect;
 pub mod ledger;
+mod local;
 pub mod plan;
+pub mod prune;
+pub mod state;
+pub mod tpe;
+mod worker;
 
-use crate::config::Experiment;
+pub use local::{run_local, LocalOptions};
+pub use worker::{run_worker, WorkerOptions};
+
+use crate::config::{Experiment, SweepMethod};
 use crate::pipeline::{self, RunOptions};
 use crate::track::store::RunDir;
 use crate::util::{fsx, time};
 use crate::{Error, Result};
 use collect::Summary;
-use ledger::{Ledger, State};
+use ledger::State;
 use plan::{Plan, Trial, PLAN_VERSION};
-use std::collections::VecDeque;
+use state::{FileLock, LockError};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::time::Instant;
-
-/// Options of a local sweep.
-#[derive(Debug, Clone, Default)]
-pub struct LocalOptions {
-    /// Sweep directory (default `<runs_dir>/<experiment>/sweep-<id>`).
-    pub sweep_dir: Option<PathBuf>,
-    /// Re-run trials that failed in an earlier invocation.
-    pub retry_failed: bool,
-    /// Override the plan's `parallel`.
-    pub parallel: Option<usize>,
-}
 
 /// Where a plan's sweep lives by default. The id is a content hash, so the
 /// same command finds the same directory again, which is how it resumes.
@@ -51,7 +54,7 @@ pub fn default_dir(plan: &Plan) -> PathBuf {
         .join(format!("sweep-{}", plan.id))
 }
 
-/// Reads a plan.json.
+/// Reads a plan.json, refusing one whose trial ids could name paths.
 pub fn read_plan(path: &Path) -> Result<Plan> {
     let bytes = std::fs::read(path).map_err(|e| {
         Error::Usage(format!(
@@ -68,6 +71,12 @@ pub fn read_plan(path: &Path) -> Result<Plan> {
             plan.version
         )));
     }
+    plan.check().map_err(|m| {
+        Error::Usage(format!(
+            "{}: {m}; re-plan it with `anirec sweep plan`",
+            path.display()
+        ))
+    })?;
     Ok(plan)
 }
 
@@ -99,152 +108,80 @@ fn trial_dir(sweep_dir: &Path, t: &Trial) -> PathBuf {
     sweep_dir.join("trials").join(t.dir_name())
 }
 
-/// A trial is done when its run finished and left its summary.
-fn trial_done(dir: &Path) -> bool {
-    dir.join("summary.json").is_file()
-        && RunDir::open(dir)
-            .and_then(|r| r.read_meta())
-            .is_ok_and(|m| m.status == "done")
+/// How a trial directory ended: Done or Pruned when its run finished and
+/// left its summary, None otherwise.
+fn finished(dir: &Path) -> Option<State> {
+    if !dir.join("summary.json").is_file() {
+        return None;
+    }
+    match RunDir::open(dir)
+        .and_then(|r| r.read_meta())
+        .ok()?
+        .status
+        .as_str()
+    {
+        "done" => Some(State::Done),
+        "pruned" => Some(State::Pruned),
+        _ => None,
+    }
 }
 
-/// Runs the trials of a plan that are not done yet, `parallel` at a time,
-/// then collects the summary. A failed trial is recorded and the sweep goes
-/// on; re-running the same command resumes.
-pub fn run_local(plan: &Plan, opts: &LocalOptions) -> Result<Summary> {
-    let dir = opts.sweep_dir.clone().unwrap_or_else(|| default_dir(plan));
-    fsx::create_dir_all(&dir.join("logs"))?;
-    ensure_plan(&dir, plan)?;
-    let _lock = Lock::acquire(&dir)?;
-    let ledger = Ledger::at(&dir);
-    let states = ledger.last_states()?;
-    let (mut done, mut failed) = (0, 0);
-    let mut todo = VecDeque::new();
-    for t in &plan.trials {
-        let td = trial_dir(&dir, t);
-        if trial_done(&td) {
-            done += 1;
-        } else if !opts.retry_failed && states.get(&t.id).is_some_and(|e| e.state == State::Failed)
-        {
-            failed += 1;
-        } else {
-            todo.push_back(t.index);
-        }
-    }
-    let parallel = opts.parallel.unwrap_or(plan.parallel).max(1);
-    eprintln!(
-        "sweep {} ({}): {} trials in {}; {done} done earlier, {failed} failed earlier{}, {} to run, {} at a time",
-        plan.id,
-        plan.experiment,
-        plan.trials.len(),
-        dir.display(),
-        if failed > 0 { " (--retry-failed re-runs them)" } else { "" },
-        todo.len(),
-        parallel.min(todo.len().max(1)),
-    );
-    for &i in &todo {
-        ledger.append(i, &plan.trials[i].id, State::Queued, None)?;
-    }
-    let exe = std::env::current_exe()?;
-    let total = todo.len();
-    let queue = Mutex::new(todo);
-    let finished = AtomicUsize::new(0);
-    let first_err: Mutex<Option<Error>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..parallel.min(total) {
-            s.spawn(|| loop {
-                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                let Some(i) = next else { break };
-                let t = &plan.trials[i];
-                if let Err(e) = run_child(&exe, &dir, t, &ledger, plan, &finished, total) {
-                    // Only infrastructure errors (cannot spawn, cannot write
-                    // the ledger) land here; a failing trial is not one.
-                    if let Ok(mut slot) = first_err.lock() {
-                        slot.get_or_insert(e);
-                    }
-                    break;
-                }
-            });
-        }
-    });
-    if let Some(e) = first_err.into_inner().ok().flatten() {
-        return Err(e);
-    }
-    let summary = collect::collect(&dir, plan)?;
-    eprintln!(
-        "sweep {}: {} done, {} failed; summary: {}",
-        plan.id,
-        summary.counts["done"],
-        summary.counts["failed"],
-        dir.join("summary.md").display()
-    );
-    Ok(summary)
-}
-
-fn run_child(
-    exe: &Path,
-    dir: &Path,
-    t: &Trial,
-    ledger: &Ledger,
-    plan: &Plan,
-    finished: &AtomicUsize,
-    total: usize,
-) -> Result<()> {
-    let log_path = dir.join("logs").join(format!("{}.log", t.dir_name()));
-    let log = std::fs::File::create(&log_path)
-        .map_err(|e| Error::Usage(format!("{}: {e}", log_path.display())))?;
-    let t0 = Instant::now();
-    let status = std::process::Command::new(exe)
-        .arg("sweep")
-        .arg("trial")
-        .arg("--plan")
-        .arg(dir.join("plan.json"))
-        .arg("--index")
-        .arg(t.index.to_string())
-        .arg("--sweep-dir")
-        .arg(dir)
-        .arg("--exit-with-parent")
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .status()
-        .map_err(|e| Error::Usage(format!("cannot start {}: {e}", exe.display())))?;
-    let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
-    let td = trial_dir(dir, t);
-    let secs = t0.elapsed().as_secs_f64();
-    if trial_done(&td) {
-        let value = std::fs::read(td.join("summary.json"))
-            .ok()
-            .and_then(|b| {
-                serde_json::from_slice::<std::collections::BTreeMap<String, f64>>(&b).ok()
-            })
-            .and_then(|m| m.get(&plan.metric).copied());
-        eprintln!(
-            "[{n}/{total}] trial {} {} done: {} = {} ({secs:.1} s)",
-            t.index,
-            t.label(),
-            plan.metric,
-            value.map_or("missing".into(), |v| format!("{v:.4}")),
-        );
+/// The trials of a sweep so far: the plan's, or (TPE) those suggested.
+pub fn trials(sweep_dir: &Path, plan: &Plan) -> std::io::Result<Vec<Trial>> {
+    if plan.method == SweepMethod::Tpe {
+        worker::suggested(sweep_dir)
     } else {
-        let states = ledger.last_states()?;
-        let recorded = states.get(&t.id).is_some_and(|e| e.state == State::Failed);
-        if !recorded {
-            // The child died without recording why (killed, panicked).
-            ledger.append(
-                t.index,
-                &t.id,
-                State::Failed,
-                Some(format!("trial process ended with {status}")),
-            )?;
-        }
-        eprintln!(
-            "[{n}/{total}] trial {} {} FAILED ({secs:.1} s); log: {}",
-            t.index,
-            t.label(),
-            log_path.display()
-        );
+        Ok(plan.trials.clone())
     }
-    Ok(())
+}
+
+/// The OS lock a process holds while it runs a trial: nobody else runs it
+/// or moves its directory while it is held.
+pub(crate) struct Claim {
+    _lock: FileLock,
+}
+
+fn claim_path(sweep_dir: &Path, t: &Trial) -> PathBuf {
+    sweep_dir
+        .join("locks")
+        .join(format!("{}.lock", t.dir_name()))
+}
+
+/// Takes trial `t`'s lock, or says who runs it.
+fn claim(sweep_dir: &Path, t: &Trial) -> Result<Claim> {
+    match FileLock::try_exclusive(&claim_path(sweep_dir, t)) {
+        Ok(l) => Ok(Claim { _lock: l }),
+        Err(LockError::Held { holder, .. }) => Err(Error::Usage(format!(
+            "trial {} ({}) is being run by {holder}; it is left alone",
+            t.index, t.id
+        ))),
+        Err(e) => Err(Error::Io(std::io::Error::other(e.to_string()))),
+    }
+}
+
+/// The sweep lock, exclusive (a local sweeper) or shared (workers).
+fn sweep_lock(dir: &Path, exclusive: bool) -> Result<FileLock> {
+    let p = dir.join("sweep.lock");
+    let r = if exclusive {
+        FileLock::try_exclusive(&p)
+    } else {
+        FileLock::try_shared(&p)
+    };
+    r.map_err(|e| match e {
+        LockError::Held { holder, .. } => Error::Usage(format!(
+            "this sweep is in use in {} ({} holds {}); wait for it or stop it",
+            dir.display(),
+            if exclusive {
+                "`anirec sweep worker` processes or another `anirec sweep`; last local sweeper:"
+                    .to_string()
+                    + &holder
+            } else {
+                format!("a local `anirec sweep`, {holder},")
+            },
+            p.display()
+        )),
+        other => Error::Io(std::io::Error::other(other.to_string())),
+    })
 }
 
 /// What `anirec sweep trial` did.
@@ -259,7 +196,8 @@ pub enum TrialOutcome {
 /// Runs one trial of a plan into `<sweep_dir>/trials/`: what a Kubernetes
 /// pod (index = JOB_COMPLETION_INDEX) and the local sweeper's children do.
 /// Idempotent: a finished trial is not run again, an interrupted one is moved
-/// aside to `interrupted/` and re-run.
+/// aside to `interrupted/` and re-run, and one that another process is
+/// running (it holds the trial's lock) is an error that touches nothing.
 pub fn run_trial(
     plan_path: &Path,
     index: usize,
@@ -275,41 +213,64 @@ pub fn run_trial(
             .unwrap_or(Path::new("."))
             .to_path_buf(),
     };
-    let Some(t) = plan.trials.get(index) else {
-        return Err(Error::Usage(format!(
-            "--index {index} is out of range: the plan has {} trials (0..{})",
-            plan.trials.len(),
-            plan.trials.len()
-        )));
-    };
     fsx::create_dir_all(&dir)?;
     ensure_plan(&dir, &plan)?;
+    let all = trials(&dir, &plan)?;
+    let Some(t) = all.get(index) else {
+        return Err(Error::Usage(format!(
+            "--index {index} is out of range: the sweep has {} trials (0..{})",
+            all.len(),
+            all.len()
+        )));
+    };
     if exit_with_parent {
         exit_when_orphaned();
     }
-    let td = trial_dir(&dir, t);
-    if trial_done(&td) {
-        eprintln!("trial {index} ({}) is already done: {}", t.id, td.display());
+    let c = claim(&dir, t)?;
+    run_claimed(&dir, &plan, t, &c)
+}
+
+/// Runs a trial whose lock this process holds.
+fn run_claimed(dir: &Path, plan: &Plan, t: &Trial, _claim: &Claim) -> Result<TrialOutcome> {
+    let td = trial_dir(dir, t);
+    let name = t.dir_name();
+    if finished(&td).is_some() {
+        eprintln!(
+            "trial {} ({}) is already done: {}",
+            t.index,
+            t.id,
+            td.display()
+        );
         return Ok(TrialOutcome::AlreadyDone(td));
     }
     if td.exists() {
-        // Keep what the interrupted attempt wrote (its outbox may hold
-        // events Comet has not acknowledged yet); never mix it into the new run.
+        // Nobody runs it (we hold its lock): an interrupted attempt. Keep
+        // what it wrote (its outbox may hold events Comet has not
+        // acknowledged yet); never mix it into the new run.
         let aside = dir.join("interrupted").join(format!(
-            "{}-{}",
-            t.dir_name(),
-            time::compact(time::unix_now() as u64)
+            "{name}-{}-{}",
+            time::compact(time::unix_now() as u64),
+            std::process::id()
         ));
         fsx::create_dir_all(&dir.join("interrupted"))?;
         std::fs::rename(&td, &aside)?;
         eprintln!(
-            "trial {index}: moved the interrupted attempt to {}",
+            "trial {}: moved the interrupted attempt to {}",
+            t.index,
             aside.display()
         );
     }
-    let ledger = Ledger::at(&dir);
-    ledger.append(index, &t.id, State::Running, None)?;
-    eprintln!("trial {index} of sweep {}: {}", plan.id, t.label());
+    state::update(dir, t.index, &t.id, &name, |st| {
+        st.state = State::Running;
+        st.error = None;
+        st.epochs.clear();
+        st.pruned_at = None;
+    })?;
+    eprintln!("trial {} of sweep {}: {}", t.index, plan.id, t.label());
+    let guard = plan
+        .early_stop
+        .clone()
+        .map(|r| prune::install(dir.to_path_buf(), t.index, &t.id, &name, r));
     let result = Experiment::from_value(t.config.clone(), &plan.source)
         .map_err(Error::from)
         .and_then(|exp| {
@@ -317,20 +278,64 @@ pub fn run_trial(
                 &exp,
                 &RunOptions {
                     run_dir: Some(td.clone()),
-                    tags: vec![format!("sweep:{}", plan.id), format!("trial:{index}")],
+                    tags: vec![format!("sweep:{}", plan.id), format!("trial:{}", t.index)],
                 },
             )
         });
+    let pruned_at = guard.as_ref().and_then(|g| g.pruned_at());
+    drop(guard);
     match result {
         Ok(out) => {
-            ledger.append(index, &t.id, State::Done, None)?;
+            match pruned_at {
+                Some(epoch) => mark_pruned(dir, t, &td, epoch)?,
+                None => {
+                    state::set(dir, t.index, &t.id, &name, State::Done, None)?;
+                }
+            }
             Ok(TrialOutcome::Ran(out))
         }
         Err(e) => {
-            ledger.append(index, &t.id, State::Failed, Some(e.to_string()))?;
+            state::set(
+                dir,
+                t.index,
+                &t.id,
+                &name,
+                State::Failed,
+                Some(e.to_string()),
+            )?;
             Err(e)
         }
     }
+}
+
+/// A pruned trial's run keeps its metrics but says `pruned` in meta.json, so
+/// promotion (which takes only `done` runs) skips it; Comet gets a tag.
+fn mark_pruned(dir: &Path, t: &Trial, td: &Path, epoch: u32) -> Result<()> {
+    let run = RunDir::open(td)?;
+    let mut meta = run.read_meta()?;
+    meta.status = "pruned".into();
+    run.write_meta(&meta)?;
+    state::update(dir, t.index, &t.id, &t.dir_name(), |st| {
+        st.state = State::Pruned;
+        st.pruned_at = Some(epoch);
+    })?;
+    use crate::track::comet::outbox::Event;
+    let line = crate::compare::track::append(
+        td,
+        &[
+            Event::Tags {
+                tags: vec!["pruned".into()],
+            },
+            Event::Other {
+                key: "pruned_at_epoch".into(),
+                value: epoch.to_string(),
+            },
+        ],
+    );
+    if let Some(l) = line {
+        eprintln!("{l}");
+    }
+    Ok(())
 }
 
 /// Reads a sweep directory's plan and writes its summary files.
@@ -355,35 +360,3 @@ fn exit_when_orphaned() {
 
 #[cfg(not(unix))]
 fn exit_when_orphaned() {}
-
-/// `sweep.lock`: one local sweeper per sweep directory.
-struct Lock(PathBuf);
-
-impl Lock {
-    fn acquire(dir: &Path) -> Result<Self> {
-        let p = dir.join("sweep.lock");
-        if let Ok(text) = std::fs::read_to_string(&p) {
-            if let Ok(pid) = text.trim().parse::<u32>() {
-                // A zombie (killed, not yet reaped) holds nothing.
-                let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
-                    st.rsplit_once(") ")
-                        .is_some_and(|(_, rest)| !rest.starts_with('Z'))
-                });
-                if alive && pid != std::process::id() {
-                    return Err(Error::Usage(format!(
-                        "another `anirec sweep` (pid {pid}) is running this sweep in {}; wait for it or stop it",
-                        dir.display()
-                    )));
-                }
-            }
-        }
-        fsx::write_atomic(&p, std::process::id().to_string().as_bytes())?;
-        Ok(Self(p))
-    }
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}

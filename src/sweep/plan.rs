@@ -7,7 +7,7 @@
 //! ids.
 
 use crate::config::load::{apply_set, load_merged, set_path};
-use crate::config::{ConfigError, ParamSpace};
+use crate::config::{ConfigError, EarlyStop, ParamSpace};
 use crate::config::{Experiment, SweepConfig, SweepGoal, SweepMethod};
 use crate::util::hash::Fingerprint;
 use rand::{Rng, SeedableRng};
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 pub const PLAN_VERSION: u32 = 1;
 
 /// A sweep expanded into trials.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Plan {
     /// plan.json format version.
     pub version: u32,
@@ -43,8 +43,51 @@ pub struct Plan {
     pub parallel: usize,
     /// Swept dotted paths, in a stable order.
     pub parameters: Vec<String>,
-    /// The trials.
+    /// The trials (grid, random; empty for tpe, whose trials are suggested
+    /// as the sweep runs and recorded under `suggested/`).
     pub trials: Vec<Trial>,
+    /// Seed of random draws and TPE suggestions.
+    #[serde(default)]
+    pub seed: u64,
+    /// TPE: number of trials to run.
+    #[serde(default)]
+    pub budget: usize,
+    /// TPE: random trials before the first model-based suggestion.
+    #[serde(default)]
+    pub n_startup_trials: usize,
+    /// TPE: the search space.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub space: BTreeMap<String, ParamSpace>,
+    /// TPE: the experiment without its sweep section; a suggestion's
+    /// overrides apply to it.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub base: Value,
+    /// Early termination of lagging trials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stop: Option<EarlyStop>,
+}
+
+impl Plan {
+    /// Refuses a plan whose trials could escape the sweep directory or are
+    /// out of order (plan.json may come from anywhere: a ConfigMap, a copy).
+    pub fn check(&self) -> Result<(), String> {
+        if !safe_id(&self.id) {
+            return Err(format!("sweep id {:?} is not a plain hex id", self.id));
+        }
+        for (pos, t) in self.trials.iter().enumerate() {
+            t.check(pos)?;
+        }
+        Ok(())
+    }
+}
+
+/// A trial or sweep id names files and folders: letters, digits, `-`, `_`.
+pub fn safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// One trial: its overrides and the config they resolve to.
@@ -64,6 +107,20 @@ impl Trial {
     /// Folder name under `<sweep>/trials/`.
     pub fn dir_name(&self) -> String {
         format!("{:03}-{}", self.index, self.id)
+    }
+
+    /// Checks that the trial sits at `pos` and its id is a plain name.
+    pub fn check(&self, pos: usize) -> Result<(), String> {
+        if !safe_id(&self.id) {
+            return Err(format!(
+                "trial {pos} has id {:?}: ids are config hashes (letters, digits, - and _), never paths",
+                self.id
+            ));
+        }
+        if self.index != pos {
+            return Err(format!("trial at position {pos} says index {}", self.index));
+        }
+        Ok(())
     }
 
     /// `model={kind: ease, l2: 200} …` for progress lines.
@@ -118,38 +175,17 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan, ConfigError> {
     let points = match sweep.method {
         SweepMethod::Grid => grid(&sweep),
         SweepMethod::Random => random(&sweep),
+        SweepMethod::Tpe => Vec::new(),
     };
     let mut trials: Vec<Trial> = Vec::new();
     for overrides in points {
-        let mut v = base.clone();
-        for (k, val) in &overrides {
-            set_path(&mut v, k, val.clone()).map_err(|msg| ConfigError::Invalid {
-                file: path.to_path_buf(),
-                key: format!("sweep.parameters.{k}"),
-                msg,
-            })?;
-        }
-        let exp = Experiment::from_value(v, path).map_err(|e| ConfigError::Invalid {
-            file: path.to_path_buf(),
-            key: "sweep.parameters".into(),
-            msg: format!(
-                "the trial {} is not a valid experiment: {e}",
-                label(&overrides)
-            ),
-        })?;
-        let config = exp.to_value();
-        let id = config_id(&config);
+        let t = make_trial(&base, overrides, trials.len(), path)?;
         // Random draws over small discrete spaces repeat; a repeated config
         // would only run the same thing twice.
-        if trials.iter().any(|t| t.id == id) {
+        if trials.iter().any(|x| x.id == t.id) {
             continue;
         }
-        trials.push(Trial {
-            index: trials.len(),
-            id,
-            overrides,
-            config,
-        });
+        trials.push(t);
     }
     let mut fp = Fingerprint::new();
     fp.str(&exp.name)
@@ -157,6 +193,24 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan, ConfigError> {
         .str(&format!("{:?}", sweep.goal));
     for t in &trials {
         fp.str(&t.id);
+    }
+    let tpe = sweep.method == SweepMethod::Tpe;
+    if tpe {
+        fp.str("tpe")
+            .str(&sweep.seed.to_string())
+            .str(&sweep.trials.unwrap_or(0).to_string())
+            .str(
+                &sweep
+                    .n_startup_trials
+                    .unwrap_or(DEFAULT_STARTUP)
+                    .to_string(),
+            )
+            .str(&serde_yaml::to_string(&base).unwrap_or_default())
+            .str(&serde_json::to_string(&sweep.parameters).unwrap_or_default());
+    }
+    // Only when set, so the ids (and directories) of existing sweeps stay.
+    if let Some(es) = &sweep.early_stop {
+        fp.str(&serde_json::to_string(es).unwrap_or_default());
     }
     Ok(Plan {
         version: PLAN_VERSION,
@@ -170,6 +224,52 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan, ConfigError> {
         parallel: sweep.parallel,
         parameters: sweep.parameters.keys().cloned().collect(),
         trials,
+        seed: sweep.seed,
+        budget: if tpe { sweep.trials.unwrap_or(0) } else { 0 },
+        n_startup_trials: sweep.n_startup_trials.unwrap_or(DEFAULT_STARTUP),
+        space: if tpe {
+            sweep.parameters.clone()
+        } else {
+            BTreeMap::new()
+        },
+        base: if tpe { base } else { Value::Null },
+        early_stop: sweep.early_stop.clone(),
+    })
+}
+
+/// Optuna's default number of random trials before TPE takes over.
+pub const DEFAULT_STARTUP: usize = 10;
+
+/// A trial from the base config and its overrides; its id is the hash of the
+/// resolved config.
+pub fn make_trial(
+    base: &Value,
+    overrides: BTreeMap<String, Value>,
+    index: usize,
+    path: &Path,
+) -> Result<Trial, ConfigError> {
+    let mut v = base.clone();
+    for (k, val) in &overrides {
+        set_path(&mut v, k, val.clone()).map_err(|msg| ConfigError::Invalid {
+            file: path.to_path_buf(),
+            key: format!("sweep.parameters.{k}"),
+            msg,
+        })?;
+    }
+    let exp = Experiment::from_value(v, path).map_err(|e| ConfigError::Invalid {
+        file: path.to_path_buf(),
+        key: "sweep.parameters".into(),
+        msg: format!(
+            "the trial {} is not a valid experiment: {e}",
+            label(&overrides)
+        ),
+    })?;
+    let config = exp.to_value();
+    Ok(Trial {
+        index,
+        id: config_id(&config),
+        overrides,
+        config,
     })
 }
 
@@ -234,7 +334,7 @@ fn random(s: &SweepConfig) -> Vec<BTreeMap<String, Value>> {
     out
 }
 
-fn draw(space: &ParamSpace, rng: &mut Pcg64) -> Value {
+pub(crate) fn draw(space: &ParamSpace, rng: &mut Pcg64) -> Value {
     match space {
         ParamSpace::Values(v) => v[rng.random_range(0..v.len())].clone(),
         ParamSpace::Uniform { uniform: [lo, hi] } => round(lo + rng.random::<f64>() * (hi - lo)),
@@ -249,7 +349,7 @@ fn draw(space: &ParamSpace, rng: &mut Pcg64) -> Value {
 
 /// Four significant digits: enough resolution for a hyper-parameter, and
 /// configs, tables and Comet parameters stay readable.
-fn round(x: f64) -> Value {
+pub(crate) fn round(x: f64) -> Value {
     let s = format!("{x:.3e}");
     Value::from(s.parse::<f64>().unwrap_or(x))
 }

@@ -1322,7 +1322,24 @@ pub fn train_recommender_net(
     lr_at: &dyn Fn(u32) -> f64,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<RecNetModel, TrainError> {
-    train_recnet_inner(input, p, lr_at, on_epoch).map(|(_, m)| m)
+    train_recnet_inner(input, p, lr_at, on_epoch, None).map(|(_, m)| m)
+}
+
+/// A look at the model after each epoch (validation ranking metrics, a
+/// sweep's pruner): gets the epoch's metrics and the epoch's weights, and
+/// returns true to stop training there.
+pub type Probe<'a, M> = &'a mut dyn FnMut(&EpochMetrics, &M) -> bool;
+
+/// [`train_recommender_net`] with a [`Probe`] called after each epoch, before
+/// its checkpoint (a stop is recorded there, so a resume does not continue).
+/// The weights returned are still those of the lowest validation loss.
+pub fn train_recommender_net_probed(
+    input: &TrainInput,
+    p: &RecNetParams,
+    lr_at: &dyn Fn(u32) -> f64,
+    probe: Probe<'_, RecNetModel>,
+) -> Result<RecNetModel, TrainError> {
+    train_recnet_inner(input, p, lr_at, &mut |_| {}, Some(probe)).map(|(_, m)| m)
 }
 
 fn train_recnet_inner(
@@ -1330,6 +1347,7 @@ fn train_recnet_inner(
     p: &RecNetParams,
     lr_at: &dyn Fn(u32) -> f64,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
+    mut probe: Option<Probe<'_, RecNetModel>>,
 ) -> Result<(RecNet<EvalBackend>, RecNetModel), TrainError> {
     input.check()?;
     check_recnet_params(p)?;
@@ -1428,6 +1446,11 @@ fn train_recnet_inner(
         } else {
             val_loss
         };
+        if let Some(probe) = probe.as_mut() {
+            if probe(&metrics, &eval_model.export(Vec::new(), epoch)) {
+                meta.stopped = true;
+            }
+        }
         if meta.best_loss.is_none_or(|b| monitored < b) {
             meta.best_loss = Some(monitored);
             meta.best_epoch = Some(epoch);
@@ -1784,6 +1807,19 @@ pub fn train_bpr(
     p: &BprParams,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<BprModel, TrainError> {
+    train_bpr_probed(input, p, &mut |m, _| {
+        on_epoch(m);
+        false
+    })
+}
+
+/// [`train_bpr`] with a [`Probe`] after each epoch (which replaces
+/// `on_epoch`); the model returned is the one of the last epoch run.
+pub fn train_bpr_probed(
+    input: &TrainInput,
+    p: &BprParams,
+    probe: Probe<'_, BprModel>,
+) -> Result<BprModel, TrainError> {
     input.check()?;
     check_bpr_params(p)?;
     let device = Default::default();
@@ -1865,8 +1901,11 @@ pub fn train_bpr(
             val_mse: f64::NAN,
             secs: t0.elapsed().as_secs_f64(),
         };
-        on_epoch(&m);
+        let stop = probe(&m, &exported);
         history.push(m);
+        if stop {
+            break;
+        }
     }
     pool::clear();
     let mut out = export_bpr(&model.valid(), f);
@@ -2189,7 +2228,7 @@ mod tests {
         let data = Planted::new(50, 30, 0.5, 0.5, 7);
         let input = data.input();
         let (net, m) =
-            train_recnet_inner(&input, &params(8, 3, 64), &|_| 0.02, &mut |_| {}).unwrap();
+            train_recnet_inner(&input, &params(8, 3, 64), &|_| 0.02, &mut |_| {}, None).unwrap();
         let z = host_vec(net.forward(input.val.users, input.val.items));
         let mut worst = 0f32;
         for (k, &zk) in z.iter().enumerate() {

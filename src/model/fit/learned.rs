@@ -4,8 +4,11 @@
 use super::{FitContext, FitError};
 use crate::config::Experiment;
 use crate::data::{process, Csr, Dataset, Ratings, VALIDATION_SEED};
+use crate::eval::evaluator::{self, EvalSettings, Scorer};
 use crate::model::parts::{Mat, Part, RatingHead};
-use crate::train::{self, BprParams, EpochMetrics, RecNetParams, TrainInput, Triplets};
+use crate::train::{
+    self, BprModel, BprParams, EpochMetrics, RecNetModel, RecNetParams, TrainInput, Triplets,
+};
 
 /// Dense-index triplets of a CSR.
 fn triplets(m: &Csr) -> Ratings {
@@ -61,6 +64,127 @@ impl Rows {
     }
 }
 
+/// Validation users ranked per epoch at most; beyond, every n-th user of the
+/// carve (deterministic), so a MAL-scale epoch does not pay a full ranking.
+const MAX_VAL_USERS: usize = 10_000;
+
+/// Per-epoch ranking metrics on the validation carve, PROTOCOL.md sections
+/// 3-4 with the fit rows in the role of train: `val_ndcg@10` and
+/// `val_recall@20` (what a sweep's ASHA or median pruner watches).
+struct ValRanking {
+    fit: Csr,
+    val: Csr,
+    settings: EvalSettings,
+}
+
+impl ValRanking {
+    fn new(rows: &Rows, exp: &Experiment) -> Option<Self> {
+        let fit: Vec<(u32, u32, f32)> = (0..rows.fit.len())
+            .map(|j| (rows.fit.user[j], rows.fit.item[j], rows.fit.rating[j]))
+            .collect();
+        let mut in_fit = vec![false; rows.n_items];
+        for &(_, i, _) in &fit {
+            in_fit[i as usize] = true;
+        }
+        let mut users: Vec<u32> = rows.val.user.clone();
+        users.sort_unstable();
+        users.dedup();
+        let stride = users.len().div_ceil(MAX_VAL_USERS).max(1);
+        let keep: std::collections::HashSet<u32> = users.iter().step_by(stride).copied().collect();
+        // Validation rows of items never in fit are dropped, as test rows of
+        // items never in train are (PROTOCOL.md section 2).
+        let val: Vec<(u32, u32, f32)> = (0..rows.val.len())
+            .filter(|&j| in_fit[rows.val.item[j] as usize] && keep.contains(&rows.val.user[j]))
+            .map(|j| (rows.val.user[j], rows.val.item[j], rows.val.rating[j]))
+            .collect();
+        if val.is_empty() {
+            return None;
+        }
+        Some(Self {
+            fit: Csr::from_triplets(rows.n_users, rows.n_items, &fit),
+            val: Csr::from_triplets(rows.n_users, rows.n_items, &val),
+            settings: EvalSettings {
+                ks: vec![10, 20],
+                relevance_threshold: exp.eval.relevance_threshold,
+                block_users: exp.eval.block_users,
+            },
+        })
+    }
+
+    /// (ndcg@10, recall@20).
+    fn eval(&self, scorer: &dyn Scorer) -> (f64, f64) {
+        let r = evaluator::evaluate(&self.fit, &self.val, scorer, &self.settings);
+        (r.at_k[0].ndcg, r.at_k[1].recall)
+    }
+}
+
+/// Ranks by `user·item (+ bias)`, negated when `flip` (a rating head that
+/// decreases with the dot product).
+struct Factors<'a> {
+    user: &'a [f32],
+    item: &'a [f32],
+    bias: Option<&'a [f32]>,
+    dim: usize,
+    flip: bool,
+}
+
+impl Scorer for Factors<'_> {
+    fn n_items(&self) -> usize {
+        self.item.len() / self.dim.max(1)
+    }
+    fn score_users(&self, users: &[u32], out: &mut [f32]) {
+        let (d, n) = (self.dim, self.n_items());
+        for (row, &u) in out.chunks_exact_mut(n).zip(users) {
+            let uv = &self.user[u as usize * d..(u as usize + 1) * d];
+            for (i, o) in row.iter_mut().enumerate() {
+                let iv = &self.item[i * d..(i + 1) * d];
+                let mut s: f32 = uv.iter().zip(iv).map(|(a, b)| a * b).sum();
+                if let Some(b) = self.bias {
+                    s += b[i];
+                }
+                *o = if self.flip { -s } else { s };
+            }
+        }
+    }
+}
+
+/// Emits the epoch's validation ranking metrics and asks the sweep's pruner
+/// (if any) whether to stop.
+fn probe(ctx: &mut FitContext, val: Option<&ValRanking>, epoch: u32, s: &dyn Scorer) -> bool {
+    let Some(val) = val else {
+        return false;
+    };
+    let (ndcg, recall) = val.eval(s);
+    let e = epoch + 1;
+    (ctx.on_metric)("val_ndcg@10", ndcg, e);
+    (ctx.on_metric)("val_recall@20", recall, e);
+    // Only a model that is this trainer alone is pruned (not a hybrid
+    // member, not user_knn's embedding pre-training).
+    let alone = matches!(ctx.exp.model.kind(), "mf_bpr" | "recommender_net");
+    alone
+        && crate::sweep::prune::report_epoch(e, &[("val_ndcg@10", ndcg), ("val_recall@20", recall)])
+}
+
+fn bpr_scorer(m: &BprModel) -> Factors<'_> {
+    Factors {
+        user: &m.user_emb,
+        item: &m.item_emb,
+        bias: Some(&m.item_bias),
+        dim: m.factors,
+        flip: false,
+    }
+}
+
+fn recnet_scorer(m: &RecNetModel) -> Factors<'_> {
+    Factors {
+        user: &m.user_emb,
+        item: &m.item_emb,
+        bias: None,
+        dim: m.dim,
+        flip: !m.head_increasing(),
+    }
+}
+
 fn emit(ctx: &mut FitContext, m: &EpochMetrics, with_rating_errors: bool) {
     let e = m.epoch + 1;
     (ctx.on_metric)("lr", m.lr, e);
@@ -101,8 +225,12 @@ pub(super) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
     };
     let schedule = exp.train.lr_schedule.clone();
     let lr_at = move |e: u32| schedule.at(e);
-    let m = train::train_recommender_net(&input, &params, &lr_at, &mut |e| emit(ctx, e, true))
-        .map_err(train_err)?;
+    let val = ValRanking::new(&rows, exp);
+    let m = train::train_recommender_net_probed(&input, &params, &lr_at, &mut |e, model| {
+        emit(ctx, e, true);
+        probe(ctx, val.as_ref(), e.epoch, &recnet_scorer(model))
+    })
+    .map_err(train_err)?;
     (ctx.on_metric)("best_epoch", f64::from(m.best_epoch + 1), m.best_epoch + 1);
     let mut user = Mat {
         rows: input.n_users,
@@ -167,7 +295,12 @@ pub(super) fn bpr(
         seed: exp.seed,
         min_rating,
     };
-    let m = train::train_bpr(&input, &p, &mut |e| emit(ctx, e, false)).map_err(train_err)?;
+    let val = ValRanking::new(&rows, exp);
+    let m = train::train_bpr_probed(&input, &p, &mut |e, model| {
+        emit(ctx, e, false);
+        probe(ctx, val.as_ref(), e.epoch, &bpr_scorer(model))
+    })
+    .map_err(train_err)?;
     Ok(Bpr {
         user: Mat {
             rows: input.n_users,

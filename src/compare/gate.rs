@@ -1,0 +1,73 @@
+//! `anirec promote --require-significant`: the candidate must beat the
+//! currently promoted model's run, user by user, on the ranking metric.
+
+use super::{paired, read_per_user, Options};
+use crate::config::SweepGoal;
+use crate::{Error, Result};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// The run behind the bundle at `dest`, from its PROMOTED.json.
+fn promoted_run(dest: &Path) -> Option<PathBuf> {
+    let bytes = std::fs::read(dest.join("PROMOTED.json")).ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    v["run"]["dir"].as_str().map(PathBuf::from)
+}
+
+/// Tests `candidate` against what `dest` serves now. Nothing promoted yet:
+/// passes (recorded as such). Otherwise both runs need per_user.csv, and
+/// the difference must point the right way with both the paired t-test and
+/// the Wilcoxon test below 5 %. Returns the record for PROMOTED.json.
+pub fn check(candidate: &Path, dest: &Path, metric: &str, goal: SweepGoal) -> Result<Value> {
+    let Some(current) = promoted_run(dest) else {
+        return Ok(json!({"test": "none", "reason": "nothing promoted yet at the destination"}));
+    };
+    let same = std::fs::canonicalize(&current).ok() == std::fs::canonicalize(candidate).ok();
+    if same {
+        return Err(Error::Usage(format!(
+            "refusing to promote {}: it is the run already promoted; nothing to gain",
+            candidate.display()
+        )));
+    }
+    let col = |run: &Path| -> Result<_> {
+        read_per_user(run)?.column(metric).ok_or_else(|| {
+            Error::Usage(format!(
+                "{}: per_user.csv has no column {metric}; --require-significant needs a ranking metric",
+                run.display()
+            ))
+        })
+    };
+    let opts = Options::default();
+    let t = paired(metric, &col(&current)?, &col(candidate)?, &opts);
+    let better = match goal {
+        SweepGoal::Maximize => t.diff > 0.0,
+        SweepGoal::Minimize => t.diff < 0.0,
+    };
+    let record = json!({
+        "test": "paired t-test and Wilcoxon signed-rank, per user, two-sided",
+        "against_run": current,
+        "metric": metric,
+        "users": t.users,
+        "diff": t.diff,
+        "ci95": t.ci,
+        "bootstrap": {"resamples": opts.resamples, "seed": opts.seed},
+        "p_t": t.p_t,
+        "p_wilcoxon": t.p_wilcoxon,
+        "alpha": opts.alpha,
+        "significant": better && t.significant,
+    });
+    if !(better && t.significant) {
+        return Err(Error::Usage(format!(
+            "refusing to promote {}: against the promoted run {} on {metric}, diff {:+.5} (95 % CI [{:+.5}, {:+.5}]), p = {:.3e} (t), {:.3e} (Wilcoxon): not a significant improvement at {}; promote without --require-significant to override",
+            candidate.display(),
+            current.display(),
+            t.diff,
+            t.ci[0],
+            t.ci[1],
+            t.p_t,
+            t.p_wilcoxon,
+            opts.alpha
+        )));
+    }
+    Ok(record)
+}
