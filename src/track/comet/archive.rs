@@ -223,7 +223,7 @@ mod tests {
         let mut members = Vec::new();
         for i in 0..z.len() {
             let mut f = z.by_index(i).unwrap();
-            members.push(f.name().to_string());
+            members.push(f.name().unwrap().to_string());
             f.read_to_string(&mut all).unwrap();
         }
         assert!(!all.contains("ghp_TOKEN"), "token in the archive");
