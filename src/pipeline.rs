@@ -207,7 +207,7 @@ fn run_stages(
                 metric_err.get_or_insert(e);
             }
         };
-    let engine = fit::fit(
+    let (engine, notes) = fit::fit_noted(
         &exp.model,
         &mut FitContext {
             data: &ds,
@@ -221,6 +221,13 @@ fn run_stages(
         return Err(e.into());
     }
     let fit_secs = t1.elapsed().as_secs_f64();
+    if !notes.params.is_empty() {
+        // What a `weights: auto` hybrid chose, beside the config it was given.
+        let mut all = params.clone();
+        all.extend(notes.params.iter().cloned());
+        tracker.log_params(&all)?;
+        remote.log_params(&notes.params);
+    }
 
     let t2 = std::time::Instant::now();
     let report = evaluator::evaluate(
@@ -247,6 +254,7 @@ fn run_stages(
     crate::compare::write_per_user(&run.file(crate::compare::PER_USER), &names, &raw, &values)?;
     let mut summary: BTreeMap<String, f64> = report.to_flat().into_iter().collect();
     summary.extend(member_metrics(exp, &ds, &engine));
+    summary.extend(notes.metrics.iter().cloned());
     summary.insert("fit_seconds".into(), fit_secs);
     summary.insert("eval_seconds".into(), eval_secs);
     for (k, v) in &summary {
@@ -396,6 +404,20 @@ fn print_summary(exp: &Experiment, s: &BTreeMap<String, f64>) {
     if !members.is_empty() {
         let list: Vec<String> = members.iter().map(|(m, v)| format!("{m} {v:.4}")).collect();
         println!("  members alone, ndcg@10: {}", list.join(", "));
+    }
+    let chosen: Vec<String> = s
+        .iter()
+        .filter_map(|(k, w)| {
+            let m = k.strip_prefix("auto/")?.strip_suffix("/weight")?;
+            let v = s.get(&format!("auto/{m}/val_ndcg@10"))?;
+            Some(format!("{m} {w} ({v:.4})"))
+        })
+        .collect();
+    if let Some(v) = s.get("auto/val_ndcg@10") {
+        println!(
+            "  weights chosen on validation (member alone, val ndcg@10): {}; blend {v:.4}",
+            chosen.join(", ")
+        );
     }
     if let (Some(r), Some(m)) = (s.get("rmse"), s.get("mae")) {
         println!("  rmse {r:.4}  mae {m:.4}");

@@ -2,6 +2,9 @@
 //! another kind (or to none) is an error naming the kinds' allowed keys.
 
 use super::{deserialize_at, invalid, ConfigError};
+use crate::model::dlae::DlaeParams;
+use crate::model::params::{self, ParamError, MAX_COUNT};
+use crate::model::slim::SlimParams;
 use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
 use std::path::Path;
@@ -123,16 +126,40 @@ impl Default for MfParams {
     }
 }
 
+/// How a hybrid's member weights are set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HybridWeights {
+    /// The `weight` written on each member.
+    #[default]
+    Fixed,
+    /// Chosen by a search on the validation carve of train (PROTOCOL section
+    /// 2, seed 43), then the members are refitted on all of train.
+    Auto,
+}
+
+/// `normalization:` as written: one of the engine's, or `auto` (searched
+/// alongside the weights).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum NormSetting {
+    Minmax,
+    Rank,
+    Zscore,
+    Auto,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 struct HybridParams {
-    normalization: Normalization,
+    normalization: Option<NormSetting>,
+    weights: HybridWeights,
 }
 
 /// One member of a hybrid blend.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HybridMember {
-    /// Blend weight.
+    /// Blend weight (1 and unused under `weights: auto`).
     pub weight: f32,
     /// The member model.
     pub model: ModelConfig,
@@ -199,16 +226,26 @@ pub enum ModelConfig {
         /// Train rows rated at least this are positives (0: every rated row).
         min_rating: f32,
     },
+    /// SLIM: sparse non-negative item-item regression with an elastic net.
+    Slim(SlimParams),
+    /// DLAE: EASE with the dropout-derived penalty (Steck 2020).
+    Dlae(DlaeParams),
+    /// EDLAE: emphasised-denoising DLAE, EASE's zero-diagonal form with Λ.
+    Edlae(DlaeParams),
     /// Weighted blend of normalised member scores.
     Hybrid {
         /// Members and weights.
         members: Vec<HybridMember>,
-        /// Score normalisation.
-        normalization: Normalization,
+        /// Score normalisation; `None` (`normalization: auto`) lets
+        /// `weights: auto` choose it.
+        normalization: Option<Normalization>,
+        /// Weights from the file or chosen on the validation carve.
+        weights: HybridWeights,
     },
 }
 
-const KINDS: &str = "popularity, ease, user_knn, content, recommender_net, mf_bpr, hybrid";
+const KINDS: &str =
+    "popularity, ease, user_knn, content, recommender_net, mf_bpr, slim, dlae, edlae, hybrid";
 
 impl ModelConfig {
     /// The kind's name as written in YAML.
@@ -220,6 +257,9 @@ impl ModelConfig {
             ModelConfig::Content { .. } => "content",
             ModelConfig::RecommenderNet { .. } => "recommender_net",
             ModelConfig::MfBpr { .. } => "mf_bpr",
+            ModelConfig::Slim(_) => "slim",
+            ModelConfig::Dlae(_) => "dlae",
+            ModelConfig::Edlae(_) => "edlae",
             ModelConfig::Hybrid { .. } => "hybrid",
         }
     }
@@ -315,68 +355,10 @@ impl ModelConfig {
                     min_rating: p.min_rating,
                 }
             }
-            "hybrid" => {
-                let Value::Mapping(mut map) = rest else {
-                    unreachable!("built as a mapping above")
-                };
-                let members_v = map.remove("members");
-                let p: HybridParams = deserialize_at(Value::Mapping(map), file, key)?;
-                let Some(Value::Sequence(items)) = members_v else {
-                    return Err(invalid(
-                        file,
-                        &format!("{key}.members"),
-                        "missing; allowed: a list of member models, each with `kind` and `weight`",
-                    ));
-                };
-                let mut members = Vec::new();
-                for (i, item) in items.iter().enumerate() {
-                    let mkey = format!("{key}.members.{i}");
-                    let Value::Mapping(m) = item else {
-                        return Err(invalid(
-                            file,
-                            &mkey,
-                            "allowed: a mapping with `kind` and `weight`",
-                        ));
-                    };
-                    let mut m = m.clone();
-                    let weight = match m.remove("weight") {
-                        None => 1.0,
-                        Some(w) => w
-                            .as_f64()
-                            .filter(|w| w.is_finite() && *w >= 0.0)
-                            .ok_or_else(|| {
-                                invalid(
-                                    file,
-                                    &format!("{mkey}.weight"),
-                                    format!(
-                                        "{} is not allowed; allowed: a number >= 0",
-                                        super::load::short(&w)
-                                    ),
-                                )
-                            })? as f32,
-                    };
-                    let model = ModelConfig::from_value(Some(&Value::Mapping(m)), file, &mkey)?;
-                    if matches!(model, ModelConfig::Hybrid { .. }) {
-                        return Err(invalid(
-                            file,
-                            &format!("{mkey}.kind"),
-                            "a hybrid cannot contain a hybrid",
-                        ));
-                    }
-                    members.push(HybridMember { weight, model });
-                }
-                if members.is_empty() || members.iter().all(|m| m.weight == 0.0) {
-                    return Err(invalid(
-                        file,
-                        &format!("{key}.members"),
-                        "needs at least one member with a positive weight",
-                    ));
-                }
-                ModelConfig::Hybrid {
-                    members,
-                    normalization: p.normalization,
-                }
-            }
+            "slim" => ModelConfig::Slim(deserialize_at(rest, file, key)?),
+            "dlae" => ModelConfig::Dlae(deserialize_at(rest, file, key)?),
+            "edlae" => ModelConfig::Edlae(deserialize_at(rest, file, key)?),
+            "hybrid" => hybrid_from(rest, file, key)?,
             other => {
                 return Err(invalid(
                     file,
@@ -390,39 +372,29 @@ impl ModelConfig {
     }
 
     fn check(&self, file: &Path, key: &str) -> Result<(), ConfigError> {
-        let bad = |k: &str, msg: String| Err(invalid(file, &format!("{key}.{k}"), msg));
+        self.check_ranges()
+            .map_err(|e| invalid(file, &format!("{key}.{}", e.key), e.msg))
+    }
+
+    /// Every numeric key within its allowed range, so no value read from a
+    /// file or `--set` can size an allocation or a loop without bound.
+    fn check_ranges(&self) -> Result<(), ParamError> {
+        use params::{float, int};
         match self {
-            ModelConfig::Ease { l2, .. } if !(l2.is_finite() && *l2 > 0.0) => bad(
-                "l2",
-                format!("{l2} is not allowed; allowed: a positive number"),
-            ),
+            ModelConfig::Popularity | ModelConfig::Hybrid { .. } => Ok(()),
+            ModelConfig::Ease { l2, prune_top_k } => {
+                float("l2", f64::from(*l2), 0.0, true, 1e9)?;
+                int("prune_top_k", *prune_top_k as u64, 0, MAX_COUNT)
+            }
             ModelConfig::UserKnn {
                 neighbors,
                 like_quantile,
                 factors,
                 ..
             } => {
-                if *neighbors == 0 {
-                    return bad(
-                        "neighbors",
-                        "0 is not allowed; allowed: a positive integer".into(),
-                    );
-                }
-                if *factors == 0 {
-                    return bad(
-                        "factors",
-                        "0 is not allowed; allowed: a positive integer".into(),
-                    );
-                }
-                quantile_ok(*like_quantile).then_some(()).map_or_else(
-                    || {
-                        bad(
-                            "like_quantile",
-                            format!("{like_quantile} is not allowed; allowed: a number in [0, 1]"),
-                        )
-                    },
-                    Ok,
-                )
+                int("neighbors", *neighbors as u64, 1, MAX_COUNT)?;
+                int("factors", *factors as u64, 1, 4096)?;
+                float("like_quantile", f64::from(*like_quantile), 0.0, false, 1.0)
             }
             ModelConfig::Content {
                 like_quantile,
@@ -431,55 +403,50 @@ impl ModelConfig {
                 synopsis_weight,
                 type_weight,
                 studio_weight,
-                ..
+                min_df,
             } => {
-                if !quantile_ok(*like_quantile) {
-                    return bad(
-                        "like_quantile",
-                        format!("{like_quantile} is not allowed; allowed: a number in [0, 1]"),
-                    );
-                }
-                if *max_features == 0 {
-                    return bad(
-                        "max_features",
-                        "0 is not allowed; allowed: a positive integer".into(),
-                    );
-                }
+                float("like_quantile", f64::from(*like_quantile), 0.0, false, 1.0)?;
+                int("max_features", *max_features as u64, 1, 10_000_000)?;
+                int("min_df", u64::from(*min_df), 0, MAX_COUNT)?;
+                float("genre_weight", f64::from(*genre_weight), 0.0, false, 1e6)?;
+                float(
+                    "synopsis_weight",
+                    f64::from(*synopsis_weight),
+                    0.0,
+                    false,
+                    1e6,
+                )?;
+                float("type_weight", f64::from(*type_weight), 0.0, false, 1e6)?;
+                float("studio_weight", f64::from(*studio_weight), 0.0, false, 1e6)?;
                 let ws = [genre_weight, synopsis_weight, type_weight, studio_weight];
-                if ws.iter().any(|w| !(w.is_finite() && **w >= 0.0))
-                    || ws.iter().all(|w| **w == 0.0)
-                {
-                    return bad(
+                if ws.iter().all(|w| **w == 0.0) {
+                    return Err(ParamError::new(
                         "genre_weight",
-                        "feature weights must be >= 0 and at least one positive".into(),
-                    );
+                        "all feature weights are 0; allowed: at least one of genre_weight, synopsis_weight, type_weight, studio_weight positive",
+                    ));
                 }
                 Ok(())
             }
-            ModelConfig::RecommenderNet { embedding_dim } if *embedding_dim == 0 => bad(
-                "embedding_dim",
-                "0 is not allowed; allowed: a positive integer".into(),
-            ),
+            ModelConfig::RecommenderNet { embedding_dim } => {
+                int("embedding_dim", *embedding_dim as u64, 1, 4096)
+            }
             ModelConfig::MfBpr {
                 factors,
                 epochs,
                 lr,
                 reg,
                 batch_size,
-                ..
+                min_rating,
             } => {
-                if *factors == 0 || *epochs == 0 || *batch_size == 0 {
-                    return bad(
-                        "factors",
-                        "factors, epochs and batch_size must be positive integers".into(),
-                    );
-                }
-                if !(lr.is_finite() && *lr > 0.0 && reg.is_finite() && *reg >= 0.0) {
-                    return bad("lr", "lr must be positive and reg >= 0".into());
-                }
-                Ok(())
+                int("factors", *factors as u64, 1, 4096)?;
+                int("epochs", u64::from(*epochs), 1, 100_000)?;
+                float("lr", *lr, 0.0, true, 10.0)?;
+                float("reg", *reg, 0.0, false, 1e3)?;
+                int("batch_size", *batch_size as u64, 1, 1 << 24)?;
+                float("min_rating", f64::from(*min_rating), 0.0, false, 1e6)
             }
-            _ => Ok(()),
+            ModelConfig::Slim(p) => p.check(),
+            ModelConfig::Dlae(p) | ModelConfig::Edlae(p) => p.check(),
         }
     }
 
@@ -544,20 +511,30 @@ impl ModelConfig {
                 min_rating: *min_rating,
             })
             .unwrap_or(Value::Null),
+            ModelConfig::Slim(p) => serde_yaml::to_value(p).unwrap_or(Value::Null),
+            ModelConfig::Dlae(p) | ModelConfig::Edlae(p) => {
+                serde_yaml::to_value(p).unwrap_or(Value::Null)
+            }
             ModelConfig::Hybrid {
                 members,
                 normalization,
+                weights,
             } => {
                 let mut p = Mapping::new();
+                let norm = match normalization {
+                    Some(n) => serde_yaml::to_value(n).unwrap_or(Value::Null),
+                    None => "auto".into(),
+                };
+                p.insert("normalization".into(), norm);
                 p.insert(
-                    "normalization".into(),
-                    serde_yaml::to_value(normalization).unwrap_or(Value::Null),
+                    "weights".into(),
+                    serde_yaml::to_value(weights).unwrap_or(Value::Null),
                 );
                 let ms: Vec<Value> = members
                     .iter()
                     .map(|mem| {
                         let mut v = mem.model.to_value();
-                        if let Value::Mapping(mm) = &mut v {
+                        if let (Value::Mapping(mm), HybridWeights::Fixed) = (&mut v, weights) {
                             mm.insert("weight".into(), Value::from(f64::from(mem.weight)));
                         }
                         v
@@ -574,8 +551,92 @@ impl ModelConfig {
     }
 }
 
-fn quantile_ok(q: f32) -> bool {
-    (0.0..=1.0).contains(&q)
+/// The `hybrid` kind: its own keys, then each member as a model section.
+fn hybrid_from(rest: Value, file: &Path, key: &str) -> Result<ModelConfig, ConfigError> {
+    let Value::Mapping(mut map) = rest else {
+        return Err(invalid(file, key, "allowed: a mapping"));
+    };
+    let members_v = map.remove("members");
+    let p: HybridParams = deserialize_at(Value::Mapping(map), file, key)?;
+    let auto = p.weights == HybridWeights::Auto;
+    let normalization = match p.normalization {
+        None if auto => None,
+        None => Some(Normalization::Minmax),
+        Some(NormSetting::Minmax) => Some(Normalization::Minmax),
+        Some(NormSetting::Rank) => Some(Normalization::Rank),
+        Some(NormSetting::Zscore) => Some(Normalization::Zscore),
+        Some(NormSetting::Auto) if auto => None,
+        Some(NormSetting::Auto) => {
+            return Err(invalid(
+                file,
+                &format!("{key}.normalization"),
+                "auto is allowed only with `weights: auto`; allowed: minmax, rank, zscore",
+            ))
+        }
+    };
+    let Some(Value::Sequence(items)) = members_v else {
+        return Err(invalid(
+            file,
+            &format!("{key}.members"),
+            "missing; allowed: a list of member models, each with `kind` and `weight`",
+        ));
+    };
+    let mut members = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let mkey = format!("{key}.members.{i}");
+        let Value::Mapping(m) = item else {
+            return Err(invalid(
+                file,
+                &mkey,
+                "allowed: a mapping with `kind` and `weight`",
+            ));
+        };
+        let mut m = m.clone();
+        let weight = match m.remove("weight") {
+            None => 1.0,
+            Some(_) if auto => {
+                return Err(invalid(
+                    file,
+                    &format!("{mkey}.weight"),
+                    "not allowed with `weights: auto` (the weight is chosen on the validation carve); remove it or set `weights: fixed`",
+                ))
+            }
+            Some(w) => w
+                .as_f64()
+                .filter(|w| w.is_finite() && (0.0..=1e6).contains(w))
+                .ok_or_else(|| {
+                    invalid(
+                        file,
+                        &format!("{mkey}.weight"),
+                        format!(
+                            "{} is not allowed; allowed: a number in [0, 1000000]",
+                            super::load::short(&w)
+                        ),
+                    )
+                })? as f32,
+        };
+        let model = ModelConfig::from_value(Some(&Value::Mapping(m)), file, &mkey)?;
+        if matches!(model, ModelConfig::Hybrid { .. }) {
+            return Err(invalid(
+                file,
+                &format!("{mkey}.kind"),
+                "a hybrid cannot contain a hybrid",
+            ));
+        }
+        members.push(HybridMember { weight, model });
+    }
+    if members.is_empty() || members.iter().all(|m| m.weight == 0.0) {
+        return Err(invalid(
+            file,
+            &format!("{key}.members"),
+            "needs at least one member with a positive weight",
+        ));
+    }
+    Ok(ModelConfig::Hybrid {
+        members,
+        normalization,
+        weights: p.weights,
+    })
 }
 
 #[derive(Deserialize)]
@@ -622,5 +683,144 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("model.members.0.l2"), "{e}");
+    }
+
+    #[test]
+    fn new_kinds_parse_and_round_trip() {
+        for text in [
+            "kind: slim\nalpha: 0.3\nl1_ratio: 0.003\ntop_k: 200",
+            "kind: dlae\nl2: 500\ndropout: 0.5",
+            "kind: edlae\nl2: 1000\ndropout: 0.4\nprune_top_k: 50",
+            "kind: hybrid\nweights: auto\nmembers:\n  - {kind: slim}\n  - {kind: popularity}\n",
+            "kind: hybrid\nweights: auto\nnormalization: rank\nmembers: [{kind: dlae}]\n",
+        ] {
+            let m = parse(text).unwrap();
+            let back =
+                ModelConfig::from_value(Some(&m.to_value()), Path::new("x"), "model").unwrap();
+            assert_eq!(m, back, "{text}");
+        }
+        let ModelConfig::Hybrid {
+            normalization,
+            weights,
+            ..
+        } = parse("kind: hybrid\nweights: auto\nmembers: [{kind: slim}]").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((normalization, weights), (None, HybridWeights::Auto));
+    }
+
+    #[test]
+    fn auto_weights_refuse_written_weights_and_fixed_refuses_auto_normalisation() {
+        let e = parse("kind: hybrid\nweights: auto\nmembers: [{kind: slim, weight: 1}]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("model.members.0.weight") && e.contains("weights: auto"),
+            "{e}"
+        );
+        let e = parse("kind: hybrid\nnormalization: auto\nmembers: [{kind: slim}]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("model.normalization"), "{e}");
+    }
+
+    #[test]
+    fn every_numeric_key_is_bounded() {
+        // (yaml, key named in the error, allowed range in the error)
+        let cases = [
+            (
+                "kind: user_knn\nneighbors: 4611686018427387904",
+                "model.neighbors",
+                "[1, 1000000]",
+            ),
+            (
+                "kind: user_knn\nneighbors: 0",
+                "model.neighbors",
+                "[1, 1000000]",
+            ),
+            (
+                "kind: user_knn\nfactors: 100000",
+                "model.factors",
+                "[1, 4096]",
+            ),
+            (
+                "kind: user_knn\nlike_quantile: 1.5",
+                "model.like_quantile",
+                "[0, 1]",
+            ),
+            ("kind: ease\nl2: 0", "model.l2", "(0, 1000000000]"),
+            (
+                "kind: ease\nprune_top_k: 99999999999",
+                "model.prune_top_k",
+                "[0, 1000000]",
+            ),
+            (
+                "kind: content\nmax_features: 0",
+                "model.max_features",
+                "[1, 10000000]",
+            ),
+            (
+                "kind: content\nmin_df: 4000000000",
+                "model.min_df",
+                "[0, 1000000]",
+            ),
+            (
+                "kind: content\nstudio_weight: -1",
+                "model.studio_weight",
+                "[0, 1000000]",
+            ),
+            (
+                "kind: recommender_net\nembedding_dim: 1000000",
+                "model.embedding_dim",
+                "[1, 4096]",
+            ),
+            ("kind: mf_bpr\nfactors: 0", "model.factors", "[1, 4096]"),
+            (
+                "kind: mf_bpr\nepochs: 4000000000",
+                "model.epochs",
+                "[1, 100000]",
+            ),
+            ("kind: mf_bpr\nlr: .inf", "model.lr", "(0, 10]"),
+            ("kind: mf_bpr\nreg: -1", "model.reg", "[0, 1000]"),
+            (
+                "kind: mf_bpr\nbatch_size: 18446744073709551615",
+                "model.batch_size",
+                "[1, 16777216]",
+            ),
+            (
+                "kind: mf_bpr\nmin_rating: .nan",
+                "model.min_rating",
+                "[0, 1000000]",
+            ),
+            ("kind: slim\nalpha: 0", "model.alpha", "(0, 1000000]"),
+            ("kind: slim\nl1_ratio: 2", "model.l1_ratio", "[0, 1]"),
+            ("kind: slim\ntop_k: 10000000", "model.top_k", "[0, 1000000]"),
+            ("kind: slim\nmax_iter: 0", "model.max_iter", "[1, 100000]"),
+            ("kind: slim\ntol: 0", "model.tol", "(0, 1]"),
+            ("kind: dlae\ndropout: 1", "model.dropout", "[0, 0.95]"),
+            ("kind: edlae\nl2: -3", "model.l2", "(0, 1000000000]"),
+            (
+                "kind: dlae\nprune_top_k: 10000000",
+                "model.prune_top_k",
+                "[0, 1000000]",
+            ),
+            (
+                "kind: hybrid\nmembers: [{kind: popularity, weight: 1e300}]",
+                "model.members.0.weight",
+                "[0, 1000000]",
+            ),
+            (
+                "kind: hybrid\nmembers: [{kind: slim, tol: 5}]",
+                "model.members.0.tol",
+                "(0, 1]",
+            ),
+        ];
+        for (text, key, range) in cases {
+            let e = parse(text).expect_err(text).to_string();
+            assert!(e.starts_with("x.yaml: "), "{text}: {e}");
+            assert!(e.contains(&format!("{key}:")), "{text}: {e}");
+            assert!(e.contains(range), "{text}: {e}");
+        }
     }
 }

@@ -7,10 +7,13 @@
 //! Scoring (this module's `engine` and `parts`) needs neither burn nor polars;
 //! fitting (`fit`) lives behind the `train` feature.
 
+pub mod dlae;
 pub mod engine;
 #[cfg(feature = "train")]
 pub mod fit;
+pub mod params;
 pub mod parts;
+pub mod slim;
 
 pub use engine::{Engine, Member, UserCtx};
 pub use parts::{Mat, Part};

@@ -8,7 +8,17 @@ use crate::model::parts::Part;
 use faer::linalg::solvers::DenseSolveCore;
 use faer::{Accum, Mat, Par, Side};
 
-pub(super) fn fit(train: &Csr, l2: f32, prune_top_k: usize) -> Result<Part, FitError> {
+pub(crate) fn fit(train: &Csr, l2: f32, prune_top_k: usize) -> Result<Part, FitError> {
+    let g = gram(train);
+    let penalty = vec![f64::from(l2); g.nrows()];
+    let p = penalised_inverse(g, &penalty, "ease")?;
+    Ok(export(&p, prune_top_k, |j, i| {
+        zero_diagonal_weight(&p, j, i)
+    }))
+}
+
+/// XᵀX of the binarised users × items matrix, dense.
+pub(crate) fn gram(train: &Csr) -> Mat<f64> {
     let n = train.n_cols;
     // XᵀX through a dense product: faer's blocked GEMM on both cores beats a
     // sparse pair loop once users rate hundreds of items each.
@@ -27,17 +37,42 @@ pub(super) fn fit(train: &Csr, l2: f32, prune_top_k: usize) -> Result<Part, FitE
         1.0,
         Par::rayon(0),
     );
-    drop(x);
-    for i in 0..n {
-        g[(i, i)] += f64::from(l2);
+    g
+}
+
+/// `(G + diag(penalty))⁻¹` through a Cholesky factorisation; `model` names
+/// the kind in the error.
+pub(crate) fn penalised_inverse(
+    mut g: Mat<f64>,
+    penalty: &[f64],
+    model: &'static str,
+) -> Result<Mat<f64>, FitError> {
+    for (i, &l) in penalty.iter().enumerate().take(g.nrows()) {
+        g[(i, i)] += l;
     }
     let llt = g.llt(Side::Lower).map_err(|e| FitError::Numerical {
-        model: "ease",
-        msg: format!("XᵀX + λI is not positive definite ({e:?}); raise model.l2"),
+        model,
+        msg: format!("XᵀX + Λ is not positive definite ({e:?}); raise model.l2"),
     })?;
     drop(g);
-    let p = llt.inverse();
-    // Row j of B is what item j contributes to every other item's score.
+    Ok(llt.inverse())
+}
+
+/// EASE's weight `B[j, i] = −P[j, i] / P[i, i]`: column `i` scaled so that
+/// the zero-diagonal constraint holds.
+pub(crate) fn zero_diagonal_weight(p: &Mat<f64>, j: usize, i: usize) -> f64 {
+    -p[(j, i)] / p[(i, i)]
+}
+
+/// The item-item part whose row `j` holds `weight(j, i)` for every `i ≠ j`
+/// (what item `j` contributes to every other item's score), pruned to the
+/// `prune_top_k` largest magnitudes (0: all).
+pub(crate) fn export(
+    p: &Mat<f64>,
+    prune_top_k: usize,
+    weight: impl Fn(usize, usize) -> f64,
+) -> Part {
+    let n = p.nrows();
     let keep = if prune_top_k == 0 {
         n
     } else {
@@ -52,8 +87,7 @@ pub(super) fn fit(train: &Csr, l2: f32, prune_top_k: usize) -> Result<Part, FitE
         row.clear();
         for i in 0..n {
             if i != j {
-                // B[j, i] = -P[j, i] / P[i, i] (column i scaled by its diagonal)
-                let b = -p[(j, i)] / p[(i, i)];
+                let b = weight(j, i);
                 if b != 0.0 {
                     row.push((i as u32, b as f32));
                 }
@@ -68,7 +102,7 @@ pub(super) fn fit(train: &Csr, l2: f32, prune_top_k: usize) -> Result<Part, FitE
         values.extend(row.iter().map(|e| e.1));
         indptr.push(indices.len());
     }
-    Ok(Part::ItemItem {
+    Part::ItemItem {
         weights: Csr {
             n_rows: n,
             n_cols: n,
@@ -76,7 +110,7 @@ pub(super) fn fit(train: &Csr, l2: f32, prune_top_k: usize) -> Result<Part, FitE
             indices,
             values,
         },
-    })
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,15 @@
 //! Fitting: turns a model config and a dataset into an [`Engine`].
 
 mod content;
-mod ease;
+pub(crate) mod ease;
+mod hybrid;
 mod learned;
 
 use super::engine::{Engine, Member};
 use super::parts::Part;
-use crate::config::{ModelConfig, Normalization};
+use crate::config::{HybridWeights, ModelConfig, Normalization};
 use crate::data::Dataset;
+use crate::model::{dlae, slim};
 
 /// Why fitting failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,24 +39,49 @@ pub struct FitContext<'a> {
     pub checkpoint_dir: Option<std::path::PathBuf>,
 }
 
+/// What a fit chose beyond its config (a `weights: auto` hybrid's weights
+/// and validation figures), for the run's parameters and summary.
+#[derive(Debug, Clone, Default)]
+pub struct FitNotes {
+    /// Dotted parameter keys and values (`model.chosen.slim.weight`).
+    pub params: Vec<(String, String)>,
+    /// Summary metrics (`auto/slim/val_ndcg@10`).
+    pub metrics: Vec<(String, f64)>,
+}
+
 /// Fits `cfg` on `ctx.data.train`.
 pub fn fit(cfg: &ModelConfig, ctx: &mut FitContext) -> Result<Engine, FitError> {
+    fit_noted(cfg, ctx).map(|(engine, _)| engine)
+}
+
+/// [`fit`], with what the fit chose on its own.
+pub fn fit_noted(cfg: &ModelConfig, ctx: &mut FitContext) -> Result<(Engine, FitNotes), FitError> {
     let history = ctx.data.train.clone();
-    let (members, norm) = match cfg {
+    let (members, norm, notes) = match cfg {
         ModelConfig::Hybrid {
             members,
             normalization,
+            weights: HybridWeights::Auto,
         } => {
+            let c = hybrid::fit_auto(members, *normalization, ctx)?;
+            (c.members, c.normalization, c.notes)
+        }
+        ModelConfig::Hybrid {
+            members,
+            normalization,
+            weights: HybridWeights::Fixed,
+        } => {
+            let names = hybrid::member_names(members);
             let mut out = Vec::new();
-            for m in members {
+            for (m, name) in members.iter().zip(names) {
                 let part = fit_part(&m.model, ctx)?;
                 out.push(Member {
-                    name: m.model.kind().into(),
+                    name,
                     weight: m.weight,
                     part,
                 });
             }
-            (out, *normalization)
+            (out, normalization.unwrap_or_default(), FitNotes::default())
         }
         single => (
             vec![Member {
@@ -63,9 +90,10 @@ pub fn fit(cfg: &ModelConfig, ctx: &mut FitContext) -> Result<Engine, FitError> 
                 part: fit_part(single, ctx)?,
             }],
             Normalization::Minmax,
+            FitNotes::default(),
         ),
     };
-    Ok(Engine::new(members, norm, history))
+    Ok((Engine::new(members, norm, history), notes))
 }
 
 fn fit_part(cfg: &ModelConfig, ctx: &mut FitContext) -> Result<Part, FitError> {
@@ -116,6 +144,9 @@ fn fit_part(cfg: &ModelConfig, ctx: &mut FitContext) -> Result<Part, FitError> {
                 head: None,
             }
         }
+        ModelConfig::Slim(p) => slim::fit(&ds.train, p)?,
+        ModelConfig::Dlae(p) => dlae::fit(&ds.train, p, dlae::Variant::Dlae)?,
+        ModelConfig::Edlae(p) => dlae::fit(&ds.train, p, dlae::Variant::Edlae)?,
         ModelConfig::Hybrid { .. } => {
             return Err(FitError::Unsupported(
                 "a hybrid cannot contain a hybrid".into(),
