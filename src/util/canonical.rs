@@ -97,7 +97,18 @@ mod tests {
         let v = yaml("a: 1.0\nb: 1\nc: '1'\nd: 1e-5\ne: .inf\nf: null\ng: \"q\\\"uote\"\n");
         assert_eq!(
             canonical_json(&v),
-            r#"{"a":1.0,"b":1,"c":"1","d":1e-5,"e":".inf","f":null,"g":"q\"uote"}"#
+            r#"{"a":1.0,"b":1,"c":"1","d":0.00001,"e":".inf","f":null,"g":"q\"uote"}"#
         );
+    }
+
+    #[test]
+    fn the_trial_id_of_a_config_is_pinned() {
+        // Trial ids name sweep directories: a change here makes every
+        // existing sweep start over instead of resuming.
+        let v = yaml("model: {kind: ease, l2: 500}\nname: x\neval: {k: [5, 10]}\n");
+        let id = crate::util::hash::Fingerprint::new()
+            .str(&canonical_json(&v))
+            .hex();
+        assert_eq!(&id[..12], "589805f51ed4");
     }
 }
