@@ -826,10 +826,7 @@ async fn openapi_document_lists_every_route_and_is_served() {
         } else {
             "GET"
         };
-        let uri = route
-            .replace("{user_id}", "1")
-            .replace("{anime_id}", "1")
-            .replace("/v1/anime", "/v1/anime")
+        let uri = route.replace("{user_id}", "1").replace("{anime_id}", "1")
             + if route == "/v1/anime" { "?q=a" } else { "" };
         let (s, v) = call(
             &st,

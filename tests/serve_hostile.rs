@@ -182,13 +182,17 @@ fn probe(addr: SocketAddr) -> Probe {
         let mut r = ProbeResult::default();
         let mut i = 0u32;
         while !s.load(Ordering::Relaxed) && r.health_ms.len() < 5000 {
-            let path = if i % 2 == 0 { "/healthz" } else { "/readyz" };
+            let path = if i.is_multiple_of(2) {
+                "/healthz"
+            } else {
+                "/readyz"
+            };
             let t = Instant::now();
             match request(addr, "GET", path, "", b"", Duration::from_secs(2)) {
                 Ok((200, _)) => r.health_ms.push(t.elapsed().as_secs_f64() * 1e3),
                 _ => r.health_failures += 1,
             }
-            if i % 4 == 0 {
+            if i.is_multiple_of(4) {
                 let u = 1 + i % 5000;
                 match request(
                     addr,
