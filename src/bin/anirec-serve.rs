@@ -74,6 +74,25 @@ struct Args {
     admin_token_file: Option<PathBuf>,
 }
 
+/// Listens on `addr` with a backlog of 4096 (tokio's default is 1024): a
+/// burst of connections beyond the backlog has its SYNs dropped, and the
+/// client retries only after a second, which is what a health probe would
+/// see during a connection flood. The kernel caps it at net.core.somaxconn.
+async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let sa = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))?;
+    let sock = if sa.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    sock.set_reuseaddr(true)?;
+    sock.bind(sa)?;
+    sock.listen(4096)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // ANIREC_LOG_FORMAT=json: one JSON object per line with `severity` (GKE).
@@ -110,7 +129,7 @@ async fn main() -> ExitCode {
         tracing::info!("no --admin-token-file: POST /admin/reload is disabled (SIGHUP reloads)");
     }
     let state = AppState::new(cfg);
-    let listener = match tokio::net::TcpListener::bind(&a.addr).await {
+    let listener = match listen(&a.addr).await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: cannot listen on {}: {e}", a.addr);

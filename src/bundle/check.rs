@@ -14,6 +14,8 @@ pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 /// Most content features (columns of a content member); a scoring request
 /// allocates one f32 per feature.
 pub const MAX_FEATURES: usize = 1 << 20;
+/// Most neighbours of a user-kNN member.
+pub const MAX_NEIGHBORS: u64 = u32::MAX as u64;
 /// Widest embedding.
 pub const MAX_DIMS: usize = 1 << 16;
 
@@ -109,22 +111,38 @@ pub(crate) fn member(
                     vectors.n_cols
                 ));
             }
-            within(k, "like_quantile", f64::from(*like_quantile), 0.0, 1.0)?;
+            // Any finite quantile works (the scorer clamps it to 0..=1).
+            within(
+                k,
+                "like_quantile",
+                f64::from(*like_quantile),
+                f64::MIN,
+                f64::MAX,
+            )?;
         }
         Part::UserKnn {
             neighbors,
             like_quantile,
             user_vectors,
         } => {
+            // More neighbours than users is legitimate (a config written for
+            // a larger data set; the scorer takes them all); absurd values
+            // are refused.
             let raw = mm.params.get("neighbors").copied().unwrap_or(f64::NAN);
-            within(k, "neighbors", raw, 1.0, n_users.max(1) as f64)?;
-            if raw.fract() != 0.0 || *neighbors == 0 || *neighbors > n_users.max(1) {
+            within(k, "neighbors", raw, 1.0, MAX_NEIGHBORS as f64)?;
+            if raw.fract() != 0.0 || *neighbors == 0 {
                 return Err(format!(
-                    "member {k}: neighbors is {raw}, expected a whole number from 1 to {}",
-                    n_users.max(1)
+                    "member {k}: neighbors is {raw}, expected a whole number from 1 to {MAX_NEIGHBORS}"
                 ));
             }
-            within(k, "like_quantile", f64::from(*like_quantile), 0.0, 1.0)?;
+            // Any finite quantile works (the scorer clamps it to 0..=1).
+            within(
+                k,
+                "like_quantile",
+                f64::from(*like_quantile),
+                f64::MIN,
+                f64::MAX,
+            )?;
             if let Some(v) = user_vectors {
                 if v.rows != n_users || v.cols == 0 || v.cols > MAX_DIMS {
                     return Err(format!(

@@ -495,7 +495,8 @@ impl Engine {
                 *s = f32::NEG_INFINITY;
             }
         }
-        let mut top: Vec<(u32, f32)> = Vec::with_capacity(k);
+        // top_k_excluding reserves min(k, users): `k` comes from a bundle.
+        let mut top: Vec<(u32, f32)> = Vec::new();
         crate::eval::topk::top_k_excluding(&sim, &[], k, &mut top);
         out.fill(0.0);
         for (v, s) in top {

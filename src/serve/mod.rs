@@ -60,7 +60,7 @@ pub struct Config {
     /// Most connections open at once.
     pub max_connections: usize,
     /// Threads for client-sized scoring (liked titles, similar, search); 0:
-    /// one per core.
+    /// one per core but one.
     pub scoring_threads: usize,
     /// Client-sized scoring requests that may wait for a thread; more get 503.
     pub scoring_queue: usize,
@@ -188,8 +188,12 @@ impl AppState {
     pub fn new(cfg: Config) -> Self {
         let max_concurrency = cfg.max_concurrency.clamp(1, limits::MAX_CONCURRENCY);
         let max_connections = cfg.max_connections.clamp(1, limits::MAX_CONNECTIONS);
+        // One core is left to the async workers (health checks, the batch
+        // scorer, the accept loop) when there is more than one.
         let threads = match cfg.scoring_threads {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            0 => {
+                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+            }
             n => n,
         }
         .min(limits::MAX_SCORING);
