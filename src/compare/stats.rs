@@ -289,7 +289,7 @@ fn wilcoxon_flips(r: &[f64], observed: f64) -> f64 {
     let gamma = (f64::EPSILON * 100.0 * observed).abs();
     let (mut less, mut greater) = (0u64, 0u64);
     for mask in 0..total {
-        let w: f64 = (0..n).filter(|i| mask >> i & 1 == 1).map(|i| r[i]).sum();
+        let w: f64 = (0..n).filter(|&i| (mask >> i) & 1 == 1).map(|i| r[i]).sum();
         if w <= observed + gamma {
             less += 1;
         }
