@@ -73,10 +73,13 @@ fn p_values_match_scipy() {
         arrays(120, 3),
         arrays(11, 5),
     ];
-    // Exact branch: distinct, nonzero differences.
-    let a: Vec<f64> = (0..30).map(|i| i as f64 * 0.01).collect();
+    // Exact branch: distinct, nonzero differences (no ties, no zeros).
+    let a: Vec<f64> = (0..30).map(|i| i as f64 * 0.5).collect();
     let b: Vec<f64> = (0..30)
-        .map(|i| i as f64 * 0.01 + ((i * 7919) % 31) as f64 * 1e-3 - 0.012)
+        .map(|i| {
+            let d = (i + 1) as f64 * 0.25;
+            i as f64 * 0.5 + if i % 3 == 0 { -d } else { d }
+        })
         .collect();
     cases.push((a, b));
     let d = tempfile::tempdir().unwrap();
