@@ -115,6 +115,7 @@ mod closed_form {
         }
 
         #[test]
+        #[allow(clippy::needless_range_loop)]
         fn dlae_is_p_times_g_off_the_diagonal() {
             // G = [[2,1,0],[1,2,1],[0,1,1]]; p = 0.5 → Λ = diag(G) + 1 = [3,3,2].
             let p = DlaeParams {

@@ -293,6 +293,7 @@ mod solve {
 
         /// Plain projected coordinate descent on the dense problem, run to
         /// convergence: what the sparse, active-set solver must agree with.
+        #[allow(clippy::needless_range_loop)] // index-wise on purpose: the textbook form
         fn reference(x: &[Vec<f64>], j: usize, l1: f64, l2: f64) -> Vec<f64> {
             let (n, m) = (x.len(), x[0].len());
             let mut w = vec![0.0; m];

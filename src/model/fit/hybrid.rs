@@ -378,8 +378,8 @@ fn search(val: &Validation, normed: &[f32], alone: &[f64]) -> (f64, Vec<f32>) {
         }
     }
     // Drop what does not pay for itself.
-    for k in 0..m {
-        if k == anchor || w[k] == 0.0 {
+    for k in (0..m).filter(|&k| k != anchor) {
+        if w[k] == 0.0 {
             continue;
         }
         let mut t = w.clone();
