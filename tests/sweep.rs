@@ -368,7 +368,12 @@ fn two_workers_share_a_tpe_sweep() {
         assert!(w.wait().unwrap().success());
     }
     assert_eq!(names(&dir.join("suggested")).len(), 5);
-    assert_eq!(count(&dir, "done") + count(&dir, "pruned"), 5);
+    assert_eq!(
+        count(&dir, "done") + count(&dir, "pruned"),
+        5,
+        "{:?}",
+        states(&dir)
+    );
     assert!(names(&dir.join("interrupted")).is_empty());
     // A local sweeper cannot join while workers hold the sweep.
     let o = ok(fx.cmd().args(["sweep", "collect"]).arg(&dir));
