@@ -339,7 +339,7 @@ mod tests {
         let p = plan(space);
         let f = |o: &BTreeMap<String, Value>| {
             let x = o["x"].as_f64().unwrap();
-            let c = if o["c"] == Value::from("b") { 0.0 } else { 2.0 };
+            let c = if o["c"] == "b" { 0.0 } else { 2.0 };
             -(x - 1.3).powi(2) - c
         };
         let run = |tpe: bool| {
