@@ -186,7 +186,7 @@ pub fn source_dir(cfg: &DataConfig) -> Result<PathBuf, DataError> {
                 // writers would rename each other's files away. One
                 // generates under an OS lock; the others wait, then find the
                 // files (animelist.csv is written last).
-                let _guard = lock_blocking(&dir.with_extension("lock"))
+                let _guard = crate::util::lock::wait_exclusive(&dir.with_extension("lock"))
                     .map_err(|e| DataError::io(&dir, e))?;
                 if !dir.join("animelist.csv").exists() {
                     let spec = synth::SynthSpec {
@@ -206,21 +206,6 @@ pub fn source_dir(cfg: &DataConfig) -> Result<PathBuf, DataError> {
             .clone()
             .ok_or_else(|| DataError::Unusable("data.source is not set".into())),
     }
-}
-
-/// An exclusive OS lock on `path` (created if missing), waiting for the
-/// holder; released when the returned file is dropped or the process dies.
-fn lock_blocking(path: &Path) -> std::io::Result<std::fs::File> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)?;
-    f.lock()?;
-    Ok(f)
 }
 
 fn raw_files(cfg: &DataConfig, dir: &Path) -> Vec<PathBuf> {

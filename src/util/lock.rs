@@ -151,6 +151,21 @@ fn read_holder(f: &mut File) -> String {
     }
 }
 
+/// An exclusive OS lock on `path` (created if missing), waiting for the
+/// holder; released when the returned file is dropped or the process dies.
+pub(crate) fn wait_exclusive(path: &Path) -> std::io::Result<File> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    f.lock()?;
+    Ok(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
