@@ -73,6 +73,32 @@ impl Csr {
         c
     }
 
+    /// The entries whose value is at least `min` (same shape): the "liked"
+    /// matrix that models fitted on high ratings only train on.
+    pub fn at_least(&self, min: f32) -> Csr {
+        let mut indptr = Vec::with_capacity(self.n_rows + 1);
+        let mut indices = Vec::new();
+        let mut values = Vec::new();
+        indptr.push(0);
+        for r in 0..self.n_rows {
+            let (cols, vals) = self.row(r);
+            for (&c, &v) in cols.iter().zip(vals) {
+                if v >= min {
+                    indices.push(c);
+                    values.push(v);
+                }
+            }
+            indptr.push(indices.len());
+        }
+        Csr {
+            n_rows: self.n_rows,
+            n_cols: self.n_cols,
+            indptr,
+            indices,
+            values,
+        }
+    }
+
     /// The transpose (item × user).
     pub fn transpose(&self) -> Csr {
         let mut indptr = vec![0usize; self.n_cols + 1];
@@ -107,6 +133,16 @@ impl Csr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn at_least_keeps_high_values_and_the_shape() {
+        let m = Csr::from_triplets(3, 4, &[(0, 1, 8.0), (0, 3, 5.0), (2, 0, 7.0), (2, 2, 9.0)]);
+        let liked = m.at_least(7.0);
+        assert_eq!((liked.n_rows, liked.n_cols), (3, 4));
+        assert_eq!(liked.indptr, vec![0, 1, 1, 3]);
+        assert_eq!(liked.indices, vec![1, 0, 2]);
+        assert_eq!(liked.values, vec![8.0, 7.0, 9.0]);
+    }
 
     #[test]
     fn triplets_transpose_round_trip() {

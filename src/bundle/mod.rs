@@ -238,7 +238,15 @@ pub fn write(
                     head_params(h, &mut params);
                 }
             }
-            Part::ItemItem { weights } => t.csr(&format!("{p}.weights"), weights),
+            Part::ItemItem {
+                weights,
+                min_rating,
+            } => {
+                t.csr(&format!("{p}.weights"), weights);
+                if let Some(m) = min_rating {
+                    params.insert("min_rating".into(), f64::from(*m));
+                }
+            }
             Part::Content {
                 vectors,
                 like_quantile,
@@ -485,7 +493,12 @@ pub fn read(dir: &Path) -> Result<Bundle, BundleError> {
                         n = items.len()
                     )));
                 }
-                Part::ItemItem { weights }
+                // Absent in bundles from before liked-only models: all history counts.
+                let min_rating = mm.params.get("min_rating").map(|&m| m as f32);
+                Part::ItemItem {
+                    weights,
+                    min_rating,
+                }
             }
             "content" => {
                 let vectors = r.csr(&format!("{p}.vectors"))?;
@@ -643,6 +656,8 @@ mod tests {
                 weight: 0.7,
                 part: Part::ItemItem {
                     weights: Csr::from_triplets(3, 3, &[(0, 1, 0.5), (2, 0, -0.25)]),
+                    // Some(_) so that the round trip covers the optional parameter.
+                    min_rating: Some(7.0),
                 },
             },
             Member {

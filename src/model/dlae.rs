@@ -27,6 +27,10 @@ pub struct DlaeParams {
     pub dropout: f64,
     /// Keep this many strongest weights per item (0 = all).
     pub prune_top_k: usize,
+    /// Fit on ratings at or above this only, and score from such history
+    /// items only (a "liked" co-occurrence model; unset: every rating).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_rating: Option<f64>,
 }
 
 impl Default for DlaeParams {
@@ -35,6 +39,7 @@ impl Default for DlaeParams {
             l2: 100.0,
             dropout: 0.3,
             prune_top_k: 0,
+            min_rating: None,
         }
     }
 }
@@ -45,6 +50,7 @@ impl DlaeParams {
         params::float("l2", self.l2, 0.0, true, 1e9)?;
         params::float("dropout", self.dropout, 0.0, false, 0.95)?;
         params::int("prune_top_k", self.prune_top_k as u64, 0, params::MAX_COUNT)?;
+        params::min_rating(self.min_rating)?;
         Ok(())
     }
 }
@@ -105,7 +111,7 @@ mod closed_form {
         }
 
         fn weight(part: &Part, j: usize, i: usize) -> f64 {
-            let Part::ItemItem { weights } = part else {
+            let Part::ItemItem { weights, .. } = part else {
                 panic!("item-item part expected")
             };
             let (cols, vals) = weights.row(j);
@@ -122,6 +128,7 @@ mod closed_form {
                 l2: 1.0,
                 dropout: 0.5,
                 prune_top_k: 0,
+                min_rating: None,
             };
             let part = fit(&x(), &p, Variant::Dlae).unwrap();
             // B = (G + Λ)⁻¹ G; G + Λ = [[5,1,0],[1,5,1],[0,1,3]], det = 67.
@@ -147,6 +154,7 @@ mod closed_form {
                 l2: 1.0,
                 dropout: 0.0,
                 prune_top_k: 0,
+                min_rating: None,
             };
             let a = fit(&x(), &p, Variant::Edlae).unwrap();
             let b = ease::fit(&x(), 1.0, 0).unwrap();

@@ -259,7 +259,7 @@ impl Engine {
                     let n = (xx * yy).sqrt().max(1e-12);
                     dot(x, y) / n
                 }
-                Part::ItemItem { weights } if a < weights.n_rows => {
+                Part::ItemItem { weights, .. } if a < weights.n_rows => {
                     let (cols, w) = weights.row(a);
                     cols.iter()
                         .position(|&c| c as usize == b)
@@ -361,9 +361,14 @@ impl Engine {
                     out.iter_mut().zip(b).for_each(|(o, b)| *o += b);
                 }
             }
-            Part::ItemItem { weights } => {
+            Part::ItemItem {
+                weights,
+                min_rating,
+            } => {
                 out.fill(0.0);
-                for &j in ctx.items {
+                let min = min_rating.unwrap_or(f32::NEG_INFINITY);
+                let liked = ctx.items.iter().zip(ctx.ratings).filter(|(_, &r)| r >= min);
+                for (&j, _) in liked {
                     let (cols, w) = weights.row(j as usize);
                     for (&c, &w) in cols.iter().zip(w) {
                         out[c as usize] += w;
@@ -416,7 +421,7 @@ impl Engine {
                     }
                 }
             }
-            Part::ItemItem { weights } => {
+            Part::ItemItem { weights, .. } => {
                 out.fill(0.0);
                 let (cols, w) = weights.row(i);
                 for (&c, &w) in cols.iter().zip(w) {
@@ -672,7 +677,10 @@ mod tests {
             vec![Member {
                 name: "ease".into(),
                 weight: 1.0,
-                part: Part::ItemItem { weights: w },
+                part: Part::ItemItem {
+                    weights: w,
+                    min_rating: None,
+                },
             }],
             Normalization::Minmax,
             history(),
@@ -680,6 +688,27 @@ mod tests {
         let mut out = vec![0.0; 4];
         e.score(&e.ctx(0), &mut out, &mut Vec::new());
         assert_eq!(out, vec![0.0, 0.0, 0.75, 1.0]);
+    }
+
+    #[test]
+    fn item_item_with_min_rating_counts_only_liked_history() {
+        let w = Csr::from_triplets(4, 4, &[(0, 2, 0.5), (1, 2, 0.25), (1, 3, 1.0)]);
+        let e = Engine::new(
+            vec![Member {
+                name: "slim".into(),
+                weight: 1.0,
+                part: Part::ItemItem {
+                    weights: w,
+                    min_rating: Some(9.0),
+                },
+            }],
+            Normalization::Minmax,
+            history(),
+        );
+        let mut out = vec![0.0; 4];
+        // user 0 rated item 0 with 9 (counts) and item 1 with 8 (does not)
+        e.score(&e.ctx(0), &mut out, &mut Vec::new());
+        assert_eq!(out, vec![0.0, 0.0, 0.5, 0.0]);
     }
 
     #[test]
@@ -710,6 +739,7 @@ mod tests {
         };
         let ii = Part::ItemItem {
             weights: Csr::from_triplets(4, 4, &[(0, 3, 2.0)]),
+            min_rating: None,
         };
         let e = Engine::new(
             vec![

@@ -46,6 +46,11 @@ pub fn int(key: &'static str, v: u64, lo: u64, hi: u64) -> Result<(), ParamError
     ))
 }
 
+/// An optional `min_rating` (liked-only fitting): a rating scale value.
+pub fn min_rating(v: Option<f64>) -> Result<(), ParamError> {
+    v.map_or(Ok(()), |v| float("min_rating", v, 0.0, false, 1e6))
+}
+
 /// Largest neighbour/factor/top-k style count any model accepts: far above
 /// any catalogue this harness loads (17,000 anime), far below what would
 /// overflow an allocation.

@@ -244,6 +244,9 @@ pub enum Part {
     ItemItem {
         /// n_items × n_items sparse weights.
         weights: Csr,
+        /// When set, only history items rated at least this much count
+        /// (the weights were fitted on such "liked" ratings only).
+        min_rating: Option<f32>,
     },
     /// Content vectors (L2-normalised rows, n_items × features); a user
     /// profile is the rating-weighted sum of the vectors of liked items.

@@ -42,6 +42,10 @@ pub struct SlimParams {
     pub max_iter: u32,
     /// A sweep whose largest weight change is below `tol` × the largest weight ends the item.
     pub tol: f64,
+    /// Fit on ratings at or above this only, and score from such history
+    /// items only (a "liked" co-occurrence model; unset: every rating).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_rating: Option<f64>,
 }
 
 impl Default for SlimParams {
@@ -52,6 +56,7 @@ impl Default for SlimParams {
             top_k: 200,
             max_iter: 100,
             tol: 1e-4,
+            min_rating: None,
         }
     }
 }
@@ -64,6 +69,7 @@ impl SlimParams {
         params::int("top_k", self.top_k as u64, 0, params::MAX_COUNT)?;
         params::int("max_iter", u64::from(self.max_iter), 1, 100_000)?;
         params::float("tol", self.tol, 0.0, true, 1.0)?;
+        params::min_rating(self.min_rating)?;
         Ok(())
     }
 }
@@ -138,6 +144,7 @@ mod solve {
                 indices,
                 values,
             },
+            min_rating: None,
         })
     }
 
@@ -342,8 +349,9 @@ mod solve {
                 top_k: 0,
                 max_iter: 1000,
                 tol: 1e-10,
+                min_rating: None,
             };
-            let Part::ItemItem { weights } = fit(&x, &p).unwrap() else {
+            let Part::ItemItem { weights, .. } = fit(&x, &p).unwrap() else {
                 panic!("slim must compile to an item-item part")
             };
             let n = 6.0;
@@ -373,6 +381,7 @@ mod solve {
                 top_k: 1,
                 max_iter: 100,
                 tol: 1e-6,
+                min_rating: None,
             };
             let one = rayon::ThreadPoolBuilder::new()
                 .num_threads(1)
@@ -385,7 +394,7 @@ mod solve {
                 .unwrap()
                 .install(|| fit(&x, &p).unwrap());
             assert_eq!(one, two);
-            let Part::ItemItem { weights } = one else {
+            let Part::ItemItem { weights, .. } = one else {
                 panic!()
             };
             // Each target keeps one source: every column has at most one entry.

@@ -110,6 +110,7 @@ pub(crate) fn export(
             indices,
             values,
         },
+        min_rating: None,
     }
 }
 
@@ -131,7 +132,7 @@ mod tests {
                 (2, 0, 1.0),
             ],
         );
-        let Part::ItemItem { weights } = fit(&x, 1.0, 0).unwrap() else {
+        let Part::ItemItem { weights, .. } = fit(&x, 1.0, 0).unwrap() else {
             panic!()
         };
         // G = [[3,1,0],[1,3,1],[0,1,2]]; P = G⁻¹ = (1/13)[[5,-2,1],[-2,6,-3],[1,-3,8]]

@@ -426,6 +426,7 @@ mod tests {
         let val = Csr::from_triplets(3, 4, &[(0, 2, 5.0), (1, 3, 5.0)]);
         let good = Part::ItemItem {
             weights: Csr::from_triplets(4, 4, &[(0, 2, 1.0), (1, 3, 1.0)]),
+            min_rating: None,
         };
         let noise = Part::Popularity {
             scores: vec![0.0, 0.0, 0.0, 10.0],

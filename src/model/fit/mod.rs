@@ -144,9 +144,13 @@ fn fit_part(cfg: &ModelConfig, ctx: &mut FitContext) -> Result<Part, FitError> {
                 head: None,
             }
         }
-        ModelConfig::Slim(p) => slim::fit(&ds.train, p)?,
-        ModelConfig::Dlae(p) => dlae::fit(&ds.train, p, dlae::Variant::Dlae)?,
-        ModelConfig::Edlae(p) => dlae::fit(&ds.train, p, dlae::Variant::Edlae)?,
+        ModelConfig::Slim(p) => liked_only(&ds.train, p.min_rating, |x| slim::fit(x, p))?,
+        ModelConfig::Dlae(p) => liked_only(&ds.train, p.min_rating, |x| {
+            dlae::fit(x, p, dlae::Variant::Dlae)
+        })?,
+        ModelConfig::Edlae(p) => liked_only(&ds.train, p.min_rating, |x| {
+            dlae::fit(x, p, dlae::Variant::Edlae)
+        })?,
         ModelConfig::Hybrid { .. } => {
             return Err(FitError::Unsupported(
                 "a hybrid cannot contain a hybrid".into(),
@@ -161,6 +165,26 @@ fn fit_part(cfg: &ModelConfig, ctx: &mut FitContext) -> Result<Part, FitError> {
     Ok(part)
 }
 
+/// Fits an item-item model on the ratings at or above `min` only (when
+/// set) and marks the part, so that scoring counts the same "liked" history
+/// items the weights were fitted on. On MAL, where relevance is a rating of
+/// 7 or more, such a member carries what a model of "rated at all" lacks.
+fn liked_only(
+    train: &crate::sparse::Csr,
+    min: Option<f64>,
+    fit: impl FnOnce(&crate::sparse::Csr) -> Result<Part, FitError>,
+) -> Result<Part, FitError> {
+    let Some(min) = min else {
+        return fit(train);
+    };
+    let min = min as f32;
+    let mut part = fit(&train.at_least(min))?;
+    if let Part::ItemItem { min_rating, .. } = &mut part {
+        *min_rating = Some(min);
+    }
+    Ok(part)
+}
+
 /// ln(1 + train ratings per item): the popularity prior.
 pub fn popularity(ds: &Dataset) -> Vec<f32> {
     ds.train
@@ -168,4 +192,46 @@ pub fn popularity(ds: &Dataset) -> Vec<f32> {
         .iter()
         .map(|&c| (1.0 + c as f32).ln())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sparse::Csr;
+
+    #[test]
+    fn liked_only_fits_on_high_ratings_and_marks_the_part() {
+        let train = Csr::from_triplets(2, 3, &[(0, 0, 9.0), (0, 1, 4.0), (1, 2, 7.0)]);
+        let part = liked_only(&train, Some(7.0), |x| {
+            assert_eq!(
+                (x.indices.as_slice(), x.values.as_slice()),
+                ([0, 2].as_slice(), [9.0, 7.0].as_slice())
+            );
+            Ok(Part::ItemItem {
+                weights: Csr::from_triplets(3, 3, &[]),
+                min_rating: None,
+            })
+        })
+        .unwrap();
+        let Part::ItemItem { min_rating, .. } = part else {
+            panic!("item-item part expected")
+        };
+        assert_eq!(min_rating, Some(7.0));
+        // unset: every rating, part unmarked
+        let part = liked_only(&train, None, |x| {
+            assert_eq!(x.nnz(), 3);
+            Ok(Part::ItemItem {
+                weights: Csr::from_triplets(3, 3, &[]),
+                min_rating: None,
+            })
+        })
+        .unwrap();
+        assert!(matches!(
+            part,
+            Part::ItemItem {
+                min_rating: None,
+                ..
+            }
+        ));
+    }
 }
