@@ -38,12 +38,12 @@ pub use worker::{run_worker, WorkerOptions};
 use crate::config::{Experiment, SweepMethod};
 use crate::pipeline::{self, RunOptions};
 use crate::track::store::RunDir;
+use crate::util::lock::{FileLock, LockError};
 use crate::util::{fsx, time};
 use crate::{Error, Result};
 use collect::Summary;
 use ledger::State;
 use plan::{Plan, Trial, PLAN_VERSION};
-use state::{FileLock, LockError};
 use std::path::{Path, PathBuf};
 
 /// Where a plan's sweep lives by default. The id is a content hash, so the
@@ -149,7 +149,11 @@ fn claim_path(sweep_dir: &Path, t: &Trial) -> PathBuf {
 
 /// Takes trial `t`'s lock, or says who runs it.
 fn claim(sweep_dir: &Path, t: &Trial) -> Result<Claim> {
-    match FileLock::try_exclusive(&claim_path(sweep_dir, t)) {
+    let path = claim_path(sweep_dir, t);
+    if let Some(locks) = path.parent() {
+        fsx::create_dir_all(locks)?;
+    }
+    match FileLock::try_acquire(&path, &format!("trial {} ({})", t.index, t.id)) {
         Ok(l) => Ok(Claim { _lock: l }),
         Err(LockError::Held { holder, .. }) => Err(Error::Usage(format!(
             "trial {} ({}) is being run by {holder}; it is left alone",
@@ -162,21 +166,22 @@ fn claim(sweep_dir: &Path, t: &Trial) -> Result<Claim> {
 /// The sweep lock, exclusive (a local sweeper) or shared (workers).
 fn sweep_lock(dir: &Path, exclusive: bool) -> Result<FileLock> {
     let p = dir.join("sweep.lock");
+    let what = format!("sweep {}", dir.display());
     let r = if exclusive {
-        FileLock::try_exclusive(&p)
+        FileLock::try_acquire(&p, &what)
     } else {
-        FileLock::try_shared(&p)
+        FileLock::try_acquire_shared(&p, &what)
     };
     r.map_err(|e| match e {
         LockError::Held { holder, .. } => Error::Usage(format!(
             "this sweep is in use in {} ({} holds {}); wait for it or stop it",
             dir.display(),
             if exclusive {
-                "`anirec sweep worker` processes or another `anirec sweep`; last local sweeper:"
-                    .to_string()
-                    + &holder
+                // Workers hold it shared and leave no text; a local sweeper
+                // holds it exclusively and describes itself.
+                format!("another `anirec sweep` ({holder}) or `anirec sweep worker` processes")
             } else {
-                format!("a local `anirec sweep`, {holder},")
+                format!("a local `anirec sweep` ({holder})")
             },
             p.display()
         )),
