@@ -258,7 +258,7 @@ fn run_claimed(dir: &Path, plan: &Plan, t: &Trial, _claim: &Claim) -> Result<Tri
             std::process::id()
         ));
         fsx::create_dir_all(&dir.join("interrupted"))?;
-        std::fs::rename(&td, &aside)?;
+        fsx::rename_synced(&td, &aside)?;
         eprintln!(
             "trial {}: moved the interrupted attempt to {}",
             t.index,
