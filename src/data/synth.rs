@@ -1598,8 +1598,8 @@ fn atomic_write<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
     use std::collections::HashMap;
+    use std::path::PathBuf;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     /// Fresh directory under the system temp dir (no tempfile crate in this module's deps).
