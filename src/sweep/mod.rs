@@ -147,6 +147,21 @@ fn claim_path(sweep_dir: &Path, t: &Trial) -> PathBuf {
         .join(format!("{}.lock", t.dir_name()))
 }
 
+/// A sweep's processes coordinate only through these locks, so a file
+/// system without OS locks is an error here (a run directory only warns).
+fn os_lock(l: FileLock) -> Result<FileLock> {
+    if l.is_os_lock() {
+        return Ok(l);
+    }
+    Err(Error::Io(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        format!(
+            "{}: this file system has no file locks, which a sweep needs; put the sweep directory on one that has them",
+            l.path().display()
+        ),
+    )))
+}
+
 /// Takes trial `t`'s lock, or says who runs it.
 fn claim(sweep_dir: &Path, t: &Trial) -> Result<Claim> {
     let path = claim_path(sweep_dir, t);
@@ -154,7 +169,7 @@ fn claim(sweep_dir: &Path, t: &Trial) -> Result<Claim> {
         fsx::create_dir_all(locks)?;
     }
     match FileLock::try_acquire(&path, &format!("trial {} ({})", t.index, t.id)) {
-        Ok(l) => Ok(Claim { _lock: l }),
+        Ok(l) => Ok(Claim { _lock: os_lock(l)? }),
         Err(LockError::Held { holder, .. }) => Err(Error::Usage(format!(
             "trial {} ({}) is being run by {holder}; it is left alone",
             t.index, t.id
@@ -187,6 +202,7 @@ fn sweep_lock(dir: &Path, exclusive: bool) -> Result<FileLock> {
         )),
         other => Error::Io(std::io::Error::other(other.to_string())),
     })
+    .and_then(os_lock)
 }
 
 /// What `anirec sweep trial` did.

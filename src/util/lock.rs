@@ -124,6 +124,12 @@ impl FileLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether the OS lock is really held (false on a file system without
+    /// locks, where [`FileLock::try_acquire`] only warned).
+    pub fn is_os_lock(&self) -> bool {
+        self.file.is_some()
+    }
 }
 
 impl Drop for FileLock {
@@ -211,6 +217,7 @@ mod tests {
         drop(first);
         let again = FileLock::try_acquire(&p, "run x").unwrap();
         assert_eq!(again.path(), p);
+        assert!(again.is_os_lock());
         assert!(p.exists(), "the lock file is never deleted");
     }
 
