@@ -36,13 +36,9 @@ pub struct RunOptions {
     pub tags: Vec<String>,
 }
 
-/// Runs an experiment: creates the run directory, loads and processes the
-/// data, and records the outcome (a failed run is marked failed, not deleted).
-pub fn run(exp: &Experiment) -> Result<RunOutcome> {
-    run_with(exp, &RunOptions::default())
-}
-
-/// [`run`] with a chosen run directory and extra tags.
+/// Runs an experiment: creates the run directory (or uses `opts.run_dir`),
+/// loads and processes the data, and records the outcome (a failed run is
+/// marked failed, not deleted). `opts` adds the sweep's tags.
 pub fn run_with(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     let run = match &opts.run_dir {
         // A non-empty directory is the caller's mistake (exit 2), not an I/O failure.

@@ -15,8 +15,7 @@ pub(crate) fn bytes_bar(msg: &'static str) -> ProgressBar {
     bar
 }
 
-/// A count bar (epochs, trials, users).
-#[allow(dead_code)] // used by the training loop and sweeps
+/// A count bar (items, epochs, trials).
 pub(crate) fn count_bar(msg: impl Into<String>, len: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
     if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} ({elapsed}, {eta})")

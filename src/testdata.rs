@@ -1,6 +1,7 @@
-//! Where tests find the public data sets (MovieLens, the MAL samples): one
-//! setting, `ANIREC_DATA_DIR`, defaulting to `../shared/data` beside the
-//! crate. A test whose data set is absent prints one line saying how to get
+//! Where tests find their data. Self-made fixtures ship in
+//! `tests/fixtures/` ([`fixture`]); the public data sets (MovieLens, the MAL
+//! samples) are found through one setting, `ANIREC_DATA_DIR`, defaulting to
+//! `../shared/data` beside the crate. A test whose data set is absent prints one line saying how to get
 //! it and returns early; with `ANIREC_REQUIRE_DATA=1` (CI) it fails instead,
 //! so a CI machine can never pass by skipping.
 //!
@@ -42,6 +43,16 @@ pub fn data_set(name: &str) -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// `<crate>/tests/fixtures/<name>`: small self-made data shipped with the
+/// repository, for tests that need *some* data of a layout but not the real
+/// thing; always present, so such tests never skip.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+        .join(name)
 }
 
 /// `dir/name` if it is a folder, else the skip message.

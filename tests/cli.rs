@@ -2,9 +2,13 @@
 //! messages, synthetic data, the PROTOCOL split, the processed-data cache, a
 //! full `run` + `recommend`, and `--set` overrides.
 //!
-//! Shared data is read in place; everything written goes into a temp dir (the
-//! experiments point `runs_dir` and `data.cache_dir` there and the binary runs
-//! with the temp dir as its working directory).
+//! Most tests need only *some* MAL-shaped data and use the self-made fixture
+//! `tests/fixtures/mal-tiny` (always present); the few that check the real
+//! files read the public data sets through `ANIREC_DATA_DIR` and are skipped,
+//! saying so, when those are absent. Data is read in place; everything
+//! written goes into a temp dir (the experiments point `runs_dir` and
+//! `data.cache_dir` there and the binary runs with the temp dir as its
+//! working directory).
 
 use assert_cmd::Command;
 use serde_json::Value as Json;
@@ -13,6 +17,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
+/// The self-made MAL-layout fixture (see its README.md).
+fn tiny() -> PathBuf {
+    anirec::testdata::fixture("mal-tiny")
+}
 /// The real MAL 2020 sample, or None: the test returns (see anirec::testdata).
 fn sample() -> Option<PathBuf> {
     anirec::testdata::data_set("mal2020-sample")
@@ -60,7 +68,7 @@ fn ok(cmd: &mut Command) -> Output {
     o
 }
 
-/// A temp dir with a copy of the MAL 2020 sample in `src/` and experiment
+/// A temp dir with a copy of the MAL-layout fixture in `src/` and experiment
 /// files whose runs and caches stay inside it.
 struct Fx {
     dir: TempDir,
@@ -73,13 +81,12 @@ impl Fx {
         }
     }
 
-    /// A fixture with `src/` holding a copy of the three sample files.
-    fn with_sample() -> Self {
+    /// A fixture with `src/` holding a copy of the three `mal-tiny` files.
+    fn with_fixture() -> Self {
         let fx = Self::new();
         fs::create_dir_all(fx.src()).unwrap();
-        let sample = sample().expect("the test checks sample() first");
         for f in MAL_FILES {
-            fs::copy(sample.join(f), fx.src().join(f)).unwrap();
+            fs::copy(tiny().join(f), fx.src().join(f)).unwrap();
         }
         fx
     }
@@ -301,10 +308,7 @@ fn show(p: &Path) -> String {
 
 #[test]
 fn bad_input_missing_animelist() {
-    if sample().is_none() {
-        return;
-    }
-    let fx = Fx::with_sample();
+    let fx = Fx::with_fixture();
     fs::remove_file(fx.file("animelist.csv")).unwrap();
     let m = animelist_fails(&fx);
     has(&m, &[&show(&fx.file("animelist.csv")), "not found"]);
@@ -312,10 +316,7 @@ fn bad_input_missing_animelist() {
 
 #[test]
 fn bad_input_renamed_rating_column() {
-    if sample().is_none() {
-        return;
-    }
-    let fx = Fx::with_sample();
+    let fx = Fx::with_fixture();
     edit_line(&fx.file("animelist.csv"), 1, |l| {
         String::from_utf8_lossy(l)
             .replace("rating", "score")
@@ -333,11 +334,8 @@ fn bad_input_renamed_rating_column() {
 
 #[test]
 fn bad_input_non_numeric_rating() {
-    if sample().is_none() {
-        return;
-    }
-    let fx = Fx::with_sample();
-    let n = 137;
+    let fx = Fx::with_fixture();
+    let n = 37;
     edit_line(&fx.file("animelist.csv"), n, |l| set_field(l, 2, b"nine"));
     let m = animelist_fails(&fx);
     has(
@@ -373,10 +371,7 @@ fn bad_input_non_numeric_rating_past_the_first_read_block() {
 
 #[test]
 fn bad_input_empty_animelist() {
-    if sample().is_none() {
-        return;
-    }
-    let fx = Fx::with_sample();
+    let fx = Fx::with_fixture();
     fs::write(fx.file("animelist.csv"), b"").unwrap();
     let m = animelist_fails(&fx);
     has(&m, &[&show(&fx.file("animelist.csv")), "empty"]);
@@ -384,11 +379,8 @@ fn bad_input_empty_animelist() {
 
 #[test]
 fn bad_input_invalid_utf8_in_animelist() {
-    if sample().is_none() {
-        return;
-    }
-    let fx = Fx::with_sample();
-    let n = 251;
+    let fx = Fx::with_fixture();
+    let n = 51;
     edit_line(&fx.file("animelist.csv"), n, |l| {
         set_field(l, 4, b"\xff\xfe")
     });
@@ -404,11 +396,8 @@ fn bad_input_invalid_utf8_in_animelist() {
 
 #[test]
 fn bad_input_invalid_utf8_in_anime_csv() {
-    if sample().is_none() {
-        return;
-    }
     // anime.csv is only read where the catalogue is needed: run and stats.
-    let fx = Fx::with_sample();
+    let fx = Fx::with_fixture();
     let n = 3;
     edit_line(&fx.file("anime.csv"), n, |l| {
         let mut v = l.to_vec();
@@ -431,10 +420,7 @@ fn bad_input_invalid_utf8_in_anime_csv() {
 
 #[test]
 fn bad_input_truncated_last_line() {
-    if sample().is_none() {
-        return;
-    }
-    let fx = Fx::with_sample();
+    let fx = Fx::with_fixture();
     let path = fx.file("animelist.csv");
     let bytes = fs::read(&path).unwrap();
     let body = bytes.strip_suffix(b"\n").unwrap();
@@ -456,34 +442,33 @@ fn bad_input_truncated_last_line() {
 /// as rating 1.
 #[test]
 fn bad_input_ragged_rows_outside_the_projected_columns() {
-    let Some(sample_dir) = sample() else { return };
-    let sample = fs::read(sample_dir.join("animelist.csv")).unwrap();
-    let n_lines = sample.iter().filter(|&&b| b == b'\n').count();
+    let orig = fs::read(tiny().join("animelist.csv")).unwrap();
+    let n_lines = orig.iter().filter(|&&b| b == b'\n').count();
     let cases: Vec<(&str, Vec<u8>, usize)> = vec![
-        // last line "2,11969,0,6,0" cut after the rating
+        // last line "8,96,0,6,0" cut after the rating
         (
             "cut in watched_episodes",
-            sample[..sample.len() - 2].to_vec(),
+            orig[..orig.len() - 2].to_vec(),
             n_lines,
         ),
         (
             "cut in watching_status",
-            sample[..sample.len() - 4].to_vec(),
+            orig[..orig.len() - 4].to_vec(),
             n_lines,
         ),
         (
             "cut right after rating",
-            sample[..sample.len() - 5].to_vec(),
+            orig[..orig.len() - 5].to_vec(),
             n_lines,
         ),
         (
             "cut inside rating",
-            [&sample[..], b"2,4,1"].concat(),
+            [&orig[..], b"2,4,1"].concat(),
             n_lines + 1,
         ),
     ];
     for (what, bytes, line) in cases {
-        let fx = Fx::with_sample();
+        let fx = Fx::with_fixture();
         fs::write(fx.file("animelist.csv"), bytes).unwrap();
         let o = exec(
             fx.cmd()
@@ -496,8 +481,8 @@ fn bad_input_ragged_rows_outside_the_projected_columns() {
         has(&o.stderr, &[&format!("animelist.csv:{line}:"), "truncated"]);
     }
     // A short line in the middle of the file.
-    let fx = Fx::with_sample();
-    edit_line(&fx.file("animelist.csv"), 100, |l| {
+    let fx = Fx::with_fixture();
+    edit_line(&fx.file("animelist.csv"), 30, |l| {
         let s = String::from_utf8_lossy(l);
         s.splitn(4, ',')
             .take(3)
@@ -517,15 +502,12 @@ fn bad_input_ragged_rows_outside_the_projected_columns() {
         "short middle line accepted; stderr:\n{}",
         o.stderr
     );
-    has(&o.stderr, &["animelist.csv:100:", "3 fields, expected 5"]);
+    has(&o.stderr, &["animelist.csv:30:", "3 fields, expected 5"]);
 }
 
 #[test]
 fn bad_config_unknown_key() {
-    if sample().is_none() {
-        return;
-    }
-    let fx = Fx::with_sample();
+    let fx = Fx::with_fixture();
     let exp = fx.exp(
         "typo.yaml",
         "bad",
@@ -547,10 +529,7 @@ fn bad_config_unknown_key() {
 
 #[test]
 fn bad_config_out_of_range_value() {
-    if sample().is_none() {
-        return;
-    }
-    let fx = Fx::with_sample();
+    let fx = Fx::with_fixture();
     let exp = fx.exp(
         "ratio.yaml",
         "bad",
@@ -581,10 +560,7 @@ fn bad_config_out_of_range_value() {
 
 #[test]
 fn bad_config_unknown_model_kind() {
-    if sample().is_none() {
-        return;
-    }
-    let fx = Fx::with_sample();
+    let fx = Fx::with_fixture();
     let exp = fx.exp(
         "kind.yaml",
         "bad",
@@ -609,10 +585,7 @@ fn bad_config_unknown_model_kind() {
 
 #[test]
 fn bad_set_argument() {
-    if sample().is_none() {
-        return;
-    }
-    let fx = Fx::with_sample();
+    let fx = Fx::with_fixture();
     let exp = fx.mal_exp();
     let m = config_fails(&fx, &exp, &["novalue"]);
     has(&m, &["--set novalue", "KEY=VALUE"]);
@@ -622,10 +595,7 @@ fn bad_set_argument() {
 
 #[test]
 fn bad_input_renamed_anime_id_column_in_anime_csv() {
-    if sample().is_none() {
-        return;
-    }
-    let fx = Fx::with_sample();
+    let fx = Fx::with_fixture();
     edit_line(&fx.file("anime.csv"), 1, |l| {
         let s = String::from_utf8_lossy(l);
         assert!(s.starts_with("MAL_ID,"));
@@ -644,9 +614,28 @@ fn bad_input_renamed_anime_id_column_in_anime_csv() {
 
 // ---------------------------------------------------------------- 2. synth
 
+/// The first line of a file (its CSV header).
+fn header(bytes: &[u8]) -> String {
+    let line = bytes.split(|&x| x == b'\n').next().unwrap_or_default();
+    String::from_utf8(line.to_vec()).unwrap()
+}
+
+/// The fixture's headers are the real files' headers, so every test that
+/// compares against the fixture compares against the real layout.
+#[test]
+fn fixture_headers_match_the_real_sample() {
+    let Some(sample_dir) = sample() else { return };
+    for f in MAL_FILES {
+        assert_eq!(
+            header(&fs::read(tiny().join(f)).unwrap()),
+            header(&fs::read(sample_dir.join(f)).unwrap()),
+            "{f}: tests/fixtures/mal-tiny header differs from the real sample"
+        );
+    }
+}
+
 #[test]
 fn synth_is_deterministic_and_shaped_like_the_real_files() {
-    let Some(sample_dir) = sample() else { return };
     let fx = Fx::new();
     let gen = |dir: &str, seed: &str| {
         let out = fx.root().join(dir);
@@ -666,12 +655,13 @@ fn synth_is_deterministic_and_shaped_like_the_real_files() {
     let c = gen("c", "8");
     for (k, f) in MAL_FILES.iter().enumerate() {
         assert!(a[k] == b[k], "{f}: same seed, different bytes");
-        let real = fs::read(sample_dir.join(f)).unwrap();
-        let first = |b: &[u8]| b.split(|&x| x == b'\n').next().unwrap().to_vec();
+        // The fixture carries the real headers (checked against the real
+        // sample above when that is present).
+        let real = fs::read(tiny().join(f)).unwrap();
         assert_eq!(
-            String::from_utf8(first(&a[k])).unwrap(),
-            String::from_utf8(first(&real)).unwrap(),
-            "{f}: header differs from the real sample"
+            header(&a[k]),
+            header(&real),
+            "{f}: header differs from the real layout"
         );
     }
     assert!(
@@ -810,14 +800,13 @@ fn split_of_real_100k_follows_the_protocol() {
 
 #[test]
 fn process_reuses_the_cache_per_fingerprint() {
-    let Some(sample_dir) = sample() else { return };
     let fx = Fx::new();
     let exp = fx.exp(
         "cache.yaml",
         "cache",
         &format!(
             "format: mal2020\nsource: '{}'\nmin_user_ratings: 5",
-            sample_dir.display()
+            tiny().display()
         ),
         "",
     );

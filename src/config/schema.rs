@@ -522,11 +522,6 @@ impl Experiment {
         }
         Ok(())
     }
-
-    /// Largest cut-off in `eval.k`.
-    pub fn max_k(&self) -> usize {
-        self.eval.k.iter().copied().max().unwrap_or(10)
-    }
 }
 
 #[cfg(test)]

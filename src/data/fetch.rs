@@ -142,10 +142,9 @@ pub fn fetch(a: &Archive, opt: &FetchOptions) -> Result<Fetched, Error> {
     if dest.exists() {
         // --force: move the old copy aside first so the swap is two renames.
         let old = staging.path().join(".old");
-        fs::rename(&dest, &old)?;
+        crate::util::fsx::rename_synced(&dest, &old)?;
     }
-    fs::rename(&unpacked, &dest)?;
-    File::open(&opt.dir)?.sync_all()?;
+    crate::util::fsx::rename_synced(&unpacked, &dest)?;
     tracing::info!(path = %dest.display(), files, bytes, "fetched and verified");
     Ok(Fetched {
         path: dest,

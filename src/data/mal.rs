@@ -364,6 +364,43 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_self_made_fixture() {
+        let dir = crate::testdata::fixture("mal-tiny");
+        let c = read_catalog(&dir.join("anime.csv"), &dir.join("anime_with_synopsis.csv")).unwrap();
+        assert_eq!(c.anime.len(), 12);
+        // A quoted name with a comma, and a quoted list.
+        let ember = c.get(81).unwrap();
+        assert_eq!(ember.name, "Ember, Interrupted");
+        assert_eq!(ember.genres, ["Action", "Horror"]);
+        assert_eq!(ember.english_name, None);
+        let lantern = c.get(3).unwrap();
+        assert_eq!(lantern.genres, ["Adventure", "Fantasy", "Slice of Life"]);
+        assert_eq!(lantern.japanese_name.as_deref(), Some("ランタン・ドリフト"));
+        assert_eq!(lantern.episodes, Some(12));
+        assert_eq!(lantern.score, Some(8.12));
+        assert_eq!(lantern.members, Some(52_310));
+        assert_eq!(lantern.studios, ["Studio Kaze"]);
+        // 'Unknown' is null in numeric columns too; no synopsis row is None.
+        let tin = c.get(105).unwrap();
+        assert_eq!((tin.score, tin.episodes), (None, None));
+        assert_eq!(tin.synopsis, None);
+        assert!(c
+            .get(42)
+            .unwrap()
+            .synopsis
+            .as_deref()
+            .unwrap()
+            .contains("the \"unsolvable\" mysteries"));
+        assert_eq!(
+            c.anime.iter().filter(|a| a.english_name.is_none()).count(),
+            4
+        );
+        let r = read_animelist(&dir.join("animelist.csv"), Selection::All, &|_, _| {}).unwrap();
+        assert_eq!(r.len(), 69);
+        assert_eq!(r.rating.iter().filter(|&&x| x == 0.0).count(), 15);
+    }
+
+    #[test]
     fn truncated_quoted_record_is_named() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("anime.csv");

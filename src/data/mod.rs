@@ -436,16 +436,4 @@ impl Dataset {
             .fold(f32::NEG_INFINITY, f32::max);
         (lo, hi)
     }
-
-    /// Rows of a CSR back to raw-id triplets (for writing split files).
-    pub fn raw_rows(&self, m: &Csr) -> Ratings {
-        let mut out = Ratings::with_capacity(m.nnz());
-        for u in 0..m.n_rows {
-            let (cols, vals) = m.row(u);
-            for (&i, &r) in cols.iter().zip(vals) {
-                out.push(self.users[u], self.items[i as usize], r);
-            }
-        }
-        out
-    }
 }

@@ -21,9 +21,9 @@
 //! of threads.
 
 use std::collections::HashSet;
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
 
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -68,7 +68,7 @@ pub struct SynthSummary {
 }
 
 /// Writes anime.csv, anime_with_synopsis.csv and animelist.csv into `out_dir` (created if missing).
-/// Each file is written to a temporary name in out_dir (e.g. ".anime.csv.tmp") and renamed into place,
+/// Each file is written to a temporary name in out_dir (`.anirec-tmp-*`) and renamed into place,
 /// so a crash never leaves a half-written file under the final name.
 ///
 /// Fails with [`io::ErrorKind::InvalidInput`] when the spec is out of range (see
@@ -141,8 +141,6 @@ const ROUND_ROWS: u64 = 1 << 21;
 /// Also cap the number of blocks in a round (many tiny users would otherwise make one round
 /// span the whole user range).
 const ROUND_MAX_BLOCKS: usize = 256;
-/// Large writer buffer: animelist.csv is written in big sequential chunks.
-const WRITE_BUF: usize = 1 << 20;
 
 // Independent RNG streams. Distinct constants keep e.g. the catalogue unchanged when only the
 // user model changes, and keep streams uncorrelated for the same seed.
@@ -1578,30 +1576,19 @@ fn write_animelist(
 // Atomic file output
 // ---------------------------------------------------------------------------------------------
 
-/// Writes `name` via `.name.tmp` + rename; the temporary file is removed on failure.
+/// Writes `name` through the crate's atomic write (temp file, fsync, rename,
+/// folder sync); the temporary file is removed on failure.
 fn atomic_write<T>(
     dir: &Path,
     name: &str,
     body: impl FnOnce(&mut dyn Write) -> io::Result<T>,
 ) -> io::Result<T> {
-    let tmp: PathBuf = dir.join(format!(".{name}.tmp"));
-    let fin = dir.join(name);
-    let result = (|| {
-        let file = File::create(&tmp)?;
-        let mut w = BufWriter::with_capacity(WRITE_BUF, file);
-        let value = body(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        // Durable before it becomes visible under the final name.
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, &fin)?;
-        Ok(value)
-    })();
-    if result.is_err() {
-        // Best effort: the original error is the one worth reporting.
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let mut value = None;
+    crate::util::fsx::write_atomic_with(&dir.join(name), |w| {
+        value = Some(body(w)?);
+        Ok(())
+    })?;
+    value.ok_or_else(|| io::Error::other(format!("internal error: {name} was not written")))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1612,6 +1599,7 @@ fn atomic_write<T>(
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use std::path::PathBuf;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     /// Fresh directory under the system temp dir (no tempfile crate in this module's deps).
@@ -1823,7 +1811,13 @@ mod tests {
             assert!(!bytes.starts_with(&[0xEF, 0xBB, 0xBF]), "{name} has a BOM");
             assert!(!bytes.contains(&b'\r'), "{name} has CR");
             assert_eq!(bytes.last(), Some(&b'\n'), "{name} lacks trailing newline");
-            assert!(!dir.0.join(format!(".{name}.tmp")).exists());
+        }
+        for e in fs::read_dir(&dir.0).expect("list") {
+            let n = e.expect("entry").file_name();
+            assert!(
+                !n.to_string_lossy().starts_with(".anirec-tmp-"),
+                "{n:?} left"
+            );
         }
         let anime = read(&dir.0, "anime.csv");
         // List-valued and free-text columns are quoted exactly when they contain a comma.

@@ -381,6 +381,7 @@ pub fn recommend(
 #[cfg(all(test, feature = "train"))]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::path::{Path, PathBuf};
     use std::process::Command;
 
@@ -698,12 +699,20 @@ mod tests {
             .output()
             .map(|o| o.status.success())
             .unwrap_or(false);
+        // Straight to stderr (the harness captures println!): a skip must be seen.
+        let skip = |why: String| {
+            let _ = writeln!(std::io::stderr(), "skipping Python cross-check: {why}");
+        };
         if !ok {
-            println!("note: skipping Python cross-check: `{py}` cannot import numpy and pandas (set ANIREC_PYTHON)");
+            skip(format!(
+                "`{py}` cannot import numpy and pandas (set ANIREC_PYTHON)"
+            ));
             return None;
         }
         if !Path::new(EVALUATE_PY).exists() {
-            println!("note: skipping Python cross-check: {EVALUATE_PY} not found");
+            skip(format!(
+                "{EVALUATE_PY} not found (the protocol's reference evaluator, kept beside the repository in shared/reference, not in it)"
+            ));
             return None;
         }
         Some(py)

@@ -114,7 +114,13 @@ pub(crate) fn save<F: Figure>(fig: &F, dir: &Path, stem: &str) -> Result<Vec<Pat
         fig.draw(&root)?;
         root.present().ctx()
     })();
-    if let Err(e) = drawn.and_then(|()| std::fs::rename(&tmp, &png_path).ctx()) {
+    let placed = drawn.and_then(|()| {
+        // Durable before it is visible under the final name.
+        let f = std::fs::File::open(&tmp).ctx()?;
+        fsx::sync_file(&f, &tmp).ctx()?;
+        fsx::rename_synced(&tmp, &png_path).ctx()
+    });
+    if let Err(e) = placed {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }

@@ -282,11 +282,6 @@ impl AppState {
         self.update_ready();
     }
 
-    /// Request-count series in the metrics (bounded whatever clients send).
-    pub fn metric_series(&self) -> usize {
-        self.0.metrics.series()
-    }
-
     fn render_metrics(&self) -> String {
         use std::fmt::Write;
         let mut extra = String::with_capacity(2048);

@@ -38,12 +38,12 @@ pub use worker::{run_worker, WorkerOptions};
 use crate::config::{Experiment, SweepMethod};
 use crate::pipeline::{self, RunOptions};
 use crate::track::store::RunDir;
+use crate::util::lock::{FileLock, LockError};
 use crate::util::{fsx, time};
 use crate::{Error, Result};
 use collect::Summary;
 use ledger::State;
 use plan::{Plan, Trial, PLAN_VERSION};
-use state::{FileLock, LockError};
 use std::path::{Path, PathBuf};
 
 /// Where a plan's sweep lives by default. The id is a content hash, so the
@@ -147,10 +147,29 @@ fn claim_path(sweep_dir: &Path, t: &Trial) -> PathBuf {
         .join(format!("{}.lock", t.dir_name()))
 }
 
+/// A sweep's processes coordinate only through these locks, so a file
+/// system without OS locks is an error here (a run directory only warns).
+fn os_lock(l: FileLock) -> Result<FileLock> {
+    if l.is_os_lock() {
+        return Ok(l);
+    }
+    Err(Error::Io(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        format!(
+            "{}: this file system has no file locks, which a sweep needs; put the sweep directory on one that has them",
+            l.path().display()
+        ),
+    )))
+}
+
 /// Takes trial `t`'s lock, or says who runs it.
 fn claim(sweep_dir: &Path, t: &Trial) -> Result<Claim> {
-    match FileLock::try_exclusive(&claim_path(sweep_dir, t)) {
-        Ok(l) => Ok(Claim { _lock: l }),
+    let path = claim_path(sweep_dir, t);
+    if let Some(locks) = path.parent() {
+        fsx::create_dir_all(locks)?;
+    }
+    match FileLock::try_acquire(&path, &format!("trial {} ({})", t.index, t.id)) {
+        Ok(l) => Ok(Claim { _lock: os_lock(l)? }),
         Err(LockError::Held { holder, .. }) => Err(Error::Usage(format!(
             "trial {} ({}) is being run by {holder}; it is left alone",
             t.index, t.id
@@ -162,26 +181,28 @@ fn claim(sweep_dir: &Path, t: &Trial) -> Result<Claim> {
 /// The sweep lock, exclusive (a local sweeper) or shared (workers).
 fn sweep_lock(dir: &Path, exclusive: bool) -> Result<FileLock> {
     let p = dir.join("sweep.lock");
+    let what = format!("sweep {}", dir.display());
     let r = if exclusive {
-        FileLock::try_exclusive(&p)
+        FileLock::try_acquire(&p, &what)
     } else {
-        FileLock::try_shared(&p)
+        FileLock::try_acquire_shared(&p, &what)
     };
     r.map_err(|e| match e {
         LockError::Held { holder, .. } => Error::Usage(format!(
             "this sweep is in use in {} ({} holds {}); wait for it or stop it",
             dir.display(),
             if exclusive {
-                "`anirec sweep worker` processes or another `anirec sweep`; last local sweeper:"
-                    .to_string()
-                    + &holder
+                // Workers hold it shared and leave no text; a local sweeper
+                // holds it exclusively and describes itself.
+                format!("another `anirec sweep` ({holder}) or `anirec sweep worker` processes")
             } else {
-                format!("a local `anirec sweep`, {holder},")
+                format!("a local `anirec sweep` ({holder})")
             },
             p.display()
         )),
         other => Error::Io(std::io::Error::other(other.to_string())),
     })
+    .and_then(os_lock)
 }
 
 /// What `anirec sweep trial` did.
@@ -253,7 +274,7 @@ fn run_claimed(dir: &Path, plan: &Plan, t: &Trial, _claim: &Claim) -> Result<Tri
             std::process::id()
         ));
         fsx::create_dir_all(&dir.join("interrupted"))?;
-        std::fs::rename(&td, &aside)?;
+        fsx::rename_synced(&td, &aside)?;
         eprintln!(
             "trial {}: moved the interrupted attempt to {}",
             t.index,

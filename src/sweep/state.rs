@@ -13,14 +13,14 @@
 //! appended to a shared file: on Cloud Storage FUSE, appends from different
 //! pods are not atomic, whole-object writes are. Locks are OS locks
 //! (`flock`): the kernel drops them when their holder dies, so there is no
-//! stale lock to clean up and no pid to trust after its reuse.
+//! stale lock to clean up and no pid to trust after its reuse. The locks
+//! are the crate's (`util::lock`); this module names the files.
 
 use super::ledger::{Ledger, State};
 use crate::util::{fsx, time};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{File, TryLockError};
-use std::io::{self, Read, Seek, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// What one trial's state file holds.
@@ -160,144 +160,9 @@ pub fn read_all(sweep_dir: &Path) -> io::Result<HashMap<String, TrialState>> {
     Ok(out)
 }
 
-/// An OS file lock, released when dropped or when the process dies.
-#[derive(Debug)]
-pub struct FileLock {
-    file: File,
-}
-
-/// Why a lock was not taken.
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    /// Another process holds it.
-    #[error("{} is held by {holder}", path.display())]
-    Held {
-        /// The lock file.
-        path: PathBuf,
-        /// Who holds it (`pid@host since …`), as the holder wrote it.
-        holder: String,
-    },
-    /// The lock file cannot be opened or locked.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The lock file.
-        path: PathBuf,
-        /// The error.
-        source: io::Error,
-    },
-}
-
-fn open_lock(path: &Path) -> Result<File, LockError> {
-    let io_err = |source| LockError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(parent) = path.parent() {
-        fsx::create_dir_all(parent).map_err(io_err)?;
-    }
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(io_err)
-}
-
-fn holder_of(path: &Path) -> String {
-    let mut s = String::new();
-    let _ = File::open(path).and_then(|mut f| f.read_to_string(&mut s));
-    let s = s.trim();
-    if s.is_empty() {
-        "another process".into()
-    } else {
-        format!("process {s}")
-    }
-}
-
-impl FileLock {
-    /// Takes the lock exclusively, or says who holds it.
-    pub fn try_exclusive(path: &Path) -> Result<Self, LockError> {
-        let file = open_lock(path)?;
-        match file.try_lock() {
-            Ok(()) => {
-                let me = Self { file };
-                me.sign();
-                Ok(me)
-            }
-            Err(TryLockError::WouldBlock) => Err(LockError::Held {
-                path: path.to_path_buf(),
-                holder: holder_of(path),
-            }),
-            Err(TryLockError::Error(source)) => Err(LockError::Io {
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
-    }
-
-    /// Takes the lock shared (several workers at once; no exclusive holder).
-    pub fn try_shared(path: &Path) -> Result<Self, LockError> {
-        let file = open_lock(path)?;
-        match file.try_lock_shared() {
-            Ok(()) => Ok(Self { file }),
-            Err(TryLockError::WouldBlock) => Err(LockError::Held {
-                path: path.to_path_buf(),
-                holder: holder_of(path),
-            }),
-            Err(TryLockError::Error(source)) => Err(LockError::Io {
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
-    }
-
-    /// Waits for the lock, exclusively.
-    pub fn exclusive(path: &Path) -> Result<Self, LockError> {
-        let file = open_lock(path)?;
-        file.lock().map_err(|source| LockError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(Self { file })
-    }
-
-    /// Records the holder in the lock file, for the other process's message.
-    fn sign(&self) {
-        let text = format!(
-            "{} since {}\n",
-            whoami(),
-            time::rfc3339(time::unix_now() as u64)
-        );
-        let write = || -> io::Result<()> {
-            let mut f = &self.file;
-            f.set_len(0)?;
-            f.seek(io::SeekFrom::Start(0))?;
-            f.write_all(text.as_bytes())
-        };
-        // Only the other process's message depends on it.
-        let _ = write();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_held_lock_names_its_holder_and_is_freed_on_drop() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("x.lock");
-        let a = FileLock::try_exclusive(&p).unwrap();
-        let e = FileLock::try_exclusive(&p).unwrap_err().to_string();
-        assert!(e.contains(&std::process::id().to_string()), "{e}");
-        assert!(FileLock::try_shared(&p).is_err());
-        drop(a);
-        let s1 = FileLock::try_shared(&p).unwrap();
-        let _s2 = FileLock::try_shared(&p).unwrap();
-        assert!(FileLock::try_exclusive(&p).is_err());
-        drop(s1);
-    }
 
     #[test]
     fn state_files_win_over_the_old_ledger_and_keep_epochs() {

@@ -162,8 +162,13 @@ fn pick(
     opts: &WorkerOptions,
     tried: &HashSet<usize>,
 ) -> Result<Option<(Trial, super::Claim)>> {
-    let _s = state::FileLock::exclusive(&dir.join("suggest.lock"))
-        .map_err(|e| Error::Io(io::Error::other(e.to_string())))?;
+    let suggest = dir.join("suggest.lock");
+    let _s = crate::util::lock::wait_exclusive(&suggest).map_err(|e| {
+        Error::Io(io::Error::new(
+            e.kind(),
+            format!("cannot lock {}: {e}", suggest.display()),
+        ))
+    })?;
     // A trial is free when nobody holds its lock; we keep the lock we took.
     let taken = std::cell::RefCell::new(None);
     let free = |t: &Trial| -> bool {

@@ -1528,40 +1528,24 @@ fn check_resume(path: &Path, got: &RecNetMeta, want: &RecNetMeta) -> Result<(), 
 
 const MAGIC: &[u8; 12] = b"ANIREC-CKPT\n";
 
-/// Writes `path` atomically: a sibling temp file is written, synced and
-/// renamed over it, so a crash leaves either the old or the new checkpoint.
+/// Writes `path` atomically (the crate's temp file + fsync + rename +
+/// folder sync), so a crash leaves either the old or the new checkpoint.
 fn write_checkpoint<M: Serialize>(
     path: &Path,
     meta: &M,
     blobs: &[&[u8]],
 ) -> Result<(), TrainError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| io_err(dir, "creating", e))?;
     let meta =
         serde_json::to_vec(meta).map_err(|e| invalid(format!("checkpoint metadata: {e}")))?;
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    let write = || -> std::io::Result<()> {
-        let mut f = std::io::BufWriter::new(fs::File::create(&tmp)?);
+    crate::util::fsx::write_atomic_with(path, |f| {
         f.write_all(MAGIC)?;
         for part in std::iter::once(meta.as_slice()).chain(blobs.iter().copied()) {
             f.write_all(&(part.len() as u64).to_le_bytes())?;
             f.write_all(part)?;
         }
-        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        fs::rename(&tmp, path)?;
-        // Persist the rename itself (best effort: not every platform can
-        // open a directory).
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
         Ok(())
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        io_err(path, "writing checkpoint", e)
     })
+    .map_err(|e| io_err(path, "writing checkpoint", e))
 }
 
 /// A checkpoint as read: metadata and the record blobs.
@@ -2179,7 +2163,12 @@ mod tests {
         let first = train_recommender_net(&data.input(), &p, &lr, &mut |_| {}).unwrap();
         assert_eq!(first.history.len(), 2);
         assert!(dir.join(RECNET_CKPT).exists());
-        assert!(!dir.join(format!("{RECNET_CKPT}.tmp")).exists());
+        let leftovers: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".anirec-tmp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
         let mut resumed_epochs = Vec::new();
         let p4 = RecNetParams {
             epochs: 4,

@@ -1,6 +1,7 @@
-//! Exclusive OS file locks (`flock` on Unix, `LockFileEx` on Windows, via
+//! OS file locks (`flock` on Unix, `LockFileEx` on Windows, via
 //! `std::fs::File::try_lock`) for one-writer resources: a run directory, a
-//! Comet outbox, a promotion destination.
+//! Comet outbox, a promotion destination, a sweep and its trials (shared:
+//! a sweep's workers).
 //!
 //! The lock is the OS lock on the open file, so it dies with the process: a
 //! crashed holder never leaves a stale lock behind, and nothing is ever
@@ -50,6 +51,8 @@ impl From<LockError> for io::Error {
 pub struct FileLock {
     file: Option<File>,
     path: PathBuf,
+    /// Only an exclusive holder describes itself in (and clears) the file.
+    exclusive: bool,
 }
 
 impl FileLock {
@@ -57,6 +60,17 @@ impl FileLock {
     /// waiting. `what` names the locked thing in the error. On a file system
     /// without locks (some network mounts) it warns and goes on unlocked.
     pub fn try_acquire(path: &Path, what: &str) -> Result<Self, LockError> {
+        Self::take(path, what, true)
+    }
+
+    /// Takes the lock shared (any number of shared holders, no exclusive
+    /// one) without waiting; otherwise as [`FileLock::try_acquire`]. A shared
+    /// holder leaves the file's text alone.
+    pub fn try_acquire_shared(path: &Path, what: &str) -> Result<Self, LockError> {
+        Self::take(path, what, false)
+    }
+
+    fn take(path: &Path, what: &str, exclusive: bool) -> Result<Self, LockError> {
         let io_err = |source| LockError::Io {
             path: path.to_path_buf(),
             source,
@@ -68,7 +82,12 @@ impl FileLock {
             .truncate(false)
             .open(path)
             .map_err(io_err)?;
-        match file.try_lock() {
+        let taken = if exclusive {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match taken {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 return Err(LockError::Held {
@@ -85,15 +104,19 @@ impl FileLock {
                 return Ok(Self {
                     file: None,
                     path: path.to_path_buf(),
+                    exclusive,
                 });
             }
             Err(TryLockError::Error(e)) => return Err(io_err(e)),
         }
-        // Best effort: the lock is what counts, the text is for messages.
-        let _ = write_holder(&mut file);
+        if exclusive {
+            // Best effort: the lock is what counts, the text is for messages.
+            let _ = write_holder(&mut file);
+        }
         Ok(Self {
             file: Some(file),
             path: path.to_path_buf(),
+            exclusive,
         })
     }
 
@@ -101,13 +124,21 @@ impl FileLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether the OS lock is really held (false on a file system without
+    /// locks, where [`FileLock::try_acquire`] only warned).
+    pub fn is_os_lock(&self) -> bool {
+        self.file.is_some()
+    }
 }
 
 impl Drop for FileLock {
     fn drop(&mut self) {
         if let Some(f) = self.file.take() {
-            // Clear the description first so nobody reads a stale holder.
-            let _ = f.set_len(0);
+            if self.exclusive {
+                // Clear the description first so nobody reads a stale holder.
+                let _ = f.set_len(0);
+            }
             let _ = f.unlock();
         }
     }
@@ -186,6 +217,26 @@ mod tests {
         drop(first);
         let again = FileLock::try_acquire(&p, "run x").unwrap();
         assert_eq!(again.path(), p);
+        assert!(again.is_os_lock());
         assert!(p.exists(), "the lock file is never deleted");
+    }
+
+    #[test]
+    fn shared_holders_coexist_and_exclude_an_exclusive_one() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.lock");
+        let a = FileLock::try_acquire(&p, "sweep").unwrap();
+        let e = FileLock::try_acquire(&p, "sweep").unwrap_err().to_string();
+        assert!(e.contains(&std::process::id().to_string()), "{e}");
+        assert!(FileLock::try_acquire_shared(&p, "sweep").is_err());
+        drop(a);
+        let s1 = FileLock::try_acquire_shared(&p, "sweep").unwrap();
+        let _s2 = FileLock::try_acquire_shared(&p, "sweep").unwrap();
+        assert!(FileLock::try_acquire(&p, "sweep").is_err());
+        drop(s1);
+        assert!(
+            FileLock::try_acquire(&p, "sweep").is_err(),
+            "s2 still holds it"
+        );
     }
 }
