@@ -86,7 +86,10 @@ for s in seeds:
             reach = i + 1
     a, aj = rows("asha", s)
     best_t = max(x["metrics"].get("ndcg@10", -1) for x in t if x["status"] == "done")
-    best_a = max(x["metrics"].get("ndcg@10", -1) for x in a if x["status"] == "done")
+    # Trials that trained all EPOCHS epochs completed (Ray's max_t); binaries
+    # before the fix of prune::report_epoch labelled some of them "pruned".
+    best_a = max(x["metrics"].get("ndcg@10", -1) for x in a
+                 if x["status"] == "done" or x.get("epochs") == epochs)
     _, tj = rows("tpe", s)
     unpruned = tj.get("epochs_run") or len(t) * epochs
     need.append(reach if reach is not None else float("inf"))
