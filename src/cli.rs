@@ -137,6 +137,10 @@ enum Command {
     /// Is a difference real? Pairs users across runs: mean difference, 95 %
     /// bootstrap CI, paired t-test and Wilcoxon p-values (Holm-corrected for
     /// more than two runs) per metric, against the first run.
+    #[command(after_help = "Examples:
+  anirec compare runs/ml100k-ease/<run-id> runs/ml100k-mf_bpr/<run-id>
+  anirec compare runs/a/<run-id> runs/b/<run-id> runs/c/<run-id> --metric ndcg@10 --out cmp/
+  anirec compare runs/a/<run-id> runs/b/<run-id> --resamples 10000 --seed 3")]
     Compare(crate::compare::cli::CompareArgs),
     /// Comet ML: deliver pending events, list a project's runs.
     #[command(subcommand)]
@@ -243,6 +247,10 @@ enum SweepSub {
     },
     /// Take trials from a shared sweep directory until none is left (one
     /// per Kubernetes pod; required for method: tpe on a cluster).
+    #[command(after_help = "Examples:
+  anirec sweep worker --plan plan.json --sweep-dir runs/sweeps/s1
+  anirec sweep worker --sweep-dir runs/sweeps/s1 --max-trials 4   # a second worker on the same sweep
+  anirec sweep worker --plan=/plan/plan.json --sweep-dir=/workspace/sweeps/anirec-sweep   # as in k8s/sweep/worker-job.yaml")]
     Worker(crate::sweep::cli::WorkerArgs),
     /// Merge trial results into summary.csv, summary.md and sweep.json.
     #[command(after_help = "Examples:

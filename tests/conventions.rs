@@ -79,6 +79,8 @@ fn every_command_has_examples_in_its_help() {
         &["sweep", "plan"],
         &["sweep", "trial"],
         &["sweep", "collect"],
+        &["sweep", "worker"],
+        &["compare"],
         &["promote"],
         &["report"],
         &["recommend"],

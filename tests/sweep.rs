@@ -199,6 +199,15 @@ fn tpe_asha_crash_and_resume_equals_an_uninterrupted_sweep() {
         "{}",
         sj["epochs_run"]
     );
+    // A trial that trained all 9 epochs completed (as at Ray's max_t),
+    // whatever its rung-9 value; pruned ones stopped before.
+    for r in sj["rows"].as_array().unwrap() {
+        match r["status"].as_str().unwrap() {
+            "pruned" => assert!(r["epochs"].as_u64().unwrap() < 9, "{r}"),
+            "done" => assert_eq!(r["epochs"], 9, "{r}"),
+            _ => {}
+        }
+    }
     let md = fs::read_to_string(straight.join("summary.md")).unwrap();
     assert!(md.contains("pruned at epoch"), "{md}");
 

@@ -6,6 +6,8 @@
 use super::Comparison;
 use crate::track::comet::outbox::{Event, JournalWriter, Outbox};
 use crate::track::FileKind;
+use crate::util::fsx;
+use crate::util::hash::Fingerprint;
 use std::path::Path;
 
 /// True when the run was tracked in Comet (its outbox names an experiment).
@@ -59,10 +61,50 @@ pub fn append(run_dir: &Path, events: &[Event]) -> Option<String> {
 
 /// Logs a comparison to every tracked run in it: compare.json as an asset
 /// and one "other" per metric and pair.
+///
+/// The outbox uploads only files inside the run directory (a journal must
+/// not name arbitrary paths), and `--out` may be anywhere and be rewritten
+/// or deleted before the next sync: so each tracked run gets its own copy,
+/// `comparisons/compare-<content hash>.json`, and the journal names that.
 pub fn log_comparison(c: &Comparison, json: &Path) -> Vec<String> {
-    let abs = std::path::absolute(json).unwrap_or_else(|_| json.to_path_buf());
     let mut runs = vec![c.baseline.clone()];
     runs.extend(c.pairs.iter().map(|p| p.run.clone()));
+    let others = others(c);
+    let bytes = match std::fs::read(json) {
+        Ok(b) => b,
+        Err(e) => return vec![format!("{}: not logged to Comet: {e}", json.display())],
+    };
+    let mut fp = Fingerprint::new();
+    fp.str(&String::from_utf8_lossy(&bytes));
+    let name = format!("compare-{}.json", fp.hex());
+    let rel = format!("comparisons/{name}");
+    let mut lines = Vec::new();
+    for run in runs.iter().filter(|r| tracked(r)) {
+        let copied = fsx::create_dir_all(&run.join("comparisons"))
+            .and_then(|()| fsx::write_atomic(&run.join(&rel), &bytes));
+        if let Err(e) = copied {
+            lines.push(format!(
+                "{}: comparison not logged to Comet (copying it into the run failed: {e})",
+                run.display()
+            ));
+            continue;
+        }
+        let mut events = vec![Event::File {
+            kind: FileKind::Asset,
+            path: rel.clone(),
+            name: name.clone(),
+            group: None,
+            // The same comparison logged twice replaces, never duplicates.
+            id: crate::track::comet::archive::hex_id(&run.to_string_lossy(), &rel),
+        }];
+        events.extend(others.iter().cloned());
+        lines.extend(append(run, &events));
+    }
+    lines
+}
+
+/// One "other" per pair and metric: `compare/<run>-vs-<baseline>/<metric>`.
+fn others(c: &Comparison) -> Vec<Event> {
     let name = |p: &Path| {
         p.file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -85,20 +127,5 @@ pub fn log_comparison(c: &Comparison, json: &Path) -> Vec<String> {
             });
         }
     }
-    let mut lines = Vec::new();
-    for run in &runs {
-        let mut events = vec![Event::File {
-            kind: FileKind::Asset,
-            path: abs.to_string_lossy().into_owned(),
-            name: "compare.json".into(),
-            group: None,
-            id: crate::track::comet::archive::hex_id(
-                &run.to_string_lossy(),
-                &format!("compare{}", abs.display()),
-            ),
-        }];
-        events.extend(others.iter().cloned());
-        lines.extend(append(run, &events));
-    }
-    lines
+    others
 }

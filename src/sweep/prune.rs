@@ -72,9 +72,14 @@ pub fn install(
 }
 
 /// Called by the learned models after each (1-based) epoch with their
-/// validation metrics; true means "stop training now". Without an installed
-/// rule (a plain run) it records nothing and never stops.
-pub fn report_epoch(epoch: u32, values: &[(&str, f64)]) -> bool {
+/// validation metrics; true means "stop training now". `last` is the final
+/// epoch the trial was configured for: it is recorded (the median rule
+/// compares against it) but never judged, as in Ray's ASHA, where a trial
+/// that reaches `max_t` completes: a trial that trained every epoch was not
+/// stopped early, and labelling it `pruned` would only drop a fully trained
+/// model from the ranking. Without an installed rule (a plain run) it
+/// records nothing and never stops.
+pub fn report_epoch(epoch: u32, last: bool, values: &[(&str, f64)]) -> bool {
     let Ok(mut guard) = ACTIVE.lock() else {
         return false;
     };
@@ -99,6 +104,9 @@ pub fn report_epoch(epoch: u32, values: &[(&str, f64)]) -> bool {
         // Without its record the others cannot compare against it; the
         // trial itself can still be judged.
         tracing::warn!("cannot record epoch {epoch} of trial {}: {e}", a.index);
+    }
+    if last {
+        return false;
     }
     let all = state::read_all(&a.sweep_dir).unwrap_or_default();
     let stop = decide(&a.rule, epoch, value, &a.id, &all);
@@ -214,6 +222,35 @@ mod tests {
         assert!(!decide(&rule, 1, 0.2, "me", &all));
         assert!(!decide(&rule, 2, 0.0, "me", &all), "epoch 2 is no rung");
         assert!(!decide(&rule, 9, 0.0, "me", &all), "first at a rung passes");
+    }
+
+    /// A trial that trained every epoch completes even below the rung's
+    /// cut (Ray's ASHA stops it at max_t as finished); its value is still
+    /// recorded for the other trials. The same value one epoch short of the
+    /// end is pruned.
+    #[test]
+    fn the_last_epoch_is_recorded_but_never_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let rule = EarlyStop::Asha {
+            metric: "val_ndcg@10".into(),
+            min_epochs: 1,
+            reduction_factor: 3,
+        };
+        state::update(dir.path(), 0, "other", "000-other", |st| {
+            st.epochs.insert(3, 0.9);
+        })
+        .unwrap();
+        let g = install(dir.path().into(), 1, "last", "001-last", rule.clone());
+        assert!(!report_epoch(3, true, &[("val_ndcg@10", 0.1)]));
+        assert_eq!(g.pruned_at(), None);
+        drop(g);
+        let all = state::read_all(dir.path()).unwrap();
+        assert_eq!(all["last"].epochs.get(&3), Some(&0.1), "{all:?}");
+        assert_eq!(all["last"].pruned_at, None);
+
+        let g = install(dir.path().into(), 2, "early", "002-early", rule);
+        assert!(report_epoch(3, false, &[("val_ndcg@10", 0.1)]));
+        assert_eq!(g.pruned_at(), Some(3));
     }
 
     #[test]

@@ -149,8 +149,14 @@ impl Scorer for Factors<'_> {
 }
 
 /// Emits the epoch's validation ranking metrics and asks the sweep's pruner
-/// (if any) whether to stop.
-fn probe(ctx: &mut FitContext, val: Option<&ValRanking>, epoch: u32, s: &dyn Scorer) -> bool {
+/// (if any) whether to stop before the last of `epochs`.
+fn probe(
+    ctx: &mut FitContext,
+    val: Option<&ValRanking>,
+    epoch: u32,
+    epochs: u32,
+    s: &dyn Scorer,
+) -> bool {
     let Some(val) = val else {
         return false;
     };
@@ -162,7 +168,11 @@ fn probe(ctx: &mut FitContext, val: Option<&ValRanking>, epoch: u32, s: &dyn Sco
     // member, not user_knn's embedding pre-training).
     let alone = matches!(ctx.exp.model.kind(), "mf_bpr" | "recommender_net");
     alone
-        && crate::sweep::prune::report_epoch(e, &[("val_ndcg@10", ndcg), ("val_recall@20", recall)])
+        && crate::sweep::prune::report_epoch(
+            e,
+            e >= epochs,
+            &[("val_ndcg@10", ndcg), ("val_recall@20", recall)],
+        )
 }
 
 fn bpr_scorer(m: &BprModel) -> Factors<'_> {
@@ -228,7 +238,13 @@ pub(super) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
     let val = ValRanking::new(&rows, exp);
     let m = train::train_recommender_net_probed(&input, &params, &lr_at, &mut |e, model| {
         emit(ctx, e, true);
-        probe(ctx, val.as_ref(), e.epoch, &recnet_scorer(model))
+        probe(
+            ctx,
+            val.as_ref(),
+            e.epoch,
+            params.epochs,
+            &recnet_scorer(model),
+        )
     })
     .map_err(train_err)?;
     (ctx.on_metric)("best_epoch", f64::from(m.best_epoch + 1), m.best_epoch + 1);
@@ -298,7 +314,7 @@ pub(super) fn bpr(
     let val = ValRanking::new(&rows, exp);
     let m = train::train_bpr_probed(&input, &p, &mut |e, model| {
         emit(ctx, e, false);
-        probe(ctx, val.as_ref(), e.epoch, &bpr_scorer(model))
+        probe(ctx, val.as_ref(), e.epoch, epochs, &bpr_scorer(model))
     })
     .map_err(train_err)?;
     Ok(Bpr {
