@@ -798,6 +798,16 @@ mod tests {
             ("kind: slim\ntop_k: 10000000", "model.top_k", "[0, 1000000]"),
             ("kind: slim\nmax_iter: 0", "model.max_iter", "[1, 100000]"),
             ("kind: slim\ntol: 0", "model.tol", "(0, 1]"),
+            (
+                "kind: slim\nmin_rating: -1",
+                "model.min_rating",
+                "[0, 1000000]",
+            ),
+            (
+                "kind: dlae\nmin_rating: .inf",
+                "model.min_rating",
+                "[0, 1000000]",
+            ),
             ("kind: dlae\ndropout: 1", "model.dropout", "[0, 0.95]"),
             ("kind: edlae\nl2: -3", "model.l2", "(0, 1000000000]"),
             (
