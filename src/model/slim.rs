@@ -14,9 +14,12 @@
 //!
 //! The solver is cyclic coordinate descent with residual updates, one item
 //! per task on the rayon pool. Two facts keep it fast:
-//! - X and w are non-negative, so an item that never co-occurs with `j`
-//!   has `x_k·r ≤ 0` at every iterate and can never leave zero: only
-//!   co-rated items are candidates (exact, not a heuristic);
+//! - X and w are non-negative, so the residual `r = x_j − X w` never exceeds
+//!   `x_j` and an item's correlation `x_k·r` never exceeds its co-count
+//!   with `j`. An item whose co-count is at most the L1 penalty therefore
+//!   can never leave zero: only items co-rated with `j` more often than
+//!   that are candidates (exact, not a heuristic: the iterates are the same
+//!   bit for bit, because a coordinate that stays at zero changes nothing);
 //! - after each full sweep the solver iterates on the active set (the
 //!   non-zero weights) until it settles, and only then sweeps everything
 //!   again (glmnet's strategy); a full sweep that changes nothing
@@ -160,8 +163,10 @@ mod solve {
         r: Vec<f64>,
         /// Weights over items.
         w: Vec<f64>,
-        /// `stamp[k] == j + 1` once item `k` is a candidate of target `j`.
-        stamp: Vec<u32>,
+        /// Co-count of each item with the current target (zero between items).
+        count: Vec<u32>,
+        /// Items whose `count` is non-zero, to reset them.
+        touched: Vec<u32>,
         cands: Vec<u32>,
         active: Vec<u32>,
     }
@@ -183,7 +188,8 @@ mod solve {
             Self {
                 r: vec![0.0; n_users],
                 w: vec![0.0; n_items],
-                stamp: vec![0; n_items],
+                count: vec![0; n_items],
+                touched: Vec::new(),
                 cands: Vec::new(),
                 active: Vec::new(),
             }
@@ -198,7 +204,7 @@ mod solve {
             p: &SlimParams,
         ) -> Vec<(u32, f32)> {
             let users = by_item.row(j).0;
-            self.candidates(train, users, j);
+            self.candidates(train, users, j, pen.l1);
             if self.cands.is_empty() {
                 return Vec::new();
             }
@@ -242,18 +248,24 @@ mod solve {
             col
         }
 
-        /// Items co-rated with `j` by some user, ascending (`j` excluded).
-        fn candidates(&mut self, train: &Csr, users: &[u32], j: usize) {
+        /// Items co-rated with `j` by more than `l1` users, ascending (`j`
+        /// excluded): the only items that can take a non-zero weight.
+        fn candidates(&mut self, train: &Csr, users: &[u32], j: usize, l1: f64) {
             self.cands.clear();
-            let tag = j as u32 + 1;
-            self.stamp[j] = tag;
+            self.touched.clear();
             for &u in users {
                 for &k in train.row(u as usize).0 {
-                    let s = &mut self.stamp[k as usize];
-                    if *s != tag {
-                        *s = tag;
-                        self.cands.push(k);
+                    let c = &mut self.count[k as usize];
+                    if *c == 0 {
+                        self.touched.push(k);
                     }
+                    *c += 1;
+                }
+            }
+            for &k in &self.touched {
+                let c = std::mem::take(&mut self.count[k as usize]);
+                if k as usize != j && f64::from(c) > l1 {
+                    self.cands.push(k);
                 }
             }
             self.cands.sort_unstable();
@@ -342,34 +354,42 @@ mod solve {
 
         #[test]
         fn matches_dense_coordinate_descent_and_keeps_weights_non_negative() {
-            let (x, dense) = data();
-            let p = SlimParams {
-                alpha: 0.05,
-                l1_ratio: 0.1,
-                top_k: 0,
-                max_iter: 1000,
-                tol: 1e-10,
-                min_rating: None,
-            };
-            let Part::ItemItem { weights, .. } = fit(&x, &p).unwrap() else {
-                panic!("slim must compile to an item-item part")
-            };
-            let n = 6.0;
-            for j in 0..5 {
-                let want = reference(&dense, j, n * 0.05 * 0.1, n * 0.05 * 0.9);
-                for (k, &wk) in want.iter().enumerate() {
-                    let (cols, vals) = weights.row(k);
-                    let got = cols
-                        .iter()
-                        .position(|&c| c as usize == j)
-                        .map_or(0.0, |p| f64::from(vals[p]));
-                    assert!((got - wk).abs() < 1e-5, "W[{k},{j}] = {got}, want {wk}");
-                    assert!(got >= 0.0);
+            // The second setting's L1 (6 · 0.5 · 0.4 = 1.2) screens out the
+            // pair 3/4 (co-count 1) but not the pairs among 0..2 (co-count 3).
+            for (alpha, l1_ratio) in [(0.05, 0.1), (0.5, 0.4)] {
+                let (x, dense) = data();
+                let p = SlimParams {
+                    alpha,
+                    l1_ratio,
+                    top_k: 0,
+                    max_iter: 1000,
+                    tol: 1e-10,
+                    min_rating: None,
+                };
+                let Part::ItemItem { weights, .. } = fit(&x, &p).unwrap() else {
+                    panic!("slim must compile to an item-item part")
+                };
+                let n = 6.0;
+                let (l1, l2) = (n * alpha * l1_ratio, n * alpha * (1.0 - l1_ratio));
+                let mut nonzero = 0;
+                for j in 0..5 {
+                    let want = reference(&dense, j, l1, l2);
+                    for (k, &wk) in want.iter().enumerate() {
+                        let (cols, vals) = weights.row(k);
+                        let got = cols
+                            .iter()
+                            .position(|&c| c as usize == j)
+                            .map_or(0.0, |p| f64::from(vals[p]));
+                        assert!((got - wk).abs() < 1e-5, "W[{k},{j}] = {got}, want {wk}");
+                        assert!(got >= 0.0);
+                        nonzero += usize::from(got > 0.0);
+                    }
+                    assert!(!weights.row(j).0.contains(&(j as u32)), "zero diagonal");
                 }
-                assert!(!weights.row(j).0.contains(&(j as u32)), "zero diagonal");
+                assert!(nonzero >= 4, "a fit with weights to compare: {nonzero}");
+                // Items 3/4 never co-occur with 0..2: no weight links them.
+                assert!(weights.row(4).0.iter().all(|&c| c == 3));
             }
-            // Items 3/4 never co-occur with 0..2: no weight links them.
-            assert!(weights.row(4).0.iter().all(|&c| c == 3));
         }
 
         #[test]
