@@ -37,7 +37,7 @@ fn log_events(mode: CometMode) -> Duration {
         std::env::set_var("ANIREC_COMET_GRACE_SECS", "0");
         std::env::set_var("ANIREC_COMET_FLUSH_SECS", "0");
     }
-    let _ = t.end(&RunStatus::Done);
+    let _ = t.end(RunStatus::Done, None);
     d
 }
 

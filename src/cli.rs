@@ -469,10 +469,10 @@ fn sweep(cmd: SweepCmd) -> Result<()> {
     };
     print!("{}", sweep::collect::markdown(&summary));
     if summary.best().is_none() {
-        return Err(Error::Model(format!(
-            "no trial finished with {}; see the logs under the sweep directory",
-            summary.metric
-        )));
+        return Err(sweep::SweepError::NoTrialFinished {
+            metric: summary.metric,
+        }
+        .into());
     }
     Ok(())
 }
@@ -481,21 +481,6 @@ fn sweep(cmd: SweepCmd) -> Result<()> {
 /// (`log` records of reqwest, rustls and burn included).
 pub fn init_logging(format: LogFormat) {
     crate::logging::init(format, "info");
-}
-
-/// A Comet failure as an exit code: the settings or the request (2), or
-/// Comet / the network (5).
-fn comet_error(e: crate::track::comet::client::CometError) -> Error {
-    use crate::track::comet::client::CometError as C;
-    match &e {
-        C::Connect { .. } | C::NoAnswer { .. } | C::BadReply { .. } => {
-            Error::Io(std::io::Error::other(e.to_string()))
-        }
-        C::Status { status, .. } if *status == 429 || *status >= 500 => {
-            Error::Io(std::io::Error::other(e.to_string()))
-        }
-        _ => Error::Usage(e.to_string()),
-    }
 }
 
 /// Executes a parsed command line.
@@ -606,16 +591,15 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                     Err(e) => {
                         tracing::error!("{}: {e}", dir.display());
                         failed += 1;
-                        unreachable |= matches!(comet_error(e), Error::Io(_));
+                        // Whether to say "unreachable" is the exit-code table's call.
+                        unreachable |= Error::from(e).exit_code() == crate::error::exit::IO;
                     }
                 }
             }
             if failed > 0 {
-                let msg = format!("{failed} run(s) not synced");
-                return Err(if unreachable {
-                    Error::Io(std::io::Error::other(msg))
-                } else {
-                    Error::Usage(msg)
+                return Err(Error::NotSynced {
+                    failed,
+                    unreachable,
                 });
             }
         }
@@ -624,8 +608,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             workspace,
             metric,
         }) => {
-            let rows = crate::track::comet::runs(workspace.as_deref(), &project, &metric)
-                .map_err(comet_error)?;
+            let rows = crate::track::comet::runs(workspace.as_deref(), &project, &metric)?;
             println!(
                 "{:<34} {:<40} {metric} (last / max)",
                 "experiment key", "name"

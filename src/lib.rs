@@ -9,7 +9,7 @@
 // Always built (the serving side needs them): no burn, no polars.
 pub mod bundle;
 pub mod config;
-mod error;
+pub mod error;
 pub mod eval;
 pub mod logging;
 pub mod model;

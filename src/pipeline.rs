@@ -15,6 +15,44 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Why a run cannot start, resume or answer as asked. Every case is the
+/// caller's to fix; failures of the stages themselves arrive as their own
+/// modules' errors.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// `--run-dir` names a folder that is not empty.
+    #[error("{0}")]
+    RunDirTaken(std::io::Error),
+    /// Another process holds the run's lock.
+    #[error("{0}")]
+    Busy(std::io::Error),
+    /// `--resume` names a folder without a readable config.yaml.
+    #[error("{}: {source} (is this a run directory?)", path.display())]
+    NotARun {
+        /// The config file looked for.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The saved config.yaml does not parse.
+    #[error("{}: {msg}", path.display())]
+    SavedConfig {
+        /// The config file.
+        path: PathBuf,
+        /// Parser message.
+        msg: String,
+    },
+    /// `--resume` of a run that already finished.
+    #[error("{} already finished; start a new run instead", .0.display())]
+    Finished(PathBuf),
+    /// `recommend --users` names a user the model does not know.
+    #[error("user {0} is not a known user of this model")]
+    UnknownUser(u32),
+    /// `data synth` sizes out of range.
+    #[error("{0}")]
+    SynthSpec(std::io::Error),
+}
+
 /// What a finished run left behind.
 #[derive(Debug)]
 pub struct RunOutcome {
@@ -43,7 +81,7 @@ pub fn run_with(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     let run = match &opts.run_dir {
         // A non-empty directory is the caller's mistake (exit 2), not an I/O failure.
         Some(dir) => RunDir::create_at(dir, &exp.name).map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::Usage(e.to_string()),
+            std::io::ErrorKind::AlreadyExists => Error::Run(RunError::RunDirTaken(e)),
             _ => Error::Io(e),
         })?,
         None => RunDir::create(&exp.runs_dir, &exp.name)?,
@@ -63,23 +101,21 @@ pub fn resume(run_dir: &Path) -> Result<RunOutcome> {
     // going, is refused instead of training twice into one folder.
     let _lock = run.lock().map_err(busy)?;
     let cfg_path = run.file("config.yaml");
-    let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
-        Error::Usage(format!(
-            "{}: {e} (is this a run directory?)",
-            cfg_path.display()
-        ))
+    let text = std::fs::read_to_string(&cfg_path).map_err(|source| RunError::NotARun {
+        path: cfg_path.clone(),
+        source,
     })?;
-    let value: serde_yaml::Value = serde_yaml::from_str(&text)
-        .map_err(|e| Error::Usage(format!("{}: {e}", cfg_path.display())))?;
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(&text).map_err(|e| RunError::SavedConfig {
+            path: cfg_path.clone(),
+            msg: e.to_string(),
+        })?;
     let exp = Experiment::from_value(value, &cfg_path)?;
     let mut meta = run.read_meta()?;
-    if meta.status == "done" {
-        return Err(Error::Usage(format!(
-            "{} already finished; start a new run instead",
-            run_dir.display()
-        )));
+    if meta.status == RunStatus::Done {
+        return Err(RunError::Finished(run_dir.to_path_buf()).into());
     }
-    meta.status = "running".into();
+    meta.status = RunStatus::Running;
     meta.error = None;
     meta.ended_at = None;
     run.write_meta(&meta)?;
@@ -90,7 +126,7 @@ pub fn resume(run_dir: &Path) -> Result<RunOutcome> {
 /// A run locked by another process is the caller's mistake (exit 2).
 fn busy(e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::WouldBlock {
-        Error::Usage(e.to_string())
+        Error::Run(RunError::Busy(e))
     } else {
         Error::Io(e)
     }
@@ -106,19 +142,15 @@ fn finish(
     let mut remote = remote_trackers(exp, run, &meta, tags)?;
     let result = run_stages(exp, run, &mut meta, &mut remote);
     meta.ended_at = Some(time::rfc3339(time::unix_now() as u64));
-    let status = match &result {
-        Ok(_) => {
-            meta.status = "done".into();
-            RunStatus::Done
-        }
+    match &result {
+        Ok(_) => meta.status = RunStatus::Done,
         Err(e) => {
-            meta.status = "failed".into();
+            meta.status = RunStatus::Failed;
             meta.error = Some(e.to_string());
-            RunStatus::Failed(e.to_string())
         }
-    };
+    }
     run.write_meta(&meta)?;
-    if let Some(line) = remote.end(&status) {
+    if let Some(line) = remote.end(meta.status, meta.error.as_deref()) {
         eprintln!("{line}");
     }
     result
@@ -211,8 +243,7 @@ fn run_stages(
             on_metric: &mut on_metric,
             checkpoint_dir: Some(run.file("checkpoints")),
         },
-    )
-    .map_err(|e| Error::Model(e.to_string()))?;
+    )?;
     if let Some(e) = metric_err {
         return Err(e.into());
     }
@@ -467,7 +498,7 @@ pub enum UserSelection {
 /// `anirec recommend`: top-k lists from a run's bundle in the PROTOCOL recs
 /// format (`user_id,item_id,rank,score`), train items excluded.
 pub fn recommend(run_dir: &Path, users: &UserSelection, k: usize, out: &Path) -> Result<usize> {
-    let b = bundle::read(&run_dir.join("bundle")).map_err(|e| Error::Usage(e.to_string()))?;
+    let b = bundle::read(&run_dir.join("bundle"))?;
     let dense: Vec<u32> = match users {
         UserSelection::All => (0..b.users.len() as u32).collect(),
         UserSelection::Ids(ids) => {
@@ -479,9 +510,10 @@ pub fn recommend(run_dir: &Path, users: &UserSelection, k: usize, out: &Path) ->
                 .collect();
             ids.iter()
                 .map(|u| {
-                    index.get(u).copied().ok_or_else(|| {
-                        Error::Usage(format!("user {u} is not a known user of this model"))
-                    })
+                    index
+                        .get(u)
+                        .copied()
+                        .ok_or(Error::Run(RunError::UnknownUser(*u)))
                 })
                 .collect::<Result<_>>()?
         }
@@ -517,7 +549,7 @@ pub fn recommend_lists(engine: &Engine, users: &[u32], k: usize) -> Vec<Vec<(u32
 pub fn synth(spec: &synth::SynthSpec, out: &Path) -> Result<synth::SynthSummary> {
     synth::write_mal2020(spec, out).map_err(|e| {
         if e.kind() == std::io::ErrorKind::InvalidInput {
-            Error::Usage(e.to_string())
+            Error::Run(RunError::SynthSpec(e))
         } else {
             Error::Io(std::io::Error::new(
                 e.kind(),

@@ -18,8 +18,9 @@ use crate::config::SweepGoal;
 use crate::track::comet::client::{Client, CometError, Settings};
 use crate::track::comet::outbox::{Outbox, State as CometState};
 use crate::track::store::{Meta, RunDir};
+use crate::track::RunStatus;
 use crate::util::{fsx, time};
-use crate::{Error, Result};
+use crate::Result;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -76,6 +77,80 @@ struct Candidate {
     value: f64,
 }
 
+/// Why a promotion was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PromoteError {
+    /// `--to` has no folder name (`/`, `..`).
+    #[error("--to {}: give a folder path such as models/promoted", .0.display())]
+    BadDestination(PathBuf),
+    /// `--to` exists and is not something promotion may replace.
+    #[error("refusing to promote to {}: it exists and is neither an empty folder nor an anirec bundle (no manifest.json), and promotion replaces what is there; choose a new path such as models/promoted", .0.display())]
+    DestinationTaken(PathBuf),
+    /// A source folder holds no runs.
+    #[error("{} is not a run directory, a sweep directory or a folder of runs", .0.display())]
+    NotRuns(PathBuf),
+    /// A source folder does not exist.
+    #[error("{}: no such directory", .0.display())]
+    NoSuchSource(PathBuf),
+    /// A run named directly does not qualify (failed, unfinished, no metric).
+    #[error("refusing to promote {}: {why}", dir.display())]
+    NotPromotable {
+        /// The run.
+        dir: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// No candidate finished with the metric.
+    #[error("no run to promote: none finished with {metric}{skipped}")]
+    NothingToPromote {
+        /// The ranking metric.
+        metric: String,
+        /// ` (why each run was skipped)`, or empty.
+        skipped: String,
+    },
+    /// The best run's bundle does not verify.
+    #[error("refusing to promote {}: its bundle does not verify ({source}); re-run it or promote another run", dir.display())]
+    BadBundle {
+        /// The run.
+        dir: PathBuf,
+        /// Cause.
+        source: crate::bundle::BundleError,
+    },
+    /// The staged copy does not verify (disk trouble); nothing was replaced.
+    #[error("the copied bundle does not verify ({source}); {} is unchanged", to.display())]
+    CopyCorrupt {
+        /// The destination.
+        to: PathBuf,
+        /// Cause.
+        source: crate::bundle::BundleError,
+    },
+    /// `--from comet` but no run was tracked there.
+    #[error("--from comet: none of these runs was tracked in Comet (no outbox/state.json with an experiment key)")]
+    NotOnComet,
+    /// `--from comet` and Comet failed.
+    #[error("--from comet: {0}")]
+    Comet(CometError),
+    /// `--require-significant`: the candidate is the promoted run.
+    #[error("refusing to promote {}: it is the run already promoted; nothing to gain", .0.display())]
+    AlreadyPromoted(PathBuf),
+    /// `--require-significant`: a run has no per-user column for the metric.
+    #[error("{}: per_user.csv has no column {metric}; --require-significant needs a ranking metric", run.display())]
+    NoPerUserColumn {
+        /// The run.
+        run: PathBuf,
+        /// The metric.
+        metric: String,
+    },
+    /// `--require-significant`: the improvement is not significant.
+    #[error("refusing to promote {}: {detail}; promote without --require-significant to override", run.display())]
+    NotSignificant {
+        /// The candidate.
+        run: PathBuf,
+        /// The test's figures.
+        detail: String,
+    },
+}
+
 /// Promotes the best run of `opts.sources`.
 pub fn promote(opts: &Options) -> Result<Promoted> {
     let dest = Destination::claim(&opts.to)?;
@@ -85,15 +160,15 @@ pub fn promote(opts: &Options) -> Result<Promoted> {
         Ranking::Comet => best_on_comet(&candidates, opts)?,
     };
     let Some(best) = best else {
-        return Err(Error::Usage(format!(
-            "no run to promote: none finished with {}{}",
-            opts.metric,
-            if skipped.is_empty() {
+        return Err(PromoteError::NothingToPromote {
+            metric: opts.metric.clone(),
+            skipped: if skipped.is_empty() {
                 String::new()
             } else {
                 format!(" ({})", skipped.join("; "))
-            }
-        )));
+            },
+        }
+        .into());
     };
     let c = &candidates[best];
     let significance = if opts.require_significant {
@@ -102,11 +177,9 @@ pub fn promote(opts: &Options) -> Result<Promoted> {
         Value::Null
     };
     let bundle_dir = c.dir.join("bundle");
-    let b = bundle::read(&bundle_dir).map_err(|e| {
-        Error::Model(format!(
-            "refusing to promote {}: its bundle does not verify ({e}); re-run it or promote another run",
-            c.dir.display()
-        ))
+    let b = bundle::read(&bundle_dir).map_err(|source| PromoteError::BadBundle {
+        dir: c.dir.clone(),
+        source,
     })?;
     let comet = comet_identity(&c.dir);
     let registry = register(&comet, &b.manifest.model_kind, opts, c);
@@ -184,12 +257,7 @@ impl Destination {
         let name = to
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| {
-                Error::Usage(format!(
-                    "--to {}: give a folder path such as models/promoted",
-                    to.display()
-                ))
-            })?;
+            .ok_or_else(|| PromoteError::BadDestination(to.to_path_buf()))?;
         let parent = to
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -199,11 +267,7 @@ impl Destination {
         let lock = crate::util::lock::FileLock::try_acquire(
             &parent.join(format!(".{name}.promote.lock")),
             &format!("promotion to {}", to.display()),
-        )
-        .map_err(|e| match e {
-            e @ crate::util::lock::LockError::Held { .. } => Error::Usage(e.to_string()),
-            e => Error::Io(e.into()),
-        })?;
+        )?;
         let d = Self {
             to: to.to_path_buf(),
             parent,
@@ -269,10 +333,7 @@ impl Destination {
         if empty || (md.is_dir() && self.to.join("manifest.json").is_file()) {
             return Ok(());
         }
-        Err(Error::Usage(format!(
-            "refusing to promote to {}: it exists and is neither an empty folder nor an anirec bundle (no manifest.json), and promotion replaces what is there; choose a new path such as models/promoted",
-            self.to.display()
-        )))
+        Err(PromoteError::DestinationTaken(self.to.clone()).into())
     }
 
     /// Stages a verified copy of `bundle_dir` plus PROMOTED.json beside the
@@ -290,11 +351,9 @@ impl Destination {
         let body = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
         std::fs::write(stage.path().join("PROMOTED.json"), body)?;
         // The copy must verify before it replaces what serving reads.
-        bundle::read(stage.path()).map_err(|e| {
-            Error::Io(std::io::Error::other(format!(
-                "the copied bundle does not verify ({e}); {} is unchanged",
-                self.to.display()
-            )))
+        bundle::read(stage.path()).map_err(|source| PromoteError::CopyCorrupt {
+            to: self.to.clone(),
+            source,
         })?;
         for entry in std::fs::read_dir(stage.path())? {
             let p = entry?.path();
@@ -323,27 +382,16 @@ fn gather(opts: &Options) -> Result<(Vec<Candidate>, Vec<String>)> {
         } else if src.is_dir() {
             let found = subdirs_with_meta(src);
             if found.is_empty() {
-                return Err(Error::Usage(format!(
-                    "{} is not a run directory, a sweep directory or a folder of runs",
-                    src.display()
-                )));
+                return Err(PromoteError::NotRuns(src.clone()).into());
             }
             (found, false)
         } else {
-            return Err(Error::Usage(format!(
-                "{}: no such directory",
-                src.display()
-            )));
+            return Err(PromoteError::NoSuchSource(src.clone()).into());
         };
         for dir in dirs {
             match candidate(&dir, &opts.metric) {
                 Ok(c) => out.push(c),
-                Err(why) if explicit => {
-                    return Err(Error::Usage(format!(
-                        "refusing to promote {}: {why}",
-                        dir.display()
-                    )))
-                }
+                Err(why) if explicit => return Err(PromoteError::NotPromotable { dir, why }.into()),
                 Err(why) => skipped.push(format!("{}: {why}", dir.display())),
             }
         }
@@ -367,9 +415,9 @@ fn candidate(dir: &Path, metric: &str) -> std::result::Result<Candidate, String>
     let meta = RunDir::open(dir)
         .and_then(|r| r.read_meta())
         .map_err(|e| e.to_string())?;
-    match meta.status.as_str() {
-        "done" => {}
-        "failed" => {
+    match meta.status {
+        RunStatus::Done => {}
+        RunStatus::Failed => {
             return Err(format!(
                 "the run failed ({})",
                 meta.error.as_deref().unwrap_or("no error recorded")
@@ -417,13 +465,11 @@ fn best_local(c: &[Candidate], goal: SweepGoal) -> Option<usize> {
 fn best_on_comet(c: &[Candidate], opts: &Options) -> Result<Option<usize>> {
     let ids: Vec<_> = c.iter().map(|x| comet_identity(&x.dir)).collect();
     let Some(st) = ids.iter().flatten().next() else {
-        return Err(Error::Usage(
-            "--from comet: none of these runs was tracked in Comet (no outbox/state.json with an experiment key)".into(),
-        ));
+        return Err(PromoteError::NotOnComet.into());
     };
     let project = opts.project.clone().unwrap_or_else(|| st.project.clone());
     let rows = crate::track::comet::runs(Some(&st.workspace), &project, &opts.metric)
-        .map_err(|e| Error::Usage(format!("--from comet: {e}")))?;
+        .map_err(PromoteError::Comet)?;
     let mut best: Option<(usize, f64)> = None;
     for r in rows {
         let Some(v) = r.metric.and_then(|(cur, _)| cur) else {

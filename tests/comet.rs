@@ -107,7 +107,7 @@ fn every_event_arrives_exactly_once() {
     t.log_other("Name", "exp-run-1");
     std::fs::write(dir.path().join("x.csv"), "a,b\n").unwrap();
     t.log_file(FileKind::Asset, dir.path().join("x.csv"), "x.csv", None);
-    let line = t.end(&RunStatus::Done).unwrap();
+    let line = t.end(RunStatus::Done, None).unwrap();
     assert_eq!(line, "Comet: 2,545 events delivered, 0 pending");
     let exps = server.exps();
     assert_eq!(exps.len(), 1);
@@ -172,7 +172,7 @@ fn faults_and_outage_then_sync_delivers_exactly_the_journal() {
     let t0 = Instant::now();
     log(&mut t, 3000);
     t.log_other("phase", "outage");
-    let line = t.end(&RunStatus::Failed("boom".into())).unwrap();
+    let line = t.end(RunStatus::Failed, Some("boom")).unwrap();
     let second_half = t0.elapsed();
     assert!(
         second_half < Duration::from_secs(8),
@@ -226,7 +226,7 @@ fn sync_after_crash_mid_batch_is_exactly_once() {
     for i in 1..=2500u64 {
         t.log_metric("m", i as f64, i, None, 1_700_000_000_000 + i);
     }
-    t.end(&RunStatus::Done);
+    t.end(RunStatus::Done, None);
     // First sync: the first batch is applied, the connection dropped, and
     // the process "dies" (the deadline passes during the backoff).
     server.fault("batch/logger/experiment/metric", Fault::Drop, 0, 1);
@@ -270,7 +270,7 @@ fn offline_run_writes_the_comet_archive() {
     );
     std::fs::write(dir.path().join("p.png"), [137u8, 80, 78, 71]).unwrap();
     t.log_file(FileKind::Image, dir.path().join("p.png"), "p.png", None);
-    let line = t.end(&RunStatus::Done).unwrap();
+    let line = t.end(RunStatus::Done, None).unwrap();
     assert!(
         line.starts_with("Comet (offline): 8 events journalled"),
         "{line}"

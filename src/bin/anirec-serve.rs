@@ -3,6 +3,7 @@
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
+use anirec::error::exit;
 use anirec::serve::{self, limits, AdminToken, AppState, Config};
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
@@ -103,7 +104,7 @@ async fn main() -> ExitCode {
         Some(Ok(t)) => Some(t),
         Some(Err(e)) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(exit::USAGE);
         }
     };
     let cfg = Config {
@@ -120,7 +121,7 @@ async fn main() -> ExitCode {
     };
     if let Err(e) = cfg.check() {
         eprintln!("error: {e}");
-        return ExitCode::from(2);
+        return ExitCode::from(exit::USAGE);
     }
     if cfg.drain <= cfg.request_timeout {
         tracing::warn!("--drain-secs should be longer than --request-timeout-secs");
@@ -133,7 +134,7 @@ async fn main() -> ExitCode {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: cannot listen on {}: {e}", a.addr);
-            return ExitCode::from(5);
+            return ExitCode::from(exit::IO);
         }
     };
     tracing::info!(addr = %a.addr, bundle = %a.bundle.display(), "listening; loading the bundle (not ready yet)");
@@ -141,7 +142,7 @@ async fn main() -> ExitCode {
     tokio::spawn(async move {
         if let Err(e) = st.reload().await {
             eprintln!("error: cannot serve {}: {e}", bundle.display());
-            std::process::exit(3);
+            std::process::exit(i32::from(exit::DATA));
         }
         tracing::info!("ready");
     });
@@ -152,7 +153,7 @@ async fn main() -> ExitCode {
         (Ok(t), Ok(h)) => (t, h),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: cannot install signal handlers: {e}");
-            return ExitCode::from(5);
+            return ExitCode::from(exit::IO);
         }
     };
     let st = state.clone();
@@ -168,7 +169,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(5)
+            ExitCode::from(exit::IO)
         }
     }
 }

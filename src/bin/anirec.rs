@@ -8,6 +8,6 @@ fn main() {
     cli::init_logging(cli.log_format());
     if let Err(e) = cli::dispatch(cli) {
         eprintln!("error: {e}");
-        std::process::exit(e.exit_code());
+        std::process::exit(i32::from(e.exit_code()));
     }
 }

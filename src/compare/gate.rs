@@ -3,7 +3,8 @@
 
 use super::{paired, read_per_user, Options};
 use crate::config::SweepGoal;
-use crate::{Error, Result};
+use crate::promote::PromoteError;
+use crate::Result;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -24,17 +25,15 @@ pub fn check(candidate: &Path, dest: &Path, metric: &str, goal: SweepGoal) -> Re
     };
     let same = std::fs::canonicalize(&current).ok() == std::fs::canonicalize(candidate).ok();
     if same {
-        return Err(Error::Usage(format!(
-            "refusing to promote {}: it is the run already promoted; nothing to gain",
-            candidate.display()
-        )));
+        return Err(PromoteError::AlreadyPromoted(candidate.to_path_buf()).into());
     }
     let col = |run: &Path| -> Result<_> {
         read_per_user(run)?.column(metric).ok_or_else(|| {
-            Error::Usage(format!(
-                "{}: per_user.csv has no column {metric}; --require-significant needs a ranking metric",
-                run.display()
-            ))
+            PromoteError::NoPerUserColumn {
+                run: run.to_path_buf(),
+                metric: metric.to_string(),
+            }
+            .into()
         })
     };
     let opts = Options::default();
@@ -57,9 +56,10 @@ pub fn check(candidate: &Path, dest: &Path, metric: &str, goal: SweepGoal) -> Re
         "significant": better && t.significant,
     });
     if !(better && t.significant) {
-        return Err(Error::Usage(format!(
-            "refusing to promote {}: against the promoted run {} on {metric}, diff {:+.5} (95 % CI [{:+.5}, {:+.5}]), p = {:.3e} (t), {:.3e} (Wilcoxon): not a significant improvement at {}; promote without --require-significant to override",
-            candidate.display(),
+        return Err(PromoteError::NotSignificant {
+            run: candidate.to_path_buf(),
+            detail: format!(
+            "against the promoted run {} on {metric}, diff {:+.5} (95 % CI [{:+.5}, {:+.5}]), p = {:.3e} (t), {:.3e} (Wilcoxon): not a significant improvement at {}",
             current.display(),
             t.diff,
             t.ci[0],
@@ -67,7 +67,9 @@ pub fn check(candidate: &Path, dest: &Path, metric: &str, goal: SweepGoal) -> Re
             t.p_t,
             t.p_wilcoxon,
             opts.alpha
-        )));
+        ),
+        }
+        .into());
     }
     Ok(record)
 }

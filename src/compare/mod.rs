@@ -45,15 +45,6 @@ pub enum CompareError {
     Io(#[from] io::Error),
 }
 
-impl From<CompareError> for crate::Error {
-    fn from(e: CompareError) -> Self {
-        match e {
-            CompareError::Io(e) => crate::Error::Io(e),
-            other => crate::Error::Usage(other.to_string()),
-        }
-    }
-}
-
 /// One run's per-user values.
 #[derive(Debug, Clone)]
 pub struct PerUser {

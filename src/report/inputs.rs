@@ -4,6 +4,7 @@
 //! (file and line) where a file is really wrong.
 
 use super::ReportError;
+use crate::track::RunStatus;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -132,7 +133,7 @@ pub(crate) struct Trial {
     pub rank: Option<u64>,
     pub trial: String,
     pub trial_id: String,
-    pub status: String,
+    pub status: RunStatus,
     /// As written (relative to the sweep dir, or absolute).
     pub run_dir: String,
     /// Swept parameter → value as written.
@@ -205,7 +206,7 @@ pub(crate) fn read_sweep_csv(
             rank: row[0].trim().parse().ok(),
             trial: row[1].clone(),
             trial_id: row[2].clone(),
-            status: row[3].clone(),
+            status: row[3].parse().map_err(|e: String| bad(path, line, e))?,
             run_dir: row[4].clone(),
             params: BTreeMap::new(),
             metrics: BTreeMap::new(),
@@ -377,7 +378,7 @@ mod tests {
             t.trials[1].run_path(d.path()),
             Some(PathBuf::from("/abs/run"))
         );
-        assert_eq!(t.trials[2].status, "failed");
+        assert_eq!(t.trials[2].status, RunStatus::Failed);
         assert!(t.trials[2].metrics.is_empty() && t.trials[2].rank.is_none());
         assert_eq!(t.trials[2].run_path(d.path()), None);
     }

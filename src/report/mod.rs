@@ -56,15 +56,6 @@ pub enum ReportError {
     },
 }
 
-impl From<ReportError> for crate::Error {
-    fn from(e: ReportError) -> Self {
-        match e {
-            ReportError::NotReportable { .. } => crate::Error::Usage(e.to_string()),
-            other => crate::Error::Io(std::io::Error::other(other.to_string())),
-        }
-    }
-}
-
 /// One figure, written as `<stem>.svg` and `<stem>.png`.
 #[derive(Debug, Clone)]
 pub struct Plot {

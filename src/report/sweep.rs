@@ -6,6 +6,7 @@ use super::inputs::{self, SweepInfo, SweepTable, Trial};
 use super::markdown::{self, num, table};
 use super::plots::{self, Bar, BarFigure, Group, Scale, ScatterFigure, XAxis};
 use super::{Plot, ReportError};
+use crate::track::RunStatus;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
@@ -56,7 +57,7 @@ impl SweepInputs {
         // candidate: it is listed after the ranked ones.
         let mut with: Vec<usize> = (0..self.table.trials.len())
             .filter(|&i| self.table.trials[i].metrics.contains_key(m))
-            .filter(|&i| self.table.trials[i].status != "pruned")
+            .filter(|&i| self.table.trials[i].status != RunStatus::Pruned)
             .collect();
         with.sort_by(|&a, &b| {
             let (x, y) = (
@@ -176,7 +177,7 @@ fn param_figure(inp: &SweepInputs, param: &str) -> Option<ScatterFigure> {
                 p.as_str(),
                 *v,
                 Some(&t.trial) == best.as_ref(),
-                t.status == "pruned",
+                t.status == RunStatus::Pruned,
             ))
         })
         .collect();
@@ -263,7 +264,7 @@ fn families_figure(inp: &SweepInputs) -> Option<BarFigure> {
         let (Some(f), Some(v)) = (f, t.metrics.get(metric)) else {
             continue;
         };
-        if t.status == "pruned" {
+        if t.status == RunStatus::Pruned {
             continue;
         }
         let e = best.entry(f.as_str()).or_insert(*v);
@@ -410,7 +411,7 @@ pub(crate) fn markdown(inp: &SweepInputs, dir: &Path, plots: &[Plot], plots_rel:
                     String::new()
                 },
                 t.trial.clone(),
-                t.status.clone(),
+                t.status.to_string(),
             ];
             r.extend(
                 inp.table
@@ -512,7 +513,7 @@ mod tests {
             rank: None,
             trial: "0".into(),
             trial_id: "x".into(),
-            status: "done".into(),
+            status: RunStatus::Done,
             run_dir: String::new(),
             params: [
                 ("model".to_string(), cell.to_string()),

@@ -10,11 +10,11 @@
 //! best trial's (paired t-test and Wilcoxon, Holm-corrected over the
 //! trials, 5 %) are marked: the ranking among them is noise.
 
-use super::ledger::State;
 use super::plan::Plan;
 use super::state;
 use crate::config::SweepGoal;
 use crate::track::store::RunDir;
+use crate::track::RunStatus;
 use crate::util::fsx;
 use serde::Serialize;
 use serde_yaml::Value;
@@ -33,7 +33,7 @@ pub struct Row {
     /// Trial id.
     pub trial_id: String,
     /// State.
-    pub status: State,
+    pub status: RunStatus,
     /// Run directory, relative to the sweep directory.
     pub run_dir: PathBuf,
     /// Swept values.
@@ -108,7 +108,7 @@ pub fn collect(sweep_dir: &Path, plan: &Plan) -> io::Result<Summary> {
             rank: None,
             trial: t.index,
             trial_id: t.id.clone(),
-            status: State::Queued,
+            status: RunStatus::Queued,
             run_dir: rel,
             overrides: t.overrides.clone(),
             metrics: BTreeMap::new(),
@@ -123,26 +123,22 @@ pub fn collect(sweep_dir: &Path, plan: &Plan) -> io::Result<Summary> {
             row.pruned_at = st.pruned_at;
         }
         match RunDir::open(&dir).and_then(|r| r.read_meta()) {
-            Ok(meta) => match meta.status.as_str() {
-                s @ ("done" | "pruned") => match read_summary(&dir) {
+            Ok(meta) => match meta.status {
+                s if s.has_metrics() => match read_summary(&dir) {
                     Ok(m) => {
-                        row.status = if s == "done" {
-                            State::Done
-                        } else {
-                            State::Pruned
-                        };
+                        row.status = s;
                         row.metrics = m;
                     }
                     Err(e) => {
-                        row.status = State::Failed;
+                        row.status = RunStatus::Failed;
                         row.error = Some(e.to_string());
                     }
                 },
-                "failed" => {
-                    row.status = State::Failed;
+                RunStatus::Failed => {
+                    row.status = RunStatus::Failed;
                     row.error = meta.error;
                 }
-                _ => row.status = State::Running,
+                _ => row.status = RunStatus::Running,
             },
             Err(_) => {
                 if let Some(ev) = ledger.get(&t.id) {
@@ -157,7 +153,7 @@ pub fn collect(sweep_dir: &Path, plan: &Plan) -> io::Result<Summary> {
     let key = |r: &Row| -> (u8, f64) {
         let v = r.metrics.get(&metric).copied().filter(|v| v.is_finite());
         match (r.status, v) {
-            (State::Done, Some(v)) => (
+            (RunStatus::Done, Some(v)) => (
                 0,
                 if plan.goal == SweepGoal::Maximize {
                     -v
@@ -165,10 +161,10 @@ pub fn collect(sweep_dir: &Path, plan: &Plan) -> io::Result<Summary> {
                     v
                 },
             ),
-            (State::Done, None) => (1, 0.0),
+            (RunStatus::Done, None) => (1, 0.0),
             // Pruned trials are listed (with their last metrics) after every
             // finished one: they are not candidates.
-            (State::Pruned, Some(v)) => (
+            (RunStatus::Pruned, Some(v)) => (
                 2,
                 if plan.goal == SweepGoal::Maximize {
                     -v
@@ -176,10 +172,10 @@ pub fn collect(sweep_dir: &Path, plan: &Plan) -> io::Result<Summary> {
                     v
                 },
             ),
-            (State::Pruned, None) => (3, 0.0),
-            (State::Failed, _) => (4, 0.0),
-            (State::Running, _) => (5, 0.0),
-            (State::Queued, _) => (6, 0.0),
+            (RunStatus::Pruned, None) => (3, 0.0),
+            (RunStatus::Failed, _) => (4, 0.0),
+            (RunStatus::Running, _) => (5, 0.0),
+            (RunStatus::Queued, _) => (6, 0.0),
         }
     };
     rows.sort_by(|a, b| {
@@ -197,11 +193,11 @@ pub fn collect(sweep_dir: &Path, plan: &Plan) -> io::Result<Summary> {
     }
     let mut counts = BTreeMap::new();
     for s in [
-        State::Queued,
-        State::Running,
-        State::Done,
-        State::Failed,
-        State::Pruned,
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Done,
+        RunStatus::Failed,
+        RunStatus::Pruned,
     ] {
         counts.insert(s.as_str(), rows.iter().filter(|r| r.status == s).count());
     }
@@ -402,12 +398,12 @@ pub(crate) fn markdown(s: &Summary) -> String {
     out.push_str("---:|---|---|\n");
     for r in &s.rows {
         let status = match &r.error {
-            Some(e) if r.status == State::Failed => {
+            Some(e) if r.status == RunStatus::Failed => {
                 let e: String = e.chars().take(100).collect();
                 format!("failed: {}", md_cell(&e))
             }
             _ => match r.pruned_at {
-                Some(e) if r.status == State::Pruned => format!("pruned at epoch {e}"),
+                Some(e) if r.status == RunStatus::Pruned => format!("pruned at epoch {e}"),
                 _ => r.status.as_str().to_string(),
             },
         };
@@ -467,12 +463,12 @@ mod tests {
         }
     }
 
-    fn fake_run(sweep: &Path, t: &Trial, status: &str, ndcg: Option<f64>) {
+    fn fake_run(sweep: &Path, t: &Trial, status: RunStatus, ndcg: Option<f64>) {
         let dir = sweep.join("trials").join(t.dir_name());
         let run = RunDir::create_at(&dir, "e").unwrap();
         let mut meta = run.new_meta();
-        meta.status = status.into();
-        if status == "failed" {
+        meta.status = status;
+        if status == RunStatus::Failed {
             meta.error = Some("model: out of memory".into());
         }
         run.write_meta(&meta).unwrap();
@@ -489,12 +485,12 @@ mod tests {
     fn rows_are_ranked_by_the_metric_and_failures_kept() {
         let d = tempfile::tempdir().unwrap();
         let p = plan(SweepGoal::Maximize);
-        fake_run(d.path(), &p.trials[0], "done", Some(0.2));
-        fake_run(d.path(), &p.trials[1], "failed", None);
-        fake_run(d.path(), &p.trials[2], "done", Some(0.3));
+        fake_run(d.path(), &p.trials[0], RunStatus::Done, Some(0.2));
+        fake_run(d.path(), &p.trials[1], RunStatus::Failed, None);
+        fake_run(d.path(), &p.trials[2], RunStatus::Done, Some(0.3));
         // Trial 3 failed before its run started: only the (old) ledger knows.
         super::super::ledger::Ledger::at(d.path())
-            .append(3, "id3", State::Failed, Some("bad data".into()))
+            .append(3, "id3", RunStatus::Failed, Some("bad data".into()))
             .unwrap();
         let s = collect(d.path(), &p).unwrap();
         let order: Vec<_> = s.rows.iter().map(|r| r.trial).collect();
@@ -525,8 +521,8 @@ mod tests {
     fn minimize_puts_the_smallest_first() {
         let d = tempfile::tempdir().unwrap();
         let p = plan(SweepGoal::Minimize);
-        fake_run(d.path(), &p.trials[0], "done", Some(0.2));
-        fake_run(d.path(), &p.trials[1], "done", Some(0.1));
+        fake_run(d.path(), &p.trials[0], RunStatus::Done, Some(0.2));
+        fake_run(d.path(), &p.trials[1], RunStatus::Done, Some(0.1));
         let s = collect(d.path(), &p).unwrap();
         assert_eq!(s.best().unwrap().trial, 1);
         assert_eq!(s.counts["queued"], 2);

@@ -8,41 +8,12 @@
 //! worst leave a torn last line, which the reader skips. The last event of a
 //! trial is its state.
 
+use crate::track::RunStatus;
 use crate::util::time;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
-
-/// A trial's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    /// Waiting for a slot.
-    Queued,
-    /// Started (or interrupted, when no process is running it).
-    Running,
-    /// Finished with a summary.
-    Done,
-    /// Finished with an error.
-    Failed,
-    /// Stopped early by the sweep's pruner (ASHA, median); its metrics are
-    /// those of the stopped model.
-    Pruned,
-}
-
-impl State {
-    /// Lower-case name, as written in summary.csv.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Queued => "queued",
-            State::Running => "running",
-            State::Done => "done",
-            State::Failed => "failed",
-            State::Pruned => "pruned",
-        }
-    }
-}
 
 /// One ledger line.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,7 +23,7 @@ pub struct Event {
     /// Trial id (config hash).
     pub id: String,
     /// New state.
-    pub state: State,
+    pub state: RunStatus,
     /// When (RFC 3339).
     pub at: String,
     /// Process that wrote it.
@@ -81,7 +52,7 @@ impl Ledger {
         &self,
         trial: usize,
         id: &str,
-        state: State,
+        state: RunStatus,
         error: Option<String>,
     ) -> io::Result<()> {
         let ev = Event {
@@ -145,10 +116,10 @@ mod tests {
     fn last_event_wins_and_torn_lines_are_skipped() {
         let d = tempfile::tempdir().unwrap();
         let l = Ledger::at(d.path());
-        l.append(0, "a", State::Queued, None).unwrap();
-        l.append(1, "b", State::Queued, None).unwrap();
-        l.append(0, "a", State::Running, None).unwrap();
-        l.append(0, "a", State::Failed, Some("boom".into()))
+        l.append(0, "a", RunStatus::Queued, None).unwrap();
+        l.append(1, "b", RunStatus::Queued, None).unwrap();
+        l.append(0, "a", RunStatus::Running, None).unwrap();
+        l.append(0, "a", RunStatus::Failed, Some("boom".into()))
             .unwrap();
         let mut f = std::fs::OpenOptions::new()
             .append(true)
@@ -156,15 +127,15 @@ mod tests {
             .unwrap();
         f.write_all(br#"{"trial":1,"id":"b","sta"#).unwrap();
         let s = l.last_states().unwrap();
-        assert_eq!(s["b"].state, State::Queued);
-        l.append(1, "b", State::Done, None).unwrap();
+        assert_eq!(s["b"].state, RunStatus::Queued);
+        l.append(1, "b", RunStatus::Done, None).unwrap();
         let s = l.last_states().unwrap();
         assert_eq!(
             s["b"].state,
-            State::Done,
+            RunStatus::Done,
             "an append after a torn line is readable"
         );
-        assert_eq!(s["a"].state, State::Failed);
+        assert_eq!(s["a"].state, RunStatus::Failed);
         assert_eq!(s["a"].error.as_deref(), Some("boom"));
     }
 

@@ -2,10 +2,12 @@
 //! at a time, holding the sweep's lock exclusively.
 
 use super::collect::{self, Summary};
-use super::ledger::State;
 use super::plan::{Plan, Trial};
-use super::{default_dir, ensure_plan, finished, state, sweep_lock, trial_dir, trials, worker};
+use super::{
+    default_dir, ensure_plan, finished, state, sweep_lock, trial_dir, trials, worker, SweepError,
+};
 use crate::config::SweepMethod;
+use crate::track::RunStatus;
 use crate::util::fsx;
 use crate::{Error, Result};
 use std::collections::{HashSet, VecDeque};
@@ -48,7 +50,10 @@ pub fn run_local(plan: &Plan, opts: &LocalOptions) -> Result<Summary> {
     for t in &known {
         if finished(&trial_dir(&dir, t)).is_some() {
             done += 1;
-        } else if !opts.retry_failed && states.get(&t.id).is_some_and(|e| e.state == State::Failed)
+        } else if !opts.retry_failed
+            && states
+                .get(&t.id)
+                .is_some_and(|e| e.state == RunStatus::Failed)
         {
             failed += 1;
         } else {
@@ -154,8 +159,10 @@ fn run_child(
     total: usize,
 ) -> Result<()> {
     let log_path = dir.join("logs").join(format!("{}.log", t.dir_name()));
-    let log = std::fs::File::create(&log_path)
-        .map_err(|e| Error::Usage(format!("{}: {e}", log_path.display())))?;
+    let log = std::fs::File::create(&log_path).map_err(|source| SweepError::Spawn {
+        what: log_path.display().to_string(),
+        source,
+    })?;
     let t0 = Instant::now();
     let status = std::process::Command::new(exe)
         .arg("sweep")
@@ -171,7 +178,10 @@ fn run_child(
         .stdout(log.try_clone()?)
         .stderr(log)
         .status()
-        .map_err(|e| Error::Usage(format!("cannot start {}: {e}", exe.display())))?;
+        .map_err(|source| SweepError::Spawn {
+            what: format!("cannot start {}", exe.display()),
+            source,
+        })?;
     let n = finished_n.fetch_add(1, Ordering::SeqCst) + 1;
     let td = trial_dir(dir, t);
     let secs = t0.elapsed().as_secs_f64();
@@ -207,14 +217,14 @@ fn run_child(
     // A trial that another process runs (its lock is held) is not ours to
     // record: this child was refused, the other process writes its state.
     let held = super::claim(dir, t).is_err();
-    if recorded != Some(State::Failed) && !held {
+    if recorded != Some(RunStatus::Failed) && !held {
         // The child ended without recording why (a panic, a bad plan).
         state::set(
             dir,
             t.index,
             &t.id,
             &t.dir_name(),
-            State::Failed,
+            RunStatus::Failed,
             Some(format!("trial process ended with {status}")),
         )?;
     }

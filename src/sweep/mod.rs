@@ -24,6 +24,7 @@
 
 pub mod cli;
 pub mod collect;
+mod error;
 pub mod ledger;
 mod local;
 pub mod plan;
@@ -32,17 +33,18 @@ pub mod state;
 pub mod tpe;
 mod worker;
 
+pub use error::SweepError;
 pub use local::{run_local, LocalOptions};
 pub use worker::{run_worker, WorkerOptions};
 
 use crate::config::{Experiment, SweepMethod};
 use crate::pipeline::{self, RunOptions};
 use crate::track::store::RunDir;
+use crate::track::RunStatus;
 use crate::util::lock::{FileLock, LockError};
 use crate::util::{fsx, time};
 use crate::{Error, Result};
 use collect::Summary;
-use ledger::State;
 use plan::{Plan, Trial, PLAN_VERSION};
 use std::path::{Path, PathBuf};
 
@@ -56,27 +58,25 @@ pub fn default_dir(plan: &Plan) -> PathBuf {
 
 /// Reads a plan.json, refusing one whose trial ids could name paths.
 pub fn read_plan(path: &Path) -> Result<Plan> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::Usage(format!(
-            "{}: {e} (write one with `anirec sweep plan EXPERIMENT.yaml --out plan.json`)",
-            path.display()
-        ))
+    let bad = |msg: String| SweepError::BadPlan {
+        path: path.to_path_buf(),
+        msg,
+    };
+    let bytes = std::fs::read(path).map_err(|source| SweepError::PlanUnreadable {
+        path: path.to_path_buf(),
+        source,
     })?;
-    let plan: Plan = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Usage(format!("{}: not a sweep plan: {e}", path.display())))?;
+    let plan: Plan =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a sweep plan: {e}")))?;
     if plan.version != PLAN_VERSION {
-        return Err(Error::Usage(format!(
-            "{}: plan format {} is not supported (this anirec writes {PLAN_VERSION}); re-plan it",
-            path.display(),
+        return Err(bad(format!(
+            "plan format {} is not supported (this anirec writes {PLAN_VERSION}); re-plan it",
             plan.version
-        )));
-    }
-    plan.check().map_err(|m| {
-        Error::Usage(format!(
-            "{}: {m}; re-plan it with `anirec sweep plan`",
-            path.display()
         ))
-    })?;
+        .into());
+    }
+    plan.check()
+        .map_err(|m| bad(format!("{m}; re-plan it with `anirec sweep plan`")))?;
     Ok(plan)
 }
 
@@ -87,12 +87,12 @@ fn ensure_plan(sweep_dir: &Path, plan: &Plan) -> Result<()> {
     if p.exists() {
         let there = read_plan(&p)?;
         if there.id != plan.id {
-            return Err(Error::Usage(format!(
-                "{} holds sweep {}, not {}; choose another --sweep-dir",
-                sweep_dir.display(),
-                there.id,
-                plan.id
-            )));
+            return Err(SweepError::OtherSweep {
+                dir: sweep_dir.to_path_buf(),
+                there: there.id,
+                ours: plan.id.clone(),
+            }
+            .into());
         }
         return Ok(());
     }
@@ -110,20 +110,12 @@ fn trial_dir(sweep_dir: &Path, t: &Trial) -> PathBuf {
 
 /// How a trial directory ended: Done or Pruned when its run finished and
 /// left its summary, None otherwise.
-fn finished(dir: &Path) -> Option<State> {
+fn finished(dir: &Path) -> Option<RunStatus> {
     if !dir.join("summary.json").is_file() {
         return None;
     }
-    match RunDir::open(dir)
-        .and_then(|r| r.read_meta())
-        .ok()?
-        .status
-        .as_str()
-    {
-        "done" => Some(State::Done),
-        "pruned" => Some(State::Pruned),
-        _ => None,
-    }
+    let status = RunDir::open(dir).and_then(|r| r.read_meta()).ok()?.status;
+    status.has_metrics().then_some(status)
 }
 
 /// The trials of a sweep so far: the plan's, or (TPE) those suggested.
@@ -153,13 +145,7 @@ fn os_lock(l: FileLock) -> Result<FileLock> {
     if l.is_os_lock() {
         return Ok(l);
     }
-    Err(Error::Io(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        format!(
-            "{}: this file system has no file locks, which a sweep needs; put the sweep directory on one that has them",
-            l.path().display()
-        ),
-    )))
+    Err(SweepError::NoFileLocks(l.path().to_path_buf()).into())
 }
 
 /// Takes trial `t`'s lock, or says who runs it.
@@ -170,11 +156,13 @@ fn claim(sweep_dir: &Path, t: &Trial) -> Result<Claim> {
     }
     match FileLock::try_acquire(&path, &format!("trial {} ({})", t.index, t.id)) {
         Ok(l) => Ok(Claim { _lock: os_lock(l)? }),
-        Err(LockError::Held { holder, .. }) => Err(Error::Usage(format!(
-            "trial {} ({}) is being run by {holder}; it is left alone",
-            t.index, t.id
-        ))),
-        Err(e) => Err(Error::Io(std::io::Error::other(e.to_string()))),
+        Err(LockError::Held { holder, .. }) => Err(SweepError::TrialBusy {
+            index: t.index,
+            id: t.id.clone(),
+            holder,
+        }
+        .into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -188,19 +176,18 @@ fn sweep_lock(dir: &Path, exclusive: bool) -> Result<FileLock> {
         FileLock::try_acquire_shared(&p, &what)
     };
     r.map_err(|e| match e {
-        LockError::Held { holder, .. } => Error::Usage(format!(
-            "this sweep is in use in {} ({} holds {}); wait for it or stop it",
-            dir.display(),
-            if exclusive {
+        LockError::Held { holder, .. } => Error::from(SweepError::SweepBusy {
+            dir: dir.to_path_buf(),
+            holders: if exclusive {
                 // Workers hold it shared and leave no text; a local sweeper
                 // holds it exclusively and describes itself.
                 format!("another `anirec sweep` ({holder}) or `anirec sweep worker` processes")
             } else {
                 format!("a local `anirec sweep` ({holder})")
             },
-            p.display()
-        )),
-        other => Error::Io(std::io::Error::other(other.to_string())),
+            lock: p.clone(),
+        }),
+        other => other.into(),
     })
     .and_then(os_lock)
 }
@@ -238,11 +225,11 @@ pub fn run_trial(
     ensure_plan(&dir, &plan)?;
     let all = trials(&dir, &plan)?;
     let Some(t) = all.get(index) else {
-        return Err(Error::Usage(format!(
-            "--index {index} is out of range: the sweep has {} trials (0..{})",
-            all.len(),
-            all.len()
-        )));
+        return Err(SweepError::IndexOutOfRange {
+            index,
+            n: all.len(),
+        }
+        .into());
     };
     if exit_with_parent {
         exit_when_orphaned();
@@ -282,7 +269,7 @@ fn run_claimed(dir: &Path, plan: &Plan, t: &Trial, _claim: &Claim) -> Result<Tri
         );
     }
     state::update(dir, t.index, &t.id, &name, |st| {
-        st.state = State::Running;
+        st.state = RunStatus::Running;
         st.error = None;
         st.epochs.clear();
         st.pruned_at = None;
@@ -310,7 +297,7 @@ fn run_claimed(dir: &Path, plan: &Plan, t: &Trial, _claim: &Claim) -> Result<Tri
             match pruned_at {
                 Some(epoch) => mark_pruned(dir, t, &td, epoch)?,
                 None => {
-                    state::set(dir, t.index, &t.id, &name, State::Done, None)?;
+                    state::set(dir, t.index, &t.id, &name, RunStatus::Done, None)?;
                 }
             }
             Ok(TrialOutcome::Ran(out))
@@ -321,7 +308,7 @@ fn run_claimed(dir: &Path, plan: &Plan, t: &Trial, _claim: &Claim) -> Result<Tri
                 t.index,
                 &t.id,
                 &name,
-                State::Failed,
+                RunStatus::Failed,
                 Some(e.to_string()),
             )?;
             Err(e)
@@ -334,10 +321,10 @@ fn run_claimed(dir: &Path, plan: &Plan, t: &Trial, _claim: &Claim) -> Result<Tri
 fn mark_pruned(dir: &Path, t: &Trial, td: &Path, epoch: u32) -> Result<()> {
     let run = RunDir::open(td)?;
     let mut meta = run.read_meta()?;
-    meta.status = "pruned".into();
+    meta.status = RunStatus::Pruned;
     run.write_meta(&meta)?;
     state::update(dir, t.index, &t.id, &t.dir_name(), |st| {
-        st.state = State::Pruned;
+        st.state = RunStatus::Pruned;
         st.pruned_at = Some(epoch);
     })?;
     use crate::track::comet::outbox::Event;
@@ -374,7 +361,7 @@ fn exit_when_orphaned() {
         std::thread::sleep(std::time::Duration::from_millis(200));
         if std::os::unix::process::parent_id() != parent {
             eprintln!("the sweep process is gone; stopping this trial (it re-runs on resume)");
-            std::process::exit(130);
+            std::process::exit(i32::from(crate::error::exit::INTERRUPTED));
         }
     });
 }

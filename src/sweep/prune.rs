@@ -174,7 +174,7 @@ pub fn decide(
             }
             // Optuna: the median over finished (complete) trials only.
             let mut v: Vec<f64> = others
-                .filter(|s| s.state == super::ledger::State::Done)
+                .filter(|s| s.state == crate::track::RunStatus::Done)
                 .filter_map(|s| s.epochs.get(&epoch).copied())
                 .filter(|v| v.is_finite())
                 .collect();
@@ -189,10 +189,10 @@ pub fn decide(
 
 #[cfg(test)]
 mod tests {
-    use super::super::ledger::State;
     use super::*;
+    use crate::track::RunStatus;
 
-    fn st(id: &str, state: State, epochs: &[(u32, f64)]) -> (String, TrialState) {
+    fn st(id: &str, state: RunStatus, epochs: &[(u32, f64)]) -> (String, TrialState) {
         let mut s: TrialState = serde_json::from_value(
             serde_json::json!({"trial": 0, "id": id, "state": "running", "at": ""}),
         )
@@ -212,9 +212,9 @@ mod tests {
         assert!(is_rung(1, 1, 3) && is_rung(3, 1, 3) && is_rung(9, 1, 3));
         assert!(!is_rung(2, 1, 3) && !is_rung(4, 1, 3));
         let all: HashMap<_, _> = [
-            st("a", State::Done, &[(1, 0.10), (3, 0.20)]),
-            st("b", State::Pruned, &[(1, 0.05)]),
-            st("c", State::Done, &[(1, 0.30), (3, 0.40)]),
+            st("a", RunStatus::Done, &[(1, 0.10), (3, 0.20)]),
+            st("b", RunStatus::Pruned, &[(1, 0.05)]),
+            st("c", RunStatus::Done, &[(1, 0.30), (3, 0.40)]),
         ]
         .into();
         // Others at epoch 1: 0.05, 0.10, 0.30; their 2/3 quantile is 0.1667.
@@ -261,15 +261,15 @@ mod tests {
             min_trials: 2,
         };
         let all: HashMap<_, _> = [
-            st("a", State::Done, &[(2, 0.1)]),
-            st("b", State::Done, &[(2, 0.3)]),
-            st("c", State::Running, &[(2, 0.9)]),
+            st("a", RunStatus::Done, &[(2, 0.1)]),
+            st("b", RunStatus::Done, &[(2, 0.3)]),
+            st("c", RunStatus::Running, &[(2, 0.9)]),
         ]
         .into();
         assert!(!decide(&rule, 1, 0.0, "me", &all), "warm-up");
         assert!(decide(&rule, 2, 0.15, "me", &all));
         assert!(!decide(&rule, 2, 0.25, "me", &all));
-        let one: HashMap<_, _> = [st("a", State::Done, &[(2, 0.5)])].into();
+        let one: HashMap<_, _> = [st("a", RunStatus::Done, &[(2, 0.5)])].into();
         assert!(!decide(&rule, 2, 0.0, "me", &one), "needs min_trials");
     }
 }

@@ -16,7 +16,8 @@
 //! stale lock to clean up and no pid to trust after its reuse. The locks
 //! are the crate's (`util::lock`); this module names the files.
 
-use super::ledger::{Ledger, State};
+use super::ledger::Ledger;
+use crate::track::RunStatus;
 use crate::util::{fsx, time};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -31,7 +32,7 @@ pub struct TrialState {
     /// Trial id (config hash).
     pub id: String,
     /// Current state.
-    pub state: State,
+    pub state: RunStatus,
     /// When it was last written (RFC 3339).
     pub at: String,
     /// The process that wrote it, as `pid@host`.
@@ -54,7 +55,7 @@ impl TrialState {
         Self {
             trial,
             id: id.to_string(),
-            state: State::Queued,
+            state: RunStatus::Queued,
             at: String::new(),
             by: String::new(),
             error: None,
@@ -114,7 +115,7 @@ pub fn set(
     index: usize,
     id: &str,
     dir_name: &str,
-    state: State,
+    state: RunStatus,
     error: Option<String>,
 ) -> io::Result<TrialState> {
     update(sweep_dir, index, id, dir_name, |st| {
@@ -168,24 +169,24 @@ mod tests {
     fn state_files_win_over_the_old_ledger_and_keep_epochs() {
         let d = tempfile::tempdir().unwrap();
         Ledger::at(d.path())
-            .append(0, "a", State::Failed, Some("old".into()))
+            .append(0, "a", RunStatus::Failed, Some("old".into()))
             .unwrap();
         Ledger::at(d.path())
-            .append(1, "b", State::Done, None)
+            .append(1, "b", RunStatus::Done, None)
             .unwrap();
         update(d.path(), 0, "a", "000-a", |st| {
-            st.state = State::Running;
+            st.state = RunStatus::Running;
             st.epochs.insert(1, 0.25);
         })
         .unwrap();
-        set(d.path(), 0, "a", "000-a", State::Pruned, None).unwrap();
+        set(d.path(), 0, "a", "000-a", RunStatus::Pruned, None).unwrap();
         std::fs::write(d.path().join("state/001-b.json"), b"{\"tri").unwrap();
         let all = read_all(d.path()).unwrap();
-        assert_eq!(all["a"].state, State::Pruned);
+        assert_eq!(all["a"].state, RunStatus::Pruned);
         assert_eq!(all["a"].epochs[&1], 0.25);
         assert_eq!(
             all["b"].state,
-            State::Done,
+            RunStatus::Done,
             "a torn file falls back to the ledger"
         );
     }

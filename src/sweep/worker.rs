@@ -5,13 +5,15 @@
 //! a time and a live trial is never taken for an interrupted one.
 
 use super::collect::{self, Summary};
-use super::ledger::State;
 use super::plan::{make_trial, Plan, Trial};
 use super::tpe::{self, Observation};
-use super::{claim, ensure_plan, finished, read_plan, run_claimed, state, sweep_lock, trial_dir};
+use super::{
+    claim, ensure_plan, finished, read_plan, run_claimed, state, sweep_lock, trial_dir, SweepError,
+};
 use crate::config::{SweepGoal, SweepMethod};
+use crate::track::RunStatus;
 use crate::util::{fsx, time};
-use crate::{Error, Result};
+use crate::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::io;
@@ -85,7 +87,9 @@ pub(super) fn next_tpe(
     let known = suggested(dir)?;
     let states = state::read_all(dir)?;
     for t in &known {
-        let failed = states.get(&t.id).is_some_and(|s| s.state == State::Failed);
+        let failed = states
+            .get(&t.id)
+            .is_some_and(|s| s.state == RunStatus::Failed);
         if finished(&trial_dir(dir, t)).is_none() && (retry_failed || !failed) && free(t) {
             return Ok(Some(t.clone()));
         }
@@ -143,7 +147,7 @@ fn suggest_next(dir: &Path, plan: &Plan, known: &[Trial]) -> Result<Trial> {
             break;
         }
     }
-    let t = chosen.ok_or_else(|| Error::Model("no suggestion".into()))?;
+    let t = chosen.ok_or(SweepError::NoSuggestion)?;
     fsx::write_json_atomic(
         &suggested_dir(dir).join(format!("{k:03}.json")),
         &Suggestion {
@@ -163,12 +167,11 @@ fn pick(
     tried: &HashSet<usize>,
 ) -> Result<Option<(Trial, super::Claim)>> {
     let suggest = dir.join("suggest.lock");
-    let _s = crate::util::lock::wait_exclusive(&suggest).map_err(|e| {
-        Error::Io(io::Error::new(
-            e.kind(),
-            format!("cannot lock {}: {e}", suggest.display()),
-        ))
+    let _s = crate::util::lock::wait_exclusive(&suggest).map_err(|source| SweepError::Lock {
+        path: suggest.clone(),
+        source,
     })?;
+
     // A trial is free when nobody holds its lock; we keep the lock we took.
     let taken = std::cell::RefCell::new(None);
     let free = |t: &Trial| -> bool {
@@ -190,7 +193,9 @@ fn pick(
         plan.trials
             .iter()
             .find(|t| {
-                let failed = states.get(&t.id).is_some_and(|s| s.state == State::Failed);
+                let failed = states
+                    .get(&t.id)
+                    .is_some_and(|s| s.state == RunStatus::Failed);
                 finished(&trial_dir(dir, t)).is_none() && (opts.retry_failed || !failed) && free(t)
             })
             .cloned()

@@ -3,7 +3,10 @@
 
 pub mod comet;
 pub mod local;
+pub mod status;
 pub mod store;
+
+pub use status::RunStatus;
 
 use std::path::PathBuf;
 
@@ -17,15 +20,6 @@ pub enum FileKind {
     Image,
     /// One file of a model; `name` is the model name.
     Model,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunStatus {
-    /// Finished normally.
-    Done,
-    /// Failed with this message.
-    Failed(String),
 }
 
 /// One tracking backend. Object-safe, so training, evaluation, sweeps and
@@ -54,8 +48,9 @@ pub trait Tracker: Send {
     /// A file of the run: `path` on disk, `name` its logical name; for
     /// [`FileKind::Model`], `group` names the model.
     fn log_file(&mut self, kind: FileKind, path: PathBuf, name: &str, group: Option<&str>);
-    /// Marks the run ended; returns a one-line delivery report, if any.
-    fn end(&mut self, status: &RunStatus) -> Option<String>;
+    /// Marks the run ended with `status` (`error`: a failed run's message);
+    /// returns a one-line delivery report, if any.
+    fn end(&mut self, status: RunStatus, error: Option<&str>) -> Option<String>;
 }
 
 /// Sends every call to each of its trackers.
@@ -93,11 +88,11 @@ impl Tracker for Fanout {
             t.log_file(kind, path.clone(), name, group);
         }
     }
-    fn end(&mut self, status: &RunStatus) -> Option<String> {
+    fn end(&mut self, status: RunStatus, error: Option<&str>) -> Option<String> {
         let lines: Vec<String> = self
             .trackers
             .iter_mut()
-            .filter_map(|t| t.end(status))
+            .filter_map(|t| t.end(status, error))
             .collect();
         (!lines.is_empty()).then(|| lines.join("\n"))
     }

@@ -2,6 +2,7 @@
 //! config, meta.json (lineage), params, metrics and summary.
 
 use crate::config::Experiment;
+use crate::track::RunStatus;
 use crate::util::lock::FileLock;
 use crate::util::url::strip_credentials;
 use crate::util::{fsx, time};
@@ -75,8 +76,8 @@ pub struct Meta {
     pub run_id: String,
     /// Experiment name.
     pub experiment: String,
-    /// running | done | failed.
-    pub status: String,
+    /// Running, done, failed (or pruned: a sweep trial stopped early).
+    pub status: RunStatus,
     /// Start (RFC 3339).
     pub started_at: String,
     /// End (RFC 3339).
@@ -254,7 +255,7 @@ impl RunDir {
         Meta {
             run_id: self.id.clone(),
             experiment: self.experiment.clone(),
-            status: "running".into(),
+            status: RunStatus::Running,
             started_at: time::rfc3339(time::unix_now() as u64),
             ended_at: None,
             git: GitInfo::detect(),

@@ -217,16 +217,12 @@ impl Tracker for CometTracker {
             id,
         });
     }
-    fn end(&mut self, status: &RunStatus) -> Option<String> {
-        let (failed, error) = match status {
-            RunStatus::Done => (false, None),
-            RunStatus::Failed(m) => (true, Some(m.clone())),
-        };
+    fn end(&mut self, status: RunStatus, error: Option<&str>) -> Option<String> {
         self.push(Event::End {
             start_ms: self.start_ms,
             end_ms: crate::util::time::unix_millis(),
-            failed,
-            error,
+            failed: status == RunStatus::Failed,
+            error: error.map(str::to_string),
         });
         let _ = self.w.sync();
         if let (Some(tx), Some(h)) = (self.tx.take(), self.thread.take()) {
