@@ -14,7 +14,7 @@
 //! tables each step, as Keras does). Composed from stock burn pieces on
 //! burn-ndarray (single-threaded, no SIMD in this feature set) one MAL-scale
 //! batch costs ~70 ms (forward 21, backward 35, Adam 12–17): ~22 s an epoch,
-//! twice the 10.3 s of the original Keras model (`stock_burn_batch_time`).
+//! twice the 10.3 s of the original Keras model (`benches/train.rs`).
 //! burn's `Module`/`Param`/`Optimizer`/record machinery is kept; the hot
 //! paths are replaced:
 //! * gather + (normalised) dot is one custom autodiff op (`Fused`) whose
@@ -29,7 +29,7 @@
 //! * dense gradient buffers are recycled (`pool`) instead of re-mapped.
 //!
 //! Result at MAL scale (3.18 M rows, 4 200 × 17 000, dim 128, batch 10 000,
-//! 2 cores): ~2.1–2.7 s an epoch (`mal_scale_epoch_time`).
+//! 2 cores): ~2.1–2.7 s an epoch (`benches/pipeline.rs`, `benches/train.rs`).
 //!
 //! Everything random (initial weights, shuffles, negatives) comes from
 //! `rand_pcg` streams derived from the caller's seed and the epoch number, so
@@ -2554,149 +2554,5 @@ mod tests {
         let s = serde_json::to_string(&m).unwrap();
         let back: EpochMetrics = serde_json::from_str(&s).unwrap();
         assert!(back.val_mae.is_nan() && back.val_loss == 0.4);
-    }
-
-    /// Why the fused ops exist: one MAL-scale batch (10 000 rows, dim 128,
-    /// 4 200 × 17 000 tables) through stock burn pieces (Embedding, ops for
-    /// the normalised dot, Linear, BatchNorm, burn's Adam).
-    /// `cargo test --release -- --ignored --nocapture stock_burn`
-    #[test]
-    #[ignore]
-    fn stock_burn_batch_time() {
-        use burn::nn::{BatchNormConfig, EmbeddingConfig, LinearConfig};
-        use burn::optim::AdamConfig;
-        type B = TrainBackend;
-        let device = Default::default();
-        let (nu, ni, d, n) = (4_200usize, 17_000usize, 128usize, 10_000usize);
-        let mut net = RecNet::<B> {
-            user_emb: EmbeddingConfig::new(nu, d).init(&device),
-            item_emb: EmbeddingConfig::new(ni, d).init(&device),
-            dense: LinearConfig::new(1, 1).init(&device),
-            bn: BatchNormConfig::new(1).init(&device),
-        };
-        let mut optim = AdamConfig::new().init::<B, RecNet<B>>();
-        let mut rng = Pcg64Mcg::seed_from_u64(1);
-        let (mut t_fwd, mut t_bwd, mut t_opt) = (0.0, 0.0, 0.0);
-        let steps = 10;
-        for _ in 0..steps {
-            let ui: Vec<u32> = (0..n).map(|_| rng.random_range(0..nu as u32)).collect();
-            let vi: Vec<u32> = (0..n).map(|_| rng.random_range(0..ni as u32)).collect();
-            let y: Vec<f32> = (0..n).map(|_| rng.random::<f32>()).collect();
-            let t0 = Instant::now();
-            let idx = |i: &[u32]| index_tensor::<B>(i, &device).reshape([n, 1]);
-            let norm =
-                |x: Tensor<B, 2>| x.clone() / x.powi_scalar(2).sum_dim(1).clamp_min(L2_EPS).sqrt();
-            let a = norm(net.user_emb.forward(idx(&ui)).reshape([n, d]));
-            let b = norm(net.item_emb.forward(idx(&vi)).reshape([n, d]));
-            let z = net
-                .bn
-                .forward(net.dense.forward((a * b).sum_dim(1)))
-                .reshape([n]);
-            let loss = bce_with_logits(z, tensor_from(y, [n], &device));
-            let _ = loss.clone().into_scalar();
-            let t1 = Instant::now();
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            let t2 = Instant::now();
-            net = optim.step(1e-3, net, grads);
-            let _ = host_vec(net.dense.weight.val());
-            let t3 = Instant::now();
-            t_fwd += (t1 - t0).as_secs_f64();
-            t_bwd += (t2 - t1).as_secs_f64();
-            t_opt += (t3 - t2).as_secs_f64();
-        }
-        let k = 1000.0 / steps as f64;
-        eprintln!(
-            "stock burn per batch: forward {:.1} ms, backward {:.1} ms, Adam {:.1} ms -> {:.1} s per 318-batch epoch",
-            t_fwd * k,
-            t_bwd * k,
-            t_opt * k,
-            (t_fwd + t_bwd + t_opt) / steps as f64 * 318.0
-        );
-    }
-
-    /// MAL-scale timing: 4 200 users × 17 000 anime, 3.18 M train rows, dim
-    /// 128, batch 10 000. `cargo test --release -- --ignored --nocapture mal_scale`
-    #[test]
-    #[ignore]
-    fn mal_scale_epoch_time() {
-        let (nu, ni, n, nv) = (4_200usize, 17_000usize, 3_180_000usize, 10_000usize);
-        let mut rng = Pcg64Mcg::seed_from_u64(1);
-        let mut gen = |k: usize| -> (Vec<u32>, Vec<u32>, Vec<f32>) {
-            let u = (0..k).map(|_| rng.random_range(0..nu as u32)).collect();
-            let i = (0..k).map(|_| rng.random_range(0..ni as u32)).collect();
-            let r = (0..k).map(|_| rng.random_range(1..=10u32) as f32).collect();
-            (u, i, r)
-        };
-        let (tr, va) = (gen(n), gen(nv));
-        let input = TrainInput {
-            n_users: nu,
-            n_items: ni,
-            train: Triplets {
-                users: &tr.0,
-                items: &tr.1,
-                ratings: &tr.2,
-            },
-            val: Triplets {
-                users: &va.0,
-                items: &va.1,
-                ratings: &va.2,
-            },
-            rating_min: 1.0,
-            rating_max: 10.0,
-        };
-        let p = RecNetParams {
-            dim: 128,
-            epochs: 2,
-            batch_size: 10_000,
-            patience: None,
-            seed: 1,
-            checkpoint_dir: None,
-        };
-        let m = train_recommender_net(&input, &p, &|_| 1e-4, &mut |e| {
-            eprintln!(
-                "recnet epoch {} {:.2}s train_loss {:.4} val_loss {:.4}",
-                e.epoch, e.secs, e.train_loss, e.val_loss
-            )
-        })
-        .unwrap();
-        assert_eq!(m.history.len(), 2);
-        // Checkpoint cost: one epoch with a checkpoint, then a resume that
-        // only loads it.
-        let dir = scratch_dir("mal-ckpt");
-        let pc = RecNetParams {
-            epochs: 1,
-            checkpoint_dir: Some(dir.clone()),
-            ..p
-        };
-        let t0 = Instant::now();
-        let a = train_recommender_net(&input, &pc, &|_| 1e-4, &mut |_| {}).unwrap();
-        let write = t0.elapsed().as_secs_f64() - a.history[0].secs;
-        let t1 = Instant::now();
-        train_recommender_net(&input, &pc, &|_| 1e-4, &mut |_| {}).unwrap();
-        let size = fs::metadata(dir.join(RECNET_CKPT))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        eprintln!(
-            "checkpoint: {:.1} MB, save+setup {write:.2}s, load+export {:.2}s",
-            size as f64 / 1e6,
-            t1.elapsed().as_secs_f64()
-        );
-        let _ = fs::remove_dir_all(&dir);
-        let bp = BprParams {
-            factors: 64,
-            epochs: 1,
-            batch_size: 4096,
-            lr: 0.01,
-            reg: 1e-5,
-            seed: 1,
-            min_rating: 0.0,
-        };
-        train_bpr(&input, &bp, &mut |e| {
-            eprintln!(
-                "bpr epoch {} {:.2}s loss {:.4}",
-                e.epoch, e.secs, e.train_loss
-            )
-        })
-        .unwrap();
     }
 }
