@@ -46,8 +46,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ndarray::NdArrayTensor;
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::Autodiff;
 use burn::module::{AutodiffModule, Module, Param, RunningState};
 use burn::nn::{BatchNorm, Embedding, Linear};
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -59,421 +58,30 @@ use burn::tensor::activation::log_sigmoid;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorData, TensorPrimitive};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Backend used for training: CPU ndarray (f32) with autodiff.
-pub type TrainBackend = Autodiff<NdArray<f32>>;
-/// Backend used for evaluation: no autodiff graph, so BatchNorm uses its
-/// running statistics (Keras inference mode).
-pub type EvalBackend = NdArray<f32>;
+mod error;
+mod host;
+mod input;
+mod metrics;
+mod pool;
+mod rng;
+#[cfg(test)]
+mod testutil;
 
-// ---------------------------------------------------------------------------
-// Errors and inputs
-// ---------------------------------------------------------------------------
+pub use error::TrainError;
+pub use host::{EvalBackend, TrainBackend};
+pub use input::{TrainInput, Triplets};
+pub use metrics::{EpochMetrics, Probe};
 
-/// Why training failed.
-#[derive(Debug)]
-pub enum TrainError {
-    /// Reading or writing a checkpoint failed.
-    Io(String),
-    /// The input, the parameters or a checkpoint are not usable.
-    Invalid(String),
-}
-
-impl fmt::Display for TrainError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrainError::Io(m) => write!(f, "training I/O error: {m}"),
-            TrainError::Invalid(m) => write!(f, "invalid training setup: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for TrainError {}
-
-fn invalid(msg: impl Into<String>) -> TrainError {
-    TrainError::Invalid(msg.into())
-}
-
-fn io_err(path: &Path, what: &str, e: impl fmt::Display) -> TrainError {
-    TrainError::Io(format!("{what} {}: {e}", path.display()))
-}
-
-/// Training triplets with dense indices (users 0..n_users, items 0..n_items).
-#[derive(Debug, Clone, Copy)]
-pub struct Triplets<'a> {
-    /// User index per row.
-    pub users: &'a [u32],
-    /// Item index per row.
-    pub items: &'a [u32],
-    /// Rating per row, on the original scale.
-    pub ratings: &'a [f32],
-}
-
-impl Triplets<'_> {
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.users.len()
-    }
-
-    /// True when there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
-    }
-
-    fn check(&self, name: &str, n_users: usize, n_items: usize) -> Result<(), TrainError> {
-        let n = self.users.len();
-        if self.items.len() != n || self.ratings.len() != n {
-            return Err(invalid(format!(
-                "{name}: users/items/ratings lengths differ ({}, {}, {})",
-                n,
-                self.items.len(),
-                self.ratings.len()
-            )));
-        }
-        if n > u32::MAX as usize {
-            return Err(invalid(format!(
-                "{name}: {n} rows; at most {} allowed",
-                u32::MAX
-            )));
-        }
-        if let Some(r) = self.users.iter().position(|&u| u as usize >= n_users) {
-            return Err(invalid(format!(
-                "{name}: row {r} has user {} but n_users = {n_users}",
-                self.users[r]
-            )));
-        }
-        if let Some(r) = self.items.iter().position(|&i| i as usize >= n_items) {
-            return Err(invalid(format!(
-                "{name}: row {r} has item {} but n_items = {n_items}",
-                self.items[r]
-            )));
-        }
-        if let Some(r) = self.ratings.iter().position(|x| !x.is_finite()) {
-            return Err(invalid(format!("{name}: row {r} has a non-finite rating")));
-        }
-        Ok(())
-    }
-}
-
-/// Everything the trainers read: dense-indexed train and validation rows and
-/// the rating range used for min-max scaling.
-#[derive(Debug, Clone, Copy)]
-pub struct TrainInput<'a> {
-    /// Number of users (embedding rows).
-    pub n_users: usize,
-    /// Number of items (embedding rows).
-    pub n_items: usize,
-    /// Training rows.
-    pub train: Triplets<'a>,
-    /// Validation rows (may be empty; see the trainers for what that means).
-    pub val: Triplets<'a>,
-    /// Smallest rating of the scale (maps to 0).
-    pub rating_min: f32,
-    /// Largest rating of the scale (maps to 1).
-    pub rating_max: f32,
-}
-
-impl TrainInput<'_> {
-    fn check(&self) -> Result<(), TrainError> {
-        if self.n_users == 0 || self.n_items == 0 {
-            return Err(invalid("n_users and n_items must be > 0"));
-        }
-        if self.n_users > u32::MAX as usize || self.n_items > u32::MAX as usize {
-            return Err(invalid("n_users and n_items must fit in u32"));
-        }
-        if !(self.rating_min.is_finite()
-            && self.rating_max.is_finite()
-            && self.rating_max > self.rating_min)
-        {
-            return Err(invalid(format!(
-                "rating range [{}, {}] is not allowed; need finite min < max",
-                self.rating_min, self.rating_max
-            )));
-        }
-        if self.train.is_empty() {
-            return Err(invalid("no training rows"));
-        }
-        self.train.check("train", self.n_users, self.n_items)?;
-        self.val.check("val", self.n_users, self.n_items)
-    }
-
-    /// Cheap fingerprint of the data, stored in checkpoints so a resume on
-    /// different data is refused instead of silently mixing runs.
-    fn fingerprint(&self) -> u64 {
-        let mut h = Fnv::new();
-        h.word(self.n_users as u64);
-        h.word(self.n_items as u64);
-        h.word(self.rating_min.to_bits() as u64);
-        h.word(self.rating_max.to_bits() as u64);
-        for t in [&self.train, &self.val] {
-            h.word(t.len() as u64);
-            t.users.iter().for_each(|&x| h.word(x as u64));
-            t.items.iter().for_each(|&x| h.word(x as u64));
-            t.ratings.iter().for_each(|x| h.word(x.to_bits() as u64));
-        }
-        h.0
-    }
-}
-
-/// 64-bit FNV-1a over whole words (enough for a change detector).
-struct Fnv(u64);
-impl Fnv {
-    fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    fn word(&mut self, w: u64) {
-        self.0 = (self.0 ^ w).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-}
-
-/// One epoch's metrics, emitted as they happen (the tracker consumes them).
-///
-/// `epoch` is 0-based (the value `lr_at` was called with). Non-finite values
-/// (e.g. `val_mae` of BPR, which is NaN) serialise as JSON `null` and read
-/// back as NaN, because JSON has no NaN.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EpochMetrics {
-    /// 0-based epoch index.
-    pub epoch: u32,
-    /// Learning rate used during the epoch.
-    pub lr: f64,
-    /// Mean training loss over the epoch's batches (weighted by batch size).
-    #[serde(with = "nan_as_null")]
-    pub train_loss: f64,
-    /// Validation loss after the epoch.
-    #[serde(with = "nan_as_null")]
-    pub val_loss: f64,
-    /// Validation mean absolute error on the original rating scale.
-    #[serde(with = "nan_as_null")]
-    pub val_mae: f64,
-    /// Validation mean squared error on the original rating scale.
-    #[serde(with = "nan_as_null")]
-    pub val_mse: f64,
-    /// Wall-clock seconds of the epoch (training and validation).
-    pub secs: f64,
-}
-
-mod nan_as_null {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-        if v.is_finite() {
-            s.serialize_f64(*v)
-        } else {
-            s.serialize_none()
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Host <-> tensor helpers and seeded randomness
-// ---------------------------------------------------------------------------
-
-/// Tensor data as an owned `Vec<f32>`. On ndarray a uniquely owned contiguous
-/// tensor hands its buffer over without a copy.
-fn host_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    let data = t.into_data().convert::<f32>();
-    if data.as_slice::<f32>().is_err() {
-        // Misaligned bytes (e.g. deserialised); convert element by element.
-        return data.iter::<f32>().collect();
-    }
-    match data.into_vec::<f32>() {
-        Ok(v) => v,
-        Err(e) => unreachable!("f32 data that passed as_slice failed into_vec: {e:?}"),
-    }
-}
-
-fn tensor_from<B: Backend, const D: usize>(
-    v: Vec<f32>,
-    shape: [usize; D],
-    device: &B::Device,
-) -> Tensor<B, D> {
-    Tensor::from_data(TensorData::new(v, shape), device)
-}
-
-/// Fast host access to a backend's f32 tensors. burn's generic paths are
-/// slow here: `select` on ndarray builds one dynamic-rank view per gathered
-/// row, and `into_data` of a shared tensor copies element by element.
-trait Host: Backend {
-    /// Runs `f` on the tensor's row-major f32 data (no copy when possible).
-    fn with_slice<R, const D: usize>(t: &Tensor<Self, D>, f: impl FnOnce(&[f32]) -> R) -> R;
-    /// The tensor's data as an owned buffer (moved out when not shared).
-    fn take_vec<const D: usize>(t: Tensor<Self, D>) -> Vec<f32>;
-}
-
-impl Host for NdArray<f32> {
-    fn with_slice<R, const D: usize>(t: &Tensor<Self, D>, f: impl FnOnce(&[f32]) -> R) -> R {
-        let prim = t.clone().into_primitive().tensor();
-        if let NdArrayTensor::F32(storage) = &prim {
-            if let Some(slice) = storage.view().as_slice() {
-                return f(slice);
-            }
-        }
-        f(&host_vec(t.clone()))
-    }
-
-    fn take_vec<const D: usize>(t: Tensor<Self, D>) -> Vec<f32> {
-        let prim = t.into_primitive().tensor();
-        if let NdArrayTensor::F32(storage) = &prim {
-            if !storage.is_unique() {
-                if let Some(slice) = storage.view().as_slice() {
-                    return slice.to_vec();
-                }
-            }
-        }
-        host_vec(Tensor::<Self, D>::from_primitive(TensorPrimitive::Float(
-            prim,
-        )))
-    }
-}
-
-/// Adds batch row `r`'s gradient into `dst` (one table row).
-type RowGrad<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
-
-/// Dense [n_rows, dim] table gradient: for each source (indices, row
-/// gradient) and batch row r, the gradient of r is added into table row
-/// `idx[r]`. Row gradients are computed on the fly, so no [batch, dim]
-/// buffer is materialised. Parallel over disjoint blocks of table rows;
-/// within a table row additions happen in source then batch order, so the
-/// result does not depend on the thread count.
-fn scatter_grad(sources: &[(&[u32], RowGrad)], n_rows: usize, dim: usize) -> Vec<f32> {
-    let mut out = pool::take_zeroed(n_rows * dim);
-    if dim == 0 || n_rows == 0 {
-        return out;
-    }
-    let blocks = rayon::current_num_threads().max(1);
-    let rows_per = n_rows.div_ceil(blocks).max(1);
-    out.par_chunks_mut(rows_per * dim)
-        .enumerate()
-        .for_each(|(b, block)| {
-            let lo = b * rows_per;
-            let hi = lo + block.len() / dim;
-            for (idx, grad) in sources {
-                for (r, &i) in idx.iter().enumerate() {
-                    let i = i as usize;
-                    if i >= lo && i < hi {
-                        grad(r, &mut block[(i - lo) * dim..(i - lo + 1) * dim]);
-                    }
-                }
-            }
-        });
-    out
-}
-
-/// Recycles the large per-batch f32 buffers: the dense table gradients
-/// (2–9 MB each at MAL scale), which the optimizer hands back after its
-/// step. Allocating them fresh every batch made the allocator map and unmap
-/// pages constantly (~1.5 M page faults per epoch, a fifth of the run time).
-mod pool {
-    use std::sync::Mutex;
-
-    static FREE: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
-    /// Enough for one batch of either model; beyond that buffers are freed.
-    const MAX_BUFFERS: usize = 8;
-    /// Small buffers are cheap to allocate; not worth pooling.
-    const MIN_LEN: usize = 1 << 15;
-
-    /// The smallest pooled buffer that can hold `len` values, emptied.
-    fn take(len: usize) -> Option<Vec<f32>> {
-        if len < MIN_LEN {
-            return None;
-        }
-        let mut free = FREE.lock().ok()?;
-        let k = (0..free.len())
-            .filter(|&k| free[k].capacity() >= len)
-            .min_by_key(|&k| free[k].capacity())?;
-        let mut b = free.swap_remove(k);
-        b.clear();
-        Some(b)
-    }
-
-    /// `len` zeros.
-    pub fn take_zeroed(len: usize) -> Vec<f32> {
-        match take(len) {
-            Some(mut b) => {
-                b.resize(len, 0.0);
-                b
-            }
-            None => vec![0.0; len],
-        }
-    }
-
-    /// Frees every pooled buffer (end of a training run).
-    pub fn clear() {
-        if let Ok(mut free) = FREE.lock() {
-            free.clear();
-        }
-    }
-
-    /// Hands a buffer back for reuse.
-    pub fn give(b: Vec<f32>) {
-        if b.capacity() < MIN_LEN {
-            return;
-        }
-        if let Ok(mut free) = FREE.lock() {
-            if free.len() < MAX_BUFFERS {
-                free.push(b);
-            }
-        }
-    }
-}
-
-/// Independent random stream for (seed, purpose, epoch) (SplitMix64 mix).
-fn stream_rng(seed: u64, purpose: u64, epoch: u64) -> Pcg64Mcg {
-    let mut z = seed
-        ^ purpose.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        ^ epoch.wrapping_mul(0xd1b5_4a32_d192_ed03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    Pcg64Mcg::seed_from_u64(z ^ (z >> 31))
-}
-
-const STREAM_INIT: u64 = 1;
-const STREAM_SHUFFLE: u64 = 2;
-const STREAM_NEG: u64 = 3;
-const STREAM_VAL_NEG: u64 = 4;
-
-/// Row order of one epoch (Fisher–Yates with the epoch's own stream, so it
-/// does not depend on earlier epochs and survives a resume).
-fn epoch_order(n: usize, seed: u64, epoch: u32) -> Vec<u32> {
-    let mut rng = stream_rng(seed, STREAM_SHUFFLE, epoch as u64);
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    for i in (1..n).rev() {
-        let j = rng.random_range(0..=i);
-        order.swap(i, j);
-    }
-    order
-}
-
-fn std_normal(rng: &mut Pcg64Mcg) -> f64 {
-    // Box–Muller; 1 - u keeps the log argument in (0, 1].
-    let u1: f64 = 1.0 - rng.random::<f64>();
-    let u2: f64 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}
-
-/// Keras `he_normal`: truncated normal (±2σ) with σ = sqrt(2 / fan_in) / 0.8796…
-/// (the correction keeps the variance at 2 / fan_in after truncation).
-fn he_normal(n: usize, fan_in: usize, rng: &mut Pcg64Mcg) -> Vec<f32> {
-    let std = (2.0 / fan_in.max(1) as f64).sqrt() / 0.879_625_661_034_239_8;
-    (0..n)
-        .map(|_| loop {
-            let x = std_normal(rng);
-            if x.abs() <= 2.0 {
-                break (x * std) as f32;
-            }
-        })
-        .collect()
-}
-
+use error::{invalid, io_err};
+use host::{host_vec, scatter_grad, tensor_from, Host};
+use rng::{
+    epoch_order, he_normal, std_normal, stream_rng, STREAM_INIT, STREAM_NEG, STREAM_VAL_NEG,
+};
 // ---------------------------------------------------------------------------
 // Fused row kernels (custom autodiff ops)
 // ---------------------------------------------------------------------------
@@ -1325,11 +933,6 @@ pub fn train_recommender_net(
     train_recnet_inner(input, p, lr_at, on_epoch, None).map(|(_, m)| m)
 }
 
-/// A look at the model after each epoch (validation ranking metrics, a
-/// sweep's pruner): gets the epoch's metrics and the epoch's weights, and
-/// returns true to stop training there.
-pub type Probe<'a, M> = &'a mut dyn FnMut(&EpochMetrics, &M) -> bool;
-
 /// [`train_recommender_net`] with a [`Probe`] called after each epoch, before
 /// its checkpoint (a stop is recorded there, so a resume does not continue).
 /// The weights returned are still those of the lowest validation loss.
@@ -1941,78 +1544,9 @@ fn bpr_val_loss(m: &BprModel, vu: &[u32], vi: &[u32], neg: &[Option<u32>]) -> f6
 
 #[cfg(test)]
 mod tests {
+    use super::testutil::{index_tensor, scratch_dir, strip_secs, Planted};
     use super::*;
-    use burn::tensor::Int;
-
-    fn index_tensor<B: Backend>(idx: &[u32], device: &B::Device) -> Tensor<B, 1, Int> {
-        let v: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
-        Tensor::from_data(TensorData::new(v, [idx.len()]), device)
-    }
-
-    /// Ratings 1..10 from a rank-3 model on a fraction of all pairs, split
-    /// 80/20 into train/val.
-    struct Planted {
-        n_users: usize,
-        n_items: usize,
-        train: (Vec<u32>, Vec<u32>, Vec<f32>),
-        val: (Vec<u32>, Vec<u32>, Vec<f32>),
-    }
-
-    impl Planted {
-        fn new(n_users: usize, n_items: usize, density: f64, noise: f64, seed: u64) -> Self {
-            let mut rng = Pcg64Mcg::seed_from_u64(seed);
-            let k = 3;
-            let mut lat =
-                |n: usize| -> Vec<f64> { (0..n * k).map(|_| std_normal(&mut rng)).collect() };
-            let (pu, qi) = (lat(n_users), lat(n_items));
-            let mut rng = Pcg64Mcg::seed_from_u64(seed ^ 77);
-            let (mut train, mut val) = ((vec![], vec![], vec![]), (vec![], vec![], vec![]));
-            for u in 0..n_users {
-                for i in 0..n_items {
-                    if rng.random::<f64>() >= density {
-                        continue;
-                    }
-                    let dot: f64 = (0..k).map(|c| pu[u * k + c] * qi[i * k + c]).sum();
-                    let r = (5.5 + 1.6 * dot + noise * std_normal(&mut rng))
-                        .round()
-                        .clamp(1.0, 10.0);
-                    let dst = if rng.random::<f64>() < 0.8 {
-                        &mut train
-                    } else {
-                        &mut val
-                    };
-                    dst.0.push(u as u32);
-                    dst.1.push(i as u32);
-                    dst.2.push(r as f32);
-                }
-            }
-            Planted {
-                n_users,
-                n_items,
-                train,
-                val,
-            }
-        }
-
-        fn input(&self) -> TrainInput<'_> {
-            TrainInput {
-                n_users: self.n_users,
-                n_items: self.n_items,
-                train: Triplets {
-                    users: &self.train.0,
-                    items: &self.train.1,
-                    ratings: &self.train.2,
-                },
-                val: Triplets {
-                    users: &self.val.0,
-                    items: &self.val.1,
-                    ratings: &self.val.2,
-                },
-                rating_min: 1.0,
-                rating_max: 10.0,
-            }
-        }
-    }
+    use rand::SeedableRng;
 
     fn params(dim: usize, epochs: u32, batch: usize) -> RecNetParams {
         RecNetParams {
@@ -2023,28 +1557,6 @@ mod tests {
             seed: 7,
             checkpoint_dir: None,
         }
-    }
-
-    /// History without timings, as bit patterns (so NaN equals NaN).
-    fn strip_secs(h: &[EpochMetrics]) -> Vec<[u64; 6]> {
-        h.iter()
-            .map(|m| {
-                [
-                    m.epoch as u64,
-                    m.lr.to_bits(),
-                    m.train_loss.to_bits(),
-                    m.val_loss.to_bits(),
-                    m.val_mae.to_bits(),
-                    m.val_mse.to_bits(),
-                ]
-            })
-            .collect()
-    }
-
-    fn scratch_dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("anirec-train-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        d
     }
 
     #[test]
@@ -2538,21 +2050,5 @@ mod tests {
         assert!(train_recommender_net(&ok, &params(4, 1, 8), &|_| f64::NAN, &mut |_| {}).is_err());
         let m = train_recommender_net(&ok, &params(4, 2, 8), &|_| 0.01, &mut |_| {}).unwrap();
         assert!(m.history[0].val_loss.is_nan() && m.history[0].train_loss.is_finite());
-    }
-
-    #[test]
-    fn epoch_metrics_json_round_trips_nan() {
-        let m = EpochMetrics {
-            epoch: 1,
-            lr: 0.1,
-            train_loss: 0.5,
-            val_loss: 0.4,
-            val_mae: f64::NAN,
-            val_mse: f64::NAN,
-            secs: 1.0,
-        };
-        let s = serde_json::to_string(&m).unwrap();
-        let back: EpochMetrics = serde_json::from_str(&s).unwrap();
-        assert!(back.val_mae.is_nan() && back.val_loss == 0.4);
     }
 }
