@@ -35,567 +35,47 @@
 //! `rand_pcg` streams derived from the caller's seed and the epoch number, so
 //! a run is reproducible and resuming from a checkpoint continues exactly.
 
-use std::fmt;
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::Autodiff;
 use burn::module::{AutodiffModule, Module, Param, RunningState};
 use burn::nn::{BatchNorm, Embedding, Linear};
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{
-    AdamState, AdaptiveMomentumState, GradientsParams, LearningRate, Optimizer, SimpleOptimizer,
-};
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::optim::{GradientsParams, Optimizer};
+use burn::record::Recorder;
 use burn::tensor::activation::log_sigmoid;
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::FloatTensor;
-use burn::tensor::{Tensor, TensorData, TensorPrimitive};
+use burn::tensor::Tensor;
 use rand::Rng;
 use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+mod adam;
+mod checkpoint;
 mod error;
 mod host;
 mod input;
+mod kernels;
 mod metrics;
 mod pool;
 mod rng;
 #[cfg(test)]
 mod testutil;
 
+pub use adam::KerasAdam;
 pub use error::TrainError;
 pub use host::{EvalBackend, TrainBackend};
 pub use input::{TrainInput, Triplets};
 pub use metrics::{EpochMetrics, Probe};
 
-use error::{invalid, io_err};
-use host::{host_vec, scatter_grad, tensor_from, Host};
+use checkpoint::{blobs_n, read_checkpoint, write_checkpoint, Rec};
+use error::invalid;
+use host::{host_vec, tensor_from};
+use kernels::{inv_norm, Fused};
 use rng::{
     epoch_order, he_normal, std_normal, stream_rng, STREAM_INIT, STREAM_NEG, STREAM_VAL_NEG,
 };
-// ---------------------------------------------------------------------------
-// Fused row kernels (custom autodiff ops)
-// ---------------------------------------------------------------------------
-
-/// Keras `l2_normalize` epsilon: x * rsqrt(max(Σx², 1e-12)).
-const L2_EPS: f32 = 1e-12;
-
-/// Backends on which the fused kernels run. Implemented for the plain
-/// ndarray backend (forward only) and for `Autodiff` of it (forward +
-/// custom backward).
-trait Fused: Backend {
-    /// Cosine of row `ui[r]` of `u` and row `vi[r]` of `v` (rows normalised
-    /// exactly like Keras `Dot(normalize=True)`), shape [len].
-    fn cosine_pairs(
-        u: Tensor<Self, 2>,
-        v: Tensor<Self, 2>,
-        ui: &[u32],
-        vi: &[u32],
-    ) -> Tensor<Self, 1>;
-
-    /// BPR pieces, shape [2, len]: row 0 = u·(v_pos − v_neg) + b_pos − b_neg
-    /// (score difference), row 1 = ‖u‖² + ‖v_pos‖² + ‖v_neg‖². The item bias
-    /// is inside the op because burn-ndarray's `select` backward is slow.
-    fn bpr_pairs(
-        u: Tensor<Self, 2>,
-        v: Tensor<Self, 2>,
-        bias: Tensor<Self, 1>,
-        ui: &[u32],
-        pi: &[u32],
-        ni: &[u32],
-    ) -> Tensor<Self, 2>;
-}
-
-/// Forward state of `cosine_pairs`, kept for the backward pass. It holds the
-/// tables themselves (reference-counted, no copy) rather than gathered rows:
-/// they cannot change between forward and backward, and the graph (so this
-/// state) is gone before the optimizer updates them in place.
-#[derive(Clone)]
-struct CosineState<B: Backend> {
-    u: Tensor<B, 2>,
-    v: Tensor<B, 2>,
-    ui: Vec<u32>,
-    vi: Vec<u32>,
-    /// Σu², Σv² per batch row.
-    su: Vec<f32>,
-    sv: Vec<f32>,
-    cos: Vec<f32>,
-    dim: usize,
-}
-
-impl<B: Backend> fmt::Debug for CosineState<B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CosineState(rows={}, dim={})", self.cos.len(), self.dim)
-    }
-}
-
-fn inv_norm(s: f32) -> f32 {
-    1.0 / s.max(L2_EPS).sqrt()
-}
-
-fn row(m: &[f32], i: u32, d: usize) -> &[f32] {
-    &m[i as usize * d..(i as usize + 1) * d]
-}
-
-fn cosine_forward<B: Host>(
-    u: Tensor<B, 2>,
-    v: Tensor<B, 2>,
-    ui: &[u32],
-    vi: &[u32],
-) -> CosineState<B> {
-    let dim = u.dims()[1];
-    let n = ui.len();
-    let (mut su, mut sv, mut cos) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
-    B::with_slice(&u, |us| {
-        B::with_slice(&v, |vs| {
-            su.par_iter_mut()
-                .zip(sv.par_iter_mut())
-                .zip(cos.par_iter_mut())
-                .enumerate()
-                .with_min_len(256)
-                .for_each(|(r, ((su, sv), c))| {
-                    let (a, b) = (row(us, ui[r], dim), row(vs, vi[r], dim));
-                    let (mut aa, mut bb, mut ab) = (0f32, 0f32, 0f32);
-                    for (x, y) in a.iter().zip(b) {
-                        aa += x * x;
-                        bb += y * y;
-                        ab += x * y;
-                    }
-                    *su = aa;
-                    *sv = bb;
-                    *c = ab * inv_norm(aa) * inv_norm(bb);
-                })
-        })
-    });
-    CosineState {
-        u,
-        v,
-        ui: ui.to_vec(),
-        vi: vi.to_vec(),
-        su,
-        sv,
-        cos,
-        dim,
-    }
-}
-
-impl<B: Host> CosineState<B> {
-    /// Adds `g[r]`·∂cos_r/∂(row) into `dst`, for the u side (`side_u`) or the
-    /// v side. With û = u/‖u‖: ∂(û·v̂)/∂u = (v̂ − cos·û)/‖u‖; when the norm is
-    /// clamped at the epsilon the scale is a constant and the projection
-    /// term vanishes.
-    #[allow(clippy::too_many_arguments)]
-    fn add_row_grad(
-        &self,
-        us: &[f32],
-        vs: &[f32],
-        g: &[f32],
-        side_u: bool,
-        r: usize,
-        dst: &mut [f32],
-    ) {
-        let d = self.dim;
-        let (a, b, s_own, s_other) = if side_u {
-            (
-                row(us, self.ui[r], d),
-                row(vs, self.vi[r], d),
-                self.su[r],
-                self.sv[r],
-            )
-        } else {
-            (
-                row(vs, self.vi[r], d),
-                row(us, self.ui[r], d),
-                self.sv[r],
-                self.su[r],
-            )
-        };
-        let (io, ix) = (inv_norm(s_own), inv_norm(s_other));
-        let proj = if s_own > L2_EPS {
-            self.cos[r] * io
-        } else {
-            0.0
-        };
-        let k = g[r] * io;
-        for ((o, x), y) in dst.iter_mut().zip(a).zip(b) {
-            *o += k * (y * ix - proj * x);
-        }
-    }
-
-    /// Dense gradient of Σ g[r]·cos_r for one table.
-    fn table_grad(&self, g: &[f32], side_u: bool) -> Tensor<B, 2> {
-        let (idx, n_rows) = if side_u {
-            (&self.ui, self.u.dims()[0])
-        } else {
-            (&self.vi, self.v.dims()[0])
-        };
-        let dense = B::with_slice(&self.u, |us| {
-            B::with_slice(&self.v, |vs| {
-                let f = |r: usize, dst: &mut [f32]| self.add_row_grad(us, vs, g, side_u, r, dst);
-                scatter_grad(&[(idx, &f)], n_rows, self.dim)
-            })
-        });
-        tensor_from(dense, [n_rows, self.dim], &self.u.device())
-    }
-}
-
-#[derive(Debug)]
-struct CosineBackward;
-
-impl<B: Host> Backward<B, 2> for CosineBackward {
-    type State = Arc<CosineState<B>>;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 2>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let st = ops.state;
-        let [parent_u, parent_v] = ops.parents;
-        let g = host_vec(Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(
-            grads.consume::<B>(&ops.node),
-        )));
-        if let Some(node) = parent_u {
-            let t = st.table_grad(&g, true);
-            grads.register::<B>(node.id, t.into_primitive().tensor());
-        }
-        if let Some(node) = parent_v {
-            let t = st.table_grad(&g, false);
-            grads.register::<B>(node.id, t.into_primitive().tensor());
-        }
-    }
-}
-
-/// Forward state of `bpr_pairs` (tables held like in [`CosineState`]).
-#[derive(Clone)]
-struct BprState<B: Backend> {
-    u: Tensor<B, 2>,
-    v: Tensor<B, 2>,
-    n_bias: usize,
-    ui: Vec<u32>,
-    pi: Vec<u32>,
-    ni: Vec<u32>,
-    dim: usize,
-}
-
-impl<B: Backend> fmt::Debug for BprState<B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BprState(rows={}, dim={})", self.ui.len(), self.dim)
-    }
-}
-
-/// Forward of `bpr_pairs`; the output is [2, len] row-major.
-fn bpr_forward<B: Host>(
-    u: Tensor<B, 2>,
-    v: Tensor<B, 2>,
-    bias: &Tensor<B, 1>,
-    ui: &[u32],
-    pi: &[u32],
-    ni: &[u32],
-) -> (BprState<B>, Vec<f32>) {
-    let dim = u.dims()[1];
-    let n = ui.len();
-    let mut out = vec![0f32; n * 2];
-    let (diff, sq) = out.split_at_mut(n);
-    B::with_slice(&u, |us| {
-        B::with_slice(&v, |vs| {
-            B::with_slice(bias, |b| {
-                diff.par_iter_mut()
-                    .zip(sq.par_iter_mut())
-                    .enumerate()
-                    .with_min_len(256)
-                    .for_each(|(r, (diff, sq))| {
-                        let a = row(us, ui[r], dim);
-                        let p = row(vs, pi[r], dim);
-                        let q = row(vs, ni[r], dim);
-                        let (mut d, mut s) = (0f32, 0f32);
-                        for ((x, y), z) in a.iter().zip(p).zip(q) {
-                            d += x * (y - z);
-                            s += x * x + y * y + z * z;
-                        }
-                        *diff = d + b[pi[r] as usize] - b[ni[r] as usize];
-                        *sq = s;
-                    })
-            })
-        })
-    });
-    let st = BprState {
-        u,
-        v,
-        n_bias: bias.dims()[0],
-        ui: ui.to_vec(),
-        pi: pi.to_vec(),
-        ni: ni.to_vec(),
-        dim,
-    };
-    (st, out)
-}
-
-#[derive(Debug)]
-struct BprBackward;
-
-impl<B: Host> Backward<B, 3> for BprBackward {
-    type State = Arc<BprState<B>>;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 3>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let st = ops.state;
-        let [parent_u, parent_v, parent_b] = ops.parents;
-        // gd[r] = ∂L/∂diff_r, gs[r] = ∂L/∂sq_r.
-        let g = host_vec(Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(
-            grads.consume::<B>(&ops.node),
-        )));
-        let (gd, gs) = g.split_at(st.ui.len());
-        let (d, device) = (st.dim, st.u.device());
-        if let Some(node) = parent_b {
-            // ∂/∂b_pos = gd, ∂/∂b_neg = −gd.
-            let mut db = vec![0f32; st.n_bias];
-            for (r, (&p, &q)) in st.pi.iter().zip(&st.ni).enumerate() {
-                db[p as usize] += gd[r];
-                db[q as usize] -= gd[r];
-            }
-            let t = tensor_from::<B, 1>(db, [st.n_bias], &device);
-            grads.register::<B>(node.id, t.into_primitive().tensor());
-        }
-        let (n_u, n_v) = (st.u.dims()[0], st.v.dims()[0]);
-        // Per batch row r, with g0 = ∂L/∂diff and g1 = ∂L/∂sq:
-        //   ∂/∂u = g0·(v_pos − v_neg) + 2·g1·u
-        //   ∂/∂v_pos = g0·u + 2·g1·v_pos ; ∂/∂v_neg = −g0·u + 2·g1·v_neg
-        let (du, dv) = B::with_slice(&st.u, |us| {
-            B::with_slice(&st.v, |vs| {
-                let gu = |r: usize, dst: &mut [f32]| {
-                    let (g0, g1) = (gd[r], 2.0 * gs[r]);
-                    let (u, p, q) = (
-                        row(us, st.ui[r], d),
-                        row(vs, st.pi[r], d),
-                        row(vs, st.ni[r], d),
-                    );
-                    for k in 0..d {
-                        dst[k] += g0 * (p[k] - q[k]) + g1 * u[k];
-                    }
-                };
-                let gp = |r: usize, dst: &mut [f32]| {
-                    let (g0, g1) = (gd[r], 2.0 * gs[r]);
-                    let (u, p) = (row(us, st.ui[r], d), row(vs, st.pi[r], d));
-                    for k in 0..d {
-                        dst[k] += g0 * u[k] + g1 * p[k];
-                    }
-                };
-                let gn = |r: usize, dst: &mut [f32]| {
-                    let (g0, g1) = (gd[r], 2.0 * gs[r]);
-                    let (u, q) = (row(us, st.ui[r], d), row(vs, st.ni[r], d));
-                    for k in 0..d {
-                        dst[k] += -g0 * u[k] + g1 * q[k];
-                    }
-                };
-                let du = parent_u
-                    .as_ref()
-                    .map(|_| scatter_grad(&[(&st.ui, &gu)], n_u, d));
-                let dv = parent_v
-                    .as_ref()
-                    .map(|_| scatter_grad(&[(&st.pi, &gp), (&st.ni, &gn)], n_v, d));
-                (du, dv)
-            })
-        });
-        if let (Some(node), Some(du)) = (parent_u, du) {
-            let t = tensor_from::<B, 2>(du, [n_u, d], &device);
-            grads.register::<B>(node.id, t.into_primitive().tensor());
-        }
-        if let (Some(node), Some(dv)) = (parent_v, dv) {
-            let t = tensor_from::<B, 2>(dv, [n_v, d], &device);
-            grads.register::<B>(node.id, t.into_primitive().tensor());
-        }
-    }
-}
-
-impl Fused for EvalBackend {
-    fn cosine_pairs(
-        u: Tensor<Self, 2>,
-        v: Tensor<Self, 2>,
-        ui: &[u32],
-        vi: &[u32],
-    ) -> Tensor<Self, 1> {
-        let device = u.device();
-        let st = cosine_forward(u, v, ui, vi);
-        tensor_from(st.cos, [ui.len()], &device)
-    }
-
-    fn bpr_pairs(
-        u: Tensor<Self, 2>,
-        v: Tensor<Self, 2>,
-        bias: Tensor<Self, 1>,
-        ui: &[u32],
-        pi: &[u32],
-        ni: &[u32],
-    ) -> Tensor<Self, 2> {
-        let device = u.device();
-        let (_, out) = bpr_forward(u, v, &bias, ui, pi, ni);
-        tensor_from(out, [2, ui.len()], &device)
-    }
-}
-
-/// The inner-backend tensor of an autodiff tensor (shares the buffer).
-fn inner<B: Backend, const D: usize>(t: &FloatTensor<Autodiff<B>>) -> Tensor<B, D> {
-    Tensor::from_primitive(TensorPrimitive::Float(t.primitive.clone()))
-}
-
-impl<B: Host> Fused for Autodiff<B> {
-    fn cosine_pairs(
-        u: Tensor<Self, 2>,
-        v: Tensor<Self, 2>,
-        ui: &[u32],
-        vi: &[u32],
-    ) -> Tensor<Self, 1> {
-        let u = u.into_primitive().tensor();
-        let v = v.into_primitive().tensor();
-        let st = cosine_forward(inner::<B, 2>(&u), inner::<B, 2>(&v), ui, vi);
-        let out = tensor_from::<B, 1>(st.cos.clone(), [ui.len()], &st.u.device())
-            .into_primitive()
-            .tensor();
-        let prep = <CosineBackward as Backward<B, 2>>::prepare::<NoCheckpointing>(
-            CosineBackward,
-            [u.node.clone(), v.node.clone()],
-        );
-        let t = match prep.compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(Arc::new(st), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        };
-        Tensor::from_primitive(TensorPrimitive::Float(t))
-    }
-
-    fn bpr_pairs(
-        u: Tensor<Self, 2>,
-        v: Tensor<Self, 2>,
-        bias: Tensor<Self, 1>,
-        ui: &[u32],
-        pi: &[u32],
-        ni: &[u32],
-    ) -> Tensor<Self, 2> {
-        let u = u.into_primitive().tensor();
-        let v = v.into_primitive().tensor();
-        let b = bias.into_primitive().tensor();
-        let (st, out) = bpr_forward(
-            inner::<B, 2>(&u),
-            inner::<B, 2>(&v),
-            &inner::<B, 1>(&b),
-            ui,
-            pi,
-            ni,
-        );
-        let out = tensor_from::<B, 2>(out, [2, ui.len()], &st.u.device())
-            .into_primitive()
-            .tensor();
-        let prep = <BprBackward as Backward<B, 3>>::prepare::<NoCheckpointing>(
-            BprBackward,
-            [u.node.clone(), v.node.clone(), b.node.clone()],
-        );
-        let t = match prep.compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(Arc::new(st), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        };
-        Tensor::from_primitive(TensorPrimitive::Float(t))
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Adam, Keras flavour, fused
-// ---------------------------------------------------------------------------
-
-/// Adam exactly as Keras applies it: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g²,
-/// θ ← θ − lr·√(1−β₂ᵗ)/(1−β₁ᵗ) · m / (√v + ε) — note ε is added to the
-/// *uncorrected* √v (Keras' "epsilon hat"), unlike burn/PyTorch Adam.
-/// Dense: every row of an embedding moves each step, as in Keras.
-///
-/// One parallel pass over the parameter, reusing the tensors' buffers; the
-/// state is burn's own [`AdamState`], so records look like burn Adam's.
-#[derive(Debug, Clone)]
-pub struct KerasAdam {
-    /// β₁ (Keras default 0.9).
-    pub beta_1: f32,
-    /// β₂ (Keras default 0.999).
-    pub beta_2: f32,
-    /// ε (Keras default 1e-7).
-    pub epsilon: f32,
-}
-
-impl Default for KerasAdam {
-    fn default() -> Self {
-        KerasAdam {
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-7,
-        }
-    }
-}
-
-impl<B: Host> SimpleOptimizer<B> for KerasAdam {
-    type State<const D: usize> = AdamState<B, D>;
-
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
-        let device = tensor.device();
-        let dims = tensor.dims();
-        let mut p = B::take_vec(tensor);
-        let g = B::take_vec(grad);
-        let n = p.len();
-        let (time, mut m, mut v) = match state {
-            Some(s) => (
-                s.momentum.time + 1,
-                B::take_vec(s.momentum.moment_1),
-                B::take_vec(s.momentum.moment_2),
-            ),
-            None => (1, vec![0f32; n], vec![0f32; n]),
-        };
-        let t = time.min(i32::MAX as usize) as i32;
-        let (b1, b2) = (self.beta_1 as f64, self.beta_2 as f64);
-        let lr_t = (lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t))) as f32;
-        let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
-        const CHUNK: usize = 1 << 14;
-        p.par_chunks_mut(CHUNK)
-            .zip(m.par_chunks_mut(CHUNK))
-            .zip(v.par_chunks_mut(CHUNK))
-            .zip(g.par_chunks(CHUNK))
-            .for_each(|(((p, m), v), g)| {
-                for k in 0..p.len() {
-                    let gk = g[k];
-                    let mk = b1 * m[k] + (1.0 - b1) * gk;
-                    let vk = b2 * v[k] + (1.0 - b2) * gk * gk;
-                    m[k] = mk;
-                    v[k] = vk;
-                    p[k] -= lr_t * mk / (vk.sqrt() + eps);
-                }
-            });
-        pool::give(g);
-        let mk = |x: Vec<f32>| Tensor::<B, D>::from_data(TensorData::new(x, dims), &device);
-        let state = AdamState::new(AdaptiveMomentumState::new(time, mk(m), mk(v)));
-        (mk(p), Some(state))
-    }
-
-    fn to_device<const D: usize>(mut state: Self::State<D>, device: &B::Device) -> Self::State<D> {
-        state.momentum = state.momentum.to_device(device);
-        state
-    }
-}
-
 // ---------------------------------------------------------------------------
 // recommender_net
 // ---------------------------------------------------------------------------
@@ -889,8 +369,6 @@ struct RecNetMeta {
 const RECNET_CKPT: &str = "recommender_net.ckpt";
 const CKPT_FORMAT: u32 = 1;
 
-type Rec = NamedMpkBytesRecorder<FullPrecisionSettings>;
-
 fn check_recnet_params(p: &RecNetParams) -> Result<(), TrainError> {
     if p.dim == 0 {
         return Err(invalid("recommender_net: dim must be > 0"));
@@ -1123,78 +601,6 @@ fn check_resume(path: &Path, got: &RecNetMeta, want: &RecNetMeta) -> Result<(), 
             want.data_fingerprint
         )))
     }
-}
-
-// ---------------------------------------------------------------------------
-// Checkpoint file: magic, JSON metadata, then length-prefixed record blobs.
-// ---------------------------------------------------------------------------
-
-const MAGIC: &[u8; 12] = b"ANIREC-CKPT\n";
-
-/// Writes `path` atomically (the crate's temp file + fsync + rename +
-/// folder sync), so a crash leaves either the old or the new checkpoint.
-fn write_checkpoint<M: Serialize>(
-    path: &Path,
-    meta: &M,
-    blobs: &[&[u8]],
-) -> Result<(), TrainError> {
-    let meta =
-        serde_json::to_vec(meta).map_err(|e| invalid(format!("checkpoint metadata: {e}")))?;
-    crate::util::fsx::write_atomic_with(path, |f| {
-        f.write_all(MAGIC)?;
-        for part in std::iter::once(meta.as_slice()).chain(blobs.iter().copied()) {
-            f.write_all(&(part.len() as u64).to_le_bytes())?;
-            f.write_all(part)?;
-        }
-        Ok(())
-    })
-    .map_err(|e| io_err(path, "writing checkpoint", e))
-}
-
-/// A checkpoint as read: metadata and the record blobs.
-type Checkpoint<M> = (M, Vec<Vec<u8>>);
-
-/// Reads a checkpoint; `Ok(None)` when there is none.
-fn read_checkpoint<M: for<'de> Deserialize<'de>>(
-    path: &Path,
-) -> Result<Option<Checkpoint<M>>, TrainError> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err(path, "reading checkpoint", e)),
-    };
-    let corrupt = |why: &str| invalid(format!("checkpoint {} is corrupt: {why}", path.display()));
-    let mut rest = bytes
-        .strip_prefix(MAGIC.as_slice())
-        .ok_or_else(|| corrupt("bad magic"))?;
-    let mut parts = Vec::new();
-    while !rest.is_empty() {
-        let (len, tail) = rest
-            .split_first_chunk::<8>()
-            .ok_or_else(|| corrupt("truncated"))?;
-        let len = usize::try_from(u64::from_le_bytes(*len)).map_err(|_| corrupt("length"))?;
-        if tail.len() < len {
-            return Err(corrupt("truncated"));
-        }
-        parts.push(tail[..len].to_vec());
-        rest = &tail[len..];
-    }
-    if parts.is_empty() {
-        return Err(corrupt("no metadata"));
-    }
-    let blobs = parts.split_off(1);
-    let meta = serde_json::from_slice(&parts[0]).map_err(|e| corrupt(&e.to_string()))?;
-    Ok(Some((meta, blobs)))
-}
-
-fn blobs_n<const N: usize>(path: &Path, blobs: Vec<Vec<u8>>) -> Result<[Vec<u8>; N], TrainError> {
-    let n = blobs.len();
-    blobs.try_into().map_err(|_| {
-        invalid(format!(
-            "checkpoint {} is corrupt: {n} record blobs, expected {N}",
-            path.display()
-        ))
-    })
 }
 
 // ---------------------------------------------------------------------------
@@ -1544,9 +950,9 @@ fn bpr_val_loss(m: &BprModel, vu: &[u32], vi: &[u32], neg: &[Option<u32>]) -> f6
 
 #[cfg(test)]
 mod tests {
-    use super::testutil::{index_tensor, scratch_dir, strip_secs, Planted};
+    use super::testutil::{scratch_dir, strip_secs, Planted};
     use super::*;
-    use rand::SeedableRng;
+    use std::fs;
 
     fn params(dim: usize, epochs: u32, batch: usize) -> RecNetParams {
         RecNetParams {
@@ -1744,115 +1150,6 @@ mod tests {
         assert!(m.predict(50, 0, 1.0, 10.0).is_nan());
     }
 
-    /// The fused cosine op against the same computation from stock burn ops:
-    /// same forward, same table gradients.
-    #[test]
-    fn fused_cosine_matches_stock_burn() {
-        type B = TrainBackend;
-        let device = Default::default();
-        let mut rng = Pcg64Mcg::seed_from_u64(9);
-        let (nu, ni, d, n) = (7, 5, 6, 40);
-        let mut mat = |r: usize| {
-            tensor_from::<B, 2>(
-                (0..r * d).map(|_| std_normal(&mut rng) as f32).collect(),
-                [r, d],
-                &device,
-            )
-        };
-        let (u0, v0) = (mat(nu), mat(ni));
-        let ui: Vec<u32> = (0..n as u32).map(|k| k * 3 % nu as u32).collect();
-        let vi: Vec<u32> = (0..n as u32).map(|k| k * 7 % ni as u32).collect();
-        let w: Vec<f32> = (0..n).map(|k| (k as f32 * 0.37).sin()).collect();
-        let w = tensor_from::<B, 1>(w, [n], &device);
-
-        let (u, v) = (u0.clone().require_grad(), v0.clone().require_grad());
-        let fused = <B as Fused>::cosine_pairs(u.clone(), v.clone(), &ui, &vi);
-        let g = (fused.clone() * w.clone()).sum().backward();
-        let (gu, gv) = (host_vec(u.grad(&g).unwrap()), host_vec(v.grad(&g).unwrap()));
-
-        let (u2, v2) = (u0.require_grad(), v0.require_grad());
-        let norm =
-            |x: Tensor<B, 2>| x.clone() / x.powi_scalar(2).sum_dim(1).clamp_min(L2_EPS).sqrt();
-        let a = norm(u2.clone().select(0, index_tensor::<B>(&ui, &device)));
-        let b = norm(v2.clone().select(0, index_tensor::<B>(&vi, &device)));
-        let stock = (a * b).sum_dim(1).reshape([n]);
-        let g2 = (stock.clone() * w).sum().backward();
-        let (su, sv) = (
-            host_vec(u2.grad(&g2).unwrap()),
-            host_vec(v2.grad(&g2).unwrap()),
-        );
-
-        let close = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(a, b)| (a - b).abs() < 1e-5);
-        assert!(close(&host_vec(fused), &host_vec(stock)));
-        assert!(close(&gu, &su), "{gu:?}\n{su:?}");
-        assert!(close(&gv, &sv));
-    }
-
-    #[test]
-    fn fused_bpr_matches_stock_burn() {
-        type B = TrainBackend;
-        let device = Default::default();
-        let mut rng = Pcg64Mcg::seed_from_u64(10);
-        let (nu, ni, d, n) = (6, 9, 4, 30);
-        let mut rnd =
-            |k: usize| -> Vec<f32> { (0..k).map(|_| std_normal(&mut rng) as f32).collect() };
-        let (u0, v0) = (
-            tensor_from::<B, 2>(rnd(nu * d), [nu, d], &device),
-            tensor_from::<B, 2>(rnd(ni * d), [ni, d], &device),
-        );
-        let b0 = tensor_from::<B, 1>(rnd(ni), [ni], &device);
-        let ui: Vec<u32> = (0..n as u32).map(|k| k % nu as u32).collect();
-        let pi: Vec<u32> = (0..n as u32).map(|k| k * 5 % ni as u32).collect();
-        let qi: Vec<u32> = (0..n as u32).map(|k| (k * 2 + 1) % ni as u32).collect();
-        let w = tensor_from::<B, 2>(
-            (0..2 * n).map(|k| (k as f32 * 0.61).cos()).collect(),
-            [2, n],
-            &device,
-        );
-
-        let (u, v, b) = (
-            u0.clone().require_grad(),
-            v0.clone().require_grad(),
-            b0.clone().require_grad(),
-        );
-        let fused = <B as Fused>::bpr_pairs(u.clone(), v.clone(), b.clone(), &ui, &pi, &qi);
-        let g = (fused.clone() * w.clone()).sum().backward();
-        let fused_grads = [
-            host_vec(u.grad(&g).unwrap()),
-            host_vec(v.grad(&g).unwrap()),
-            host_vec(b.grad(&g).unwrap()),
-        ];
-
-        let (u2, v2, b2) = (u0.require_grad(), v0.require_grad(), b0.require_grad());
-        let idx = |i: &[u32]| index_tensor::<B>(i, &device);
-        let a = u2.clone().select(0, idx(&ui));
-        let p = v2.clone().select(0, idx(&pi));
-        let q = v2.clone().select(0, idx(&qi));
-        let diff = (a.clone() * (p.clone() - q.clone()))
-            .sum_dim(1)
-            .reshape([n])
-            + b2.clone().select(0, idx(&pi))
-            - b2.clone().select(0, idx(&qi));
-        let sq = (a.powi_scalar(2) + p.powi_scalar(2) + q.powi_scalar(2))
-            .sum_dim(1)
-            .reshape([n]);
-        let stock = Tensor::cat(vec![diff.reshape([1, n]), sq.reshape([1, n])], 0);
-        let g2 = (stock.clone() * w).sum().backward();
-        let stock_grads = [
-            host_vec(u2.grad(&g2).unwrap()),
-            host_vec(v2.grad(&g2).unwrap()),
-            host_vec(b2.grad(&g2).unwrap()),
-        ];
-
-        let close = |x: &[f32], y: &[f32]| {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| (a - b).abs() < 1e-4)
-        };
-        assert!(close(&host_vec(fused), &host_vec(stock)));
-        for (f, s) in fused_grads.iter().zip(&stock_grads) {
-            assert!(close(f, s), "{f:?}\n{s:?}");
-        }
-    }
-
     /// `RecNet::head` (1-D) against burn's Linear + BatchNorm on [batch, 1]:
     /// outputs, parameter gradients and running statistics, in train mode,
     /// and outputs in eval mode.
@@ -1933,38 +1230,6 @@ mod tests {
             )
             .reshape([n]);
         assert!(close(&host_vec(ours), &host_vec(burn_out)));
-    }
-
-    #[test]
-    fn keras_adam_matches_formula() {
-        // One scalar parameter, two steps, against a hand computation.
-        type B = TrainBackend;
-        let device = Default::default();
-        let opt = KerasAdam::default();
-        let p = tensor_from::<EvalBackend, 1>(vec![1.0], [1], &device);
-        let (p, s) = SimpleOptimizer::<EvalBackend>::step(
-            &opt,
-            0.1,
-            p,
-            tensor_from(vec![0.5], [1], &device),
-            None,
-        );
-        let (p, _) = SimpleOptimizer::<EvalBackend>::step(
-            &opt,
-            0.1,
-            p,
-            tensor_from(vec![-0.2], [1], &device),
-            s,
-        );
-        let (mut m, mut v, mut x) = (0f64, 0f64, 1f64);
-        for (t, g) in [(1, 0.5f64), (2, -0.2)] {
-            m = 0.9 * m + 0.1 * g;
-            v = 0.999 * v + 0.001 * g * g;
-            let lr_t = 0.1 * (1.0 - 0.999f64.powi(t)).sqrt() / (1.0 - 0.9f64.powi(t));
-            x -= lr_t * m / (v.sqrt() + 1e-7);
-        }
-        assert!((host_vec(p)[0] as f64 - x).abs() < 1e-6);
-        let _ = std::marker::PhantomData::<B>;
     }
 
     #[test]
