@@ -48,6 +48,7 @@ pub struct BprModel {
 
 impl BprModel {
     /// Ranking score of item `i` for user `u` (NaN for out-of-range indices).
+    #[inline]
     pub fn score(&self, u: u32, i: u32) -> f32 {
         let d = self.factors;
         let (u, i) = (u as usize, i as usize);

@@ -32,6 +32,9 @@ impl Positives {
         }
     }
 
+    // `of` and `negative` run per training row from train.rs: `#[inline]`
+    // lets them inline across files (codegen units).
+    #[inline]
     pub(super) fn of(&self, u: u32) -> &[u32] {
         &self.items[self.offsets[u as usize]..self.offsets[u as usize + 1]]
     }
@@ -46,6 +49,7 @@ impl Positives {
     /// `also_avoid`). Rejection sampling; after many misses (a user who rated
     /// almost everything) it walks from the last draw to the next allowed
     /// item. `None` if every item is a positive.
+    #[inline]
     pub(super) fn negative(
         &self,
         u: u32,

@@ -49,10 +49,15 @@ pub(crate) trait Fused: Backend {
     ) -> Tensor<Self, 2>;
 }
 
+// The small helpers below run per batch row from other files; `#[inline]`
+// keeps them inlined there now that each file is its own codegen unit
+// (incremental release builds), as when the kernels shared one module.
+#[inline]
 pub(crate) fn inv_norm(s: f32) -> f32 {
     1.0 / s.max(L2_EPS).sqrt()
 }
 
+#[inline]
 fn row(m: &[f32], i: u32, d: usize) -> &[f32] {
     &m[i as usize * d..(i as usize + 1) * d]
 }
