@@ -1,0 +1,244 @@
+//! Training timings at MAL scale (4,200 users × 17,000 anime, 3.18M train
+//! rows), the checks that used to be ignored unit tests in `src/train`:
+//!
+//! * why the fused kernels exist: one batch of recommender_net (10,000 rows,
+//!   dim 128) composed from stock burn pieces (Embedding, ops for the
+//!   normalised dot, Linear, BatchNorm, burn's Adam); the fused model's whole
+//!   epoch (318 such batches) is `benches/pipeline.rs`'s `train` group;
+//! * one mf_bpr epoch (64 factors, batch 4,096);
+//! * what a recommender_net checkpoint costs: one checkpointed epoch, and a
+//!   resume that only loads a finished run's checkpoint and exports it.
+//!
+//! Run: `cargo bench --bench train` (under `nice`, with `uptime`, on a shared
+//! machine).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anirec::train::{
+    train_bpr, train_recommender_net, BprParams, RecNetParams, TrainBackend, TrainInput, Triplets,
+};
+use burn::backend::ndarray::NdArrayDevice;
+use burn::module::Module;
+use burn::nn::{BatchNorm, BatchNormConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+const USERS: u32 = 4_200;
+const ITEMS: u32 = 17_000;
+const ROWS: usize = 3_180_000;
+
+/// Rating triplets from a cheap deterministic generator: the cost of an
+/// epoch does not depend on what the ratings mean.
+struct Data {
+    users: Vec<u32>,
+    items: Vec<u32>,
+    ratings: Vec<f32>,
+}
+
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
+impl Data {
+    fn mal_scale() -> Self {
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
+        Data {
+            users: (0..ROWS)
+                .map(|_| (next() % u64::from(USERS)) as u32)
+                .collect(),
+            items: (0..ROWS)
+                .map(|_| (next() % u64::from(ITEMS)) as u32)
+                .collect(),
+            ratings: (0..ROWS).map(|_| (1 + next() % 10) as f32).collect(),
+        }
+    }
+
+    /// Everything trains; the first 10,000 rows double as validation.
+    fn input(&self) -> TrainInput<'_> {
+        TrainInput {
+            n_users: USERS as usize,
+            n_items: ITEMS as usize,
+            train: Triplets {
+                users: &self.users,
+                items: &self.items,
+                ratings: &self.ratings,
+            },
+            val: Triplets {
+                users: &self.users[..10_000],
+                items: &self.items[..10_000],
+                ratings: &self.ratings[..10_000],
+            },
+            rating_min: 1.0,
+            rating_max: 10.0,
+        }
+    }
+}
+
+/// recommender_net from stock burn modules.
+#[derive(Module, Debug)]
+struct StockNet<B: Backend> {
+    user_emb: Embedding<B>,
+    item_emb: Embedding<B>,
+    dense: Linear<B>,
+    bn: BatchNorm<B>,
+}
+
+type B = TrainBackend;
+
+/// Keras `l2_normalize` epsilon, as the fused kernel uses it.
+const L2_EPS: f32 = 1e-12;
+
+fn index_tensor(idx: &[u32], device: &NdArrayDevice) -> Tensor<B, 2, Int> {
+    let v: Vec<i64> = idx.iter().map(|&i| i64::from(i)).collect();
+    Tensor::from_data(TensorData::new(v, [idx.len(), 1]), device)
+}
+
+/// The loss of one batch through stock ops (the same BCE from logits the
+/// trainer uses).
+fn stock_loss(net: &StockNet<B>, ui: &[u32], vi: &[u32], y: &[f32]) -> Tensor<B, 1> {
+    let device = Default::default();
+    let (n, d) = (ui.len(), net.user_emb.weight.dims()[1]);
+    let norm = |x: Tensor<B, 2>| x.clone() / x.powi_scalar(2).sum_dim(1).clamp_min(L2_EPS).sqrt();
+    let a = norm(
+        net.user_emb
+            .forward(index_tensor(ui, &device))
+            .reshape([n, d]),
+    );
+    let b = norm(
+        net.item_emb
+            .forward(index_tensor(vi, &device))
+            .reshape([n, d]),
+    );
+    let z = net
+        .bn
+        .forward(net.dense.forward((a * b).sum_dim(1)))
+        .reshape([n]);
+    let y = Tensor::<B, 1>::from_data(TensorData::new(y.to_vec(), [n]), &device);
+    (z.clone().clamp_min(0.0) - z.clone() * y + z.abs().neg().exp().log1p()).mean()
+}
+
+fn stock_burn_batch(c: &mut Criterion) {
+    let device = Default::default();
+    let (n, d) = (10_000usize, 128usize);
+    let mut net = Some(StockNet::<B> {
+        user_emb: EmbeddingConfig::new(USERS as usize, d).init(&device),
+        item_emb: EmbeddingConfig::new(ITEMS as usize, d).init(&device),
+        dense: LinearConfig::new(1, 1).init(&device),
+        bn: BatchNormConfig::new(1).init(&device),
+    });
+    let mut optim = AdamConfig::new().init::<B, StockNet<B>>();
+    let mut next = xorshift(1);
+    let ui: Vec<u32> = (0..n).map(|_| (next() % u64::from(USERS)) as u32).collect();
+    let vi: Vec<u32> = (0..n).map(|_| (next() % u64::from(ITEMS)) as u32).collect();
+    let y: Vec<f32> = (0..n).map(|_| (next() % 1000) as f32 / 1000.0).collect();
+    let mut step = |phases: &mut [f64; 3]| {
+        let Some(m) = net.take() else { return };
+        let t0 = Instant::now();
+        let loss = stock_loss(&m, &ui, &vi, &y);
+        let _ = loss.clone().into_scalar();
+        let t1 = Instant::now();
+        let grads = GradientsParams::from_grads(loss.backward(), &m);
+        let t2 = Instant::now();
+        let m = optim.step(1e-3, m, grads);
+        let _ = m.dense.weight.val().into_data();
+        let t3 = Instant::now();
+        net = Some(m);
+        phases[0] += (t1 - t0).as_secs_f64();
+        phases[1] += (t2 - t1).as_secs_f64();
+        phases[2] += (t3 - t2).as_secs_f64();
+    };
+    // Where a stock batch's time goes (criterion below times the whole step).
+    let (mut phases, steps) = ([0f64; 3], 5u32);
+    for _ in 0..steps {
+        step(&mut phases);
+    }
+    let ms = |s: f64| s * 1000.0 / f64::from(steps);
+    eprintln!(
+        "stock burn per batch: forward {:.1} ms, backward {:.1} ms, Adam {:.1} ms -> {:.1} s per 318-batch epoch",
+        ms(phases[0]),
+        ms(phases[1]),
+        ms(phases[2]),
+        phases.iter().sum::<f64>() / f64::from(steps) * 318.0
+    );
+    let mut g = c.benchmark_group("train");
+    g.sample_size(10);
+    g.bench_function(
+        "stock burn recommender_net batch, 10000 rows, dim 128",
+        |b| b.iter(|| step(&mut [0f64; 3])),
+    );
+    g.finish();
+}
+
+fn bpr_epoch(c: &mut Criterion) {
+    let data = Data::mal_scale();
+    let input = data.input();
+    let p = BprParams {
+        factors: 64,
+        epochs: 1,
+        batch_size: 4096,
+        lr: 0.01,
+        reg: 1e-5,
+        seed: 1,
+        min_rating: 0.0,
+    };
+    let mut g = c.benchmark_group("train");
+    g.sample_size(10).measurement_time(Duration::from_secs(40));
+    g.throughput(criterion::Throughput::Elements(ROWS as u64));
+    g.bench_function("mf_bpr epoch, 3.18M rows, 64 factors, batch 4096", |b| {
+        b.iter(|| train_bpr(&input, &p, &mut |_| {}).expect("train"))
+    });
+    g.finish();
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
+    target
+        .join("bench-data")
+        .join(format!("{name}-{}", std::process::id()))
+}
+
+fn recnet_checkpoint(c: &mut Criterion) {
+    let data = Data::mal_scale();
+    let input = data.input();
+    let dir = scratch("recnet-ckpt");
+    let p = RecNetParams {
+        dim: 128,
+        epochs: 1,
+        batch_size: 10_000,
+        patience: None,
+        seed: 1,
+        checkpoint_dir: Some(dir.clone()),
+    };
+    let train = || train_recommender_net(&input, &p, &|_| 1e-4, &mut |_| {}).expect("train");
+    let mut g = c.benchmark_group("train");
+    g.sample_size(10).measurement_time(Duration::from_secs(30));
+    g.bench_function(
+        "recommender_net epoch with its checkpoint, 3.18M rows, dim 128",
+        |b| {
+            b.iter(|| {
+                let _ = std::fs::remove_dir_all(&dir);
+                train()
+            })
+        },
+    );
+    // The checkpoint of a finished run is there now: a run only loads it.
+    g.bench_function(
+        "recommender_net resume of a finished run (load + export)",
+        |b| b.iter(train),
+    );
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, stock_burn_batch, bpr_epoch, recnet_checkpoint);
+criterion_main!(benches);

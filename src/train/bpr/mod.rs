@@ -1,0 +1,62 @@
+//! mf_bpr: matrix factorisation with item bias, trained with the BPR ranking
+//! loss and sampled negatives.
+
+mod net;
+mod positives;
+#[cfg(test)]
+mod tests;
+mod train;
+
+use super::metrics::EpochMetrics;
+
+pub use train::{train_bpr, train_bpr_probed};
+
+/// Parameters of [`train_bpr`].
+#[derive(Debug, Clone)]
+pub struct BprParams {
+    /// Embedding size.
+    pub factors: usize,
+    /// Number of epochs (no early stopping).
+    pub epochs: u32,
+    /// (user, positive, negative) triples per mini-batch.
+    pub batch_size: usize,
+    /// Constant Adam learning rate.
+    pub lr: f64,
+    /// L2 weight on ‖u‖² + ‖v_pos‖² + ‖v_neg‖² per triple.
+    pub reg: f64,
+    /// Seed of initial weights, shuffles and negative sampling.
+    pub seed: u64,
+    /// Train rows with a rating ≥ this are positives (use −∞ for all rows).
+    pub min_rating: f32,
+}
+
+/// The trained BPR model: `score(u, i) = user_emb[u]·item_emb[i] + item_bias[i]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BprModel {
+    /// Embedding size.
+    pub factors: usize,
+    /// n_users × factors (not normalised).
+    pub user_emb: Vec<f32>,
+    /// n_items × factors (not normalised).
+    pub item_emb: Vec<f32>,
+    /// Per-item bias.
+    pub item_bias: Vec<f32>,
+    /// Per-epoch metrics: train_loss = BPR + reg objective; val_loss = BPR
+    /// term on val positives with sampled negatives; val_mae/val_mse = NaN.
+    pub history: Vec<EpochMetrics>,
+}
+
+impl BprModel {
+    /// Ranking score of item `i` for user `u` (NaN for out-of-range indices).
+    #[inline]
+    pub fn score(&self, u: u32, i: u32) -> f32 {
+        let d = self.factors;
+        let (u, i) = (u as usize, i as usize);
+        if (u + 1) * d > self.user_emb.len() || i >= self.item_bias.len() {
+            return f32::NAN;
+        }
+        let a = &self.user_emb[u * d..(u + 1) * d];
+        let b = &self.item_emb[i * d..(i + 1) * d];
+        a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() + self.item_bias[i]
+    }
+}

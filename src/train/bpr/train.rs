@@ -1,0 +1,237 @@
+//! The mf_bpr training loop: positives and their sampled negatives in
+//! mini-batches through Adam, and the per-epoch validation loss.
+
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{GradientsParams, Optimizer};
+use rayon::prelude::*;
+
+use super::net::BprNet;
+use super::positives::Positives;
+use super::{BprModel, BprParams};
+use crate::train::adam::KerasAdam;
+use crate::train::error::{invalid, TrainError};
+use crate::train::host::{host_vec, EvalBackend, TrainBackend};
+use crate::train::input::{TrainInput, Triplets};
+use crate::train::metrics::{EpochMetrics, Probe};
+use crate::train::pool;
+use crate::train::rng::{epoch_order, stream_rng, STREAM_NEG, STREAM_VAL_NEG};
+
+type BprOptim = OptimizerAdaptor<KerasAdam, BprNet<TrainBackend>, TrainBackend>;
+
+fn check_bpr_params(p: &BprParams) -> Result<(), TrainError> {
+    if p.factors == 0 || p.batch_size == 0 {
+        return Err(invalid("bpr: factors and batch_size must be > 0"));
+    }
+    if !(p.lr.is_finite() && p.lr > 0.0) {
+        return Err(invalid(format!("bpr: lr = {}; need finite > 0", p.lr)));
+    }
+    if !(p.reg.is_finite() && p.reg >= 0.0) {
+        return Err(invalid(format!("bpr: reg = {}; need finite >= 0", p.reg)));
+    }
+    if p.min_rating.is_nan() {
+        return Err(invalid("bpr: min_rating is NaN"));
+    }
+    Ok(())
+}
+
+/// Trains matrix factorisation with item bias on the BPR loss.
+///
+/// Positives are the train rows with rating ≥ `min_rating`; each epoch they
+/// are shuffled and every positive gets one negative drawn uniformly from the
+/// items that are not train positives of that user. Users who are positive
+/// on every item are skipped. Adam (Keras flavour) with constant `lr`.
+/// Validation: BPR term on the val rows ≥ `min_rating`, with negatives drawn
+/// once (fixed across epochs) avoiding train positives and the val item.
+pub fn train_bpr(
+    input: &TrainInput,
+    p: &BprParams,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<BprModel, TrainError> {
+    train_bpr_probed(input, p, &mut |m, _| {
+        on_epoch(m);
+        false
+    })
+}
+
+/// [`train_bpr`] with a [`Probe`] after each epoch (which replaces
+/// `on_epoch`); the model returned is the one of the last epoch run.
+pub fn train_bpr_probed(
+    input: &TrainInput,
+    p: &BprParams,
+    probe: Probe<'_, BprModel>,
+) -> Result<BprModel, TrainError> {
+    input.check()?;
+    check_bpr_params(p)?;
+    let device = Default::default();
+    let (nu, ni, f) = (input.n_users, input.n_items, p.factors);
+    let rows = Rows::new(input, p)?;
+
+    let mut model = BprNet::<TrainBackend>::init(nu, ni, f, p.seed, &device);
+    let mut optim: BprOptim = OptimizerAdaptor::from(KerasAdam::default());
+    let mut history = Vec::new();
+
+    for epoch in 0..p.epochs {
+        let t0 = Instant::now();
+        let (next, loss_sum, n) = run_epoch(model, &mut optim, &rows, p, ni, epoch);
+        model = next;
+        let exported = export_bpr(&model.valid(), f);
+        let val_loss = bpr_val_loss(&exported, &rows.vu, &rows.vi, &rows.val_neg);
+        let m = EpochMetrics {
+            epoch,
+            lr: p.lr,
+            train_loss: loss_sum / n.max(1) as f64,
+            val_loss,
+            val_mae: f64::NAN,
+            val_mse: f64::NAN,
+            secs: t0.elapsed().as_secs_f64(),
+        };
+        let stop = probe(&m, &exported);
+        history.push(m);
+        if stop {
+            break;
+        }
+    }
+    pool::clear();
+    let mut out = export_bpr(&model.valid(), f);
+    out.history = history;
+    Ok(out)
+}
+
+/// The rows one run trains and validates on.
+struct Rows {
+    /// Train positives (user, item), without users positive on every item.
+    tu: Vec<u32>,
+    ti: Vec<u32>,
+    /// Every train positive per user, which negatives must avoid.
+    known: Positives,
+    /// Val positives (user, item) and their negative, drawn once.
+    vu: Vec<u32>,
+    vi: Vec<u32>,
+    val_neg: Vec<Option<u32>>,
+}
+
+impl Rows {
+    fn new(input: &TrainInput, p: &BprParams) -> Result<Self, TrainError> {
+        let (nu, ni) = (input.n_users, input.n_items);
+        let select = |t: &Triplets| -> (Vec<u32>, Vec<u32>) {
+            t.users
+                .iter()
+                .zip(t.items)
+                .zip(t.ratings)
+                .filter(|(_, &r)| r >= p.min_rating)
+                .map(|((&u, &i), _)| (u, i))
+                .unzip()
+        };
+        let (tu, ti) = select(&input.train);
+        let known = Positives::new(nu, &tu, &ti);
+        // Users positive on every item have no negative to contrast with.
+        let full: Vec<bool> = (0..nu as u32).map(|u| known.distinct(u) >= ni).collect();
+        let (tu, ti): (Vec<u32>, Vec<u32>) = tu
+            .into_iter()
+            .zip(ti)
+            .filter(|(u, _)| !full[*u as usize])
+            .unzip();
+        if tu.is_empty() {
+            return Err(invalid(format!(
+                "bpr: no usable positives (train rows with rating >= {})",
+                p.min_rating
+            )));
+        }
+        let (vu, vi) = select(&input.val);
+        let val_neg: Vec<Option<u32>> = {
+            let mut rng = stream_rng(p.seed, STREAM_VAL_NEG, 0);
+            vu.iter()
+                .zip(&vi)
+                .map(|(&u, &i)| known.negative(u, Some(i), ni, &mut rng))
+                .collect()
+        };
+        Ok(Rows {
+            tu,
+            ti,
+            known,
+            vu,
+            vi,
+            val_neg,
+        })
+    }
+}
+
+/// One pass over the train positives in epoch `epoch`'s shuffled order,
+/// each with a fresh negative. Returns the model, the sum of the batch
+/// losses weighted by batch size, and the number of triples trained on.
+fn run_epoch(
+    mut model: BprNet<TrainBackend>,
+    optim: &mut BprOptim,
+    rows: &Rows,
+    p: &BprParams,
+    n_items: usize,
+    epoch: u32,
+) -> (BprNet<TrainBackend>, f64, usize) {
+    let order = epoch_order(rows.tu.len(), p.seed, epoch);
+    let mut rng = stream_rng(p.seed, STREAM_NEG, epoch as u64);
+    let mut loss_sum = 0f64;
+    let mut n = 0usize;
+    for batch in order.chunks(p.batch_size) {
+        let mut users = Vec::with_capacity(batch.len());
+        let mut pos = Vec::with_capacity(batch.len());
+        let mut neg = Vec::with_capacity(batch.len());
+        for &r in batch {
+            let u = rows.tu[r as usize];
+            if let Some(j) = rows.known.negative(u, None, n_items, &mut rng) {
+                users.push(u);
+                pos.push(rows.ti[r as usize]);
+                neg.push(j);
+            }
+        }
+        if users.is_empty() {
+            continue;
+        }
+        let loss = model.loss(&users, &pos, &neg, p.reg);
+        loss_sum += loss.clone().into_scalar() as f64 * users.len() as f64;
+        n += users.len();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(p.lr, model, grads);
+    }
+    (model, loss_sum, n)
+}
+
+fn export_bpr(m: &BprNet<EvalBackend>, factors: usize) -> BprModel {
+    BprModel {
+        factors,
+        user_emb: host_vec(m.user_emb.weight.val()),
+        item_emb: host_vec(m.item_emb.weight.val()),
+        item_bias: host_vec(m.item_bias.val()),
+        history: Vec::new(),
+    }
+}
+
+/// Mean −ln σ(s_pos − s_neg) over val positives that have a negative.
+fn bpr_val_loss(m: &BprModel, vu: &[u32], vi: &[u32], neg: &[Option<u32>]) -> f64 {
+    // Per-row terms in parallel, summed serially: a rayon `reduce` groups the
+    // additions by work stealing, which would make the sum non-deterministic.
+    let terms: Vec<f64> = vu
+        .par_iter()
+        .zip(vi)
+        .zip(neg)
+        .map(|((&u, &i), &j)| match j {
+            Some(j) => {
+                let x = (m.score(u, i) - m.score(u, j)) as f64;
+                // −ln σ(x) = ln(1 + e^{−x}), stable for both signs.
+                (-x).max(0.0) + (-x.abs()).exp().ln_1p()
+            }
+            None => f64::NAN,
+        })
+        .collect();
+    let (sum, n) = terms
+        .iter()
+        .filter(|t| !t.is_nan())
+        .fold((0f64, 0usize), |(s, n), t| (s + t, n + 1));
+    if n == 0 {
+        f64::NAN
+    } else {
+        sum / n as f64
+    }
+}

@@ -1,0 +1,152 @@
+//! Fused row kernels: gather + (normalised) dot products as custom autodiff
+//! ops whose forward and backward are rayon loops over the tables' host
+//! slices (zero-copy, [`Host`]), with the row gradients scatter-added
+//! straight into the dense table gradient. Stock burn ops for the same
+//! model cost ~9× more per batch (`benches/train.rs`, stock burn batch).
+
+mod bpr;
+mod cosine;
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::ops::{Backward, OpsKind};
+use burn::backend::Autodiff;
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Tensor, TensorPrimitive};
+
+use super::host::{tensor_from, EvalBackend, Host};
+use bpr::{bpr_forward, BprBackward};
+use cosine::{cosine_forward, CosineBackward};
+
+/// Keras `l2_normalize` epsilon: x * rsqrt(max(Σx², 1e-12)).
+const L2_EPS: f32 = 1e-12;
+
+/// Backends on which the fused kernels run. Implemented for the plain
+/// ndarray backend (forward only) and for `Autodiff` of it (forward +
+/// custom backward).
+pub(crate) trait Fused: Backend {
+    /// Cosine of row `ui[r]` of `u` and row `vi[r]` of `v` (rows normalised
+    /// exactly like Keras `Dot(normalize=True)`), shape [len].
+    fn cosine_pairs(
+        u: Tensor<Self, 2>,
+        v: Tensor<Self, 2>,
+        ui: &[u32],
+        vi: &[u32],
+    ) -> Tensor<Self, 1>;
+
+    /// BPR pieces, shape [2, len]: row 0 = u·(v_pos − v_neg) + b_pos − b_neg
+    /// (score difference), row 1 = ‖u‖² + ‖v_pos‖² + ‖v_neg‖². The item bias
+    /// is inside the op because burn-ndarray's `select` backward is slow.
+    fn bpr_pairs(
+        u: Tensor<Self, 2>,
+        v: Tensor<Self, 2>,
+        bias: Tensor<Self, 1>,
+        ui: &[u32],
+        pi: &[u32],
+        ni: &[u32],
+    ) -> Tensor<Self, 2>;
+}
+
+// The small helpers below run per batch row from other files; `#[inline]`
+// keeps them inlined there now that each file is its own codegen unit
+// (incremental release builds), as when the kernels shared one module.
+#[inline]
+pub(crate) fn inv_norm(s: f32) -> f32 {
+    1.0 / s.max(L2_EPS).sqrt()
+}
+
+#[inline]
+fn row(m: &[f32], i: u32, d: usize) -> &[f32] {
+    &m[i as usize * d..(i as usize + 1) * d]
+}
+
+impl Fused for EvalBackend {
+    fn cosine_pairs(
+        u: Tensor<Self, 2>,
+        v: Tensor<Self, 2>,
+        ui: &[u32],
+        vi: &[u32],
+    ) -> Tensor<Self, 1> {
+        let device = u.device();
+        let st = cosine_forward(u, v, ui, vi);
+        tensor_from(st.cos, [ui.len()], &device)
+    }
+
+    fn bpr_pairs(
+        u: Tensor<Self, 2>,
+        v: Tensor<Self, 2>,
+        bias: Tensor<Self, 1>,
+        ui: &[u32],
+        pi: &[u32],
+        ni: &[u32],
+    ) -> Tensor<Self, 2> {
+        let device = u.device();
+        let (_, out) = bpr_forward(u, v, &bias, ui, pi, ni);
+        tensor_from(out, [2, ui.len()], &device)
+    }
+}
+
+/// The inner-backend tensor of an autodiff tensor (shares the buffer).
+fn inner<B: Backend, const D: usize>(t: &FloatTensor<Autodiff<B>>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(t.primitive.clone()))
+}
+
+impl<B: Host> Fused for Autodiff<B> {
+    fn cosine_pairs(
+        u: Tensor<Self, 2>,
+        v: Tensor<Self, 2>,
+        ui: &[u32],
+        vi: &[u32],
+    ) -> Tensor<Self, 1> {
+        let u = u.into_primitive().tensor();
+        let v = v.into_primitive().tensor();
+        let st = cosine_forward(inner::<B, 2>(&u), inner::<B, 2>(&v), ui, vi);
+        let out = tensor_from::<B, 1>(st.cos.clone(), [ui.len()], &st.u.device())
+            .into_primitive()
+            .tensor();
+        let prep = <CosineBackward as Backward<B, 2>>::prepare::<NoCheckpointing>(
+            CosineBackward,
+            [u.node.clone(), v.node.clone()],
+        );
+        let t = match prep.compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(Arc::new(st), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        Tensor::from_primitive(TensorPrimitive::Float(t))
+    }
+
+    fn bpr_pairs(
+        u: Tensor<Self, 2>,
+        v: Tensor<Self, 2>,
+        bias: Tensor<Self, 1>,
+        ui: &[u32],
+        pi: &[u32],
+        ni: &[u32],
+    ) -> Tensor<Self, 2> {
+        let u = u.into_primitive().tensor();
+        let v = v.into_primitive().tensor();
+        let b = bias.into_primitive().tensor();
+        let (st, out) = bpr_forward(
+            inner::<B, 2>(&u),
+            inner::<B, 2>(&v),
+            &inner::<B, 1>(&b),
+            ui,
+            pi,
+            ni,
+        );
+        let out = tensor_from::<B, 2>(out, [2, ui.len()], &st.u.device())
+            .into_primitive()
+            .tensor();
+        let prep = <BprBackward as Backward<B, 3>>::prepare::<NoCheckpointing>(
+            BprBackward,
+            [u.node.clone(), v.node.clone(), b.node.clone()],
+        );
+        let t = match prep.compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(Arc::new(st), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        Tensor::from_primitive(TensorPrimitive::Float(t))
+    }
+}

@@ -1,0 +1,190 @@
+//! Resuming recommender_net: what its checkpoint holds (metadata with the
+//! early-stopping state, and the model, optimizer and best-model records),
+//! the check that a checkpoint belongs to this run, and loading and saving.
+
+use std::path::Path;
+
+use burn::backend::ndarray::NdArrayDevice;
+use burn::module::Module;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::Optimizer;
+use burn::record::Recorder;
+use serde::{Deserialize, Serialize};
+
+use super::net::RecNet;
+use super::RecNetParams;
+use crate::train::adam::KerasAdam;
+use crate::train::checkpoint::{blobs_n, read_checkpoint, write_checkpoint, Rec};
+use crate::train::error::{invalid, TrainError};
+use crate::train::host::{EvalBackend, TrainBackend};
+use crate::train::input::TrainInput;
+use crate::train::metrics::EpochMetrics;
+
+pub(super) type RecNetOptim = OptimizerAdaptor<KerasAdam, RecNet<TrainBackend>, TrainBackend>;
+
+/// Resumable state of a recommender_net run (checkpoint metadata).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct RecNetMeta {
+    format: u32,
+    kind: String,
+    n_users: usize,
+    n_items: usize,
+    dim: usize,
+    batch_size: usize,
+    seed: u64,
+    data_fingerprint: u64,
+    /// First epoch still to run.
+    pub(super) next_epoch: u32,
+    pub(super) history: Vec<EpochMetrics>,
+    /// Lowest monitored loss so far (None before the first epoch).
+    best_loss: Option<f64>,
+    pub(super) best_epoch: Option<u32>,
+    /// Epochs since the last improvement (Keras EarlyStopping `wait`).
+    bad_epochs: u32,
+    /// Early stopping fired; nothing more to train.
+    pub(super) stopped: bool,
+}
+
+pub(super) const RECNET_CKPT: &str = "recommender_net.ckpt";
+const CKPT_FORMAT: u32 = 1;
+
+impl RecNetMeta {
+    /// The state of a run that has not trained yet.
+    pub(super) fn fresh(input: &TrainInput, p: &RecNetParams) -> Self {
+        RecNetMeta {
+            format: CKPT_FORMAT,
+            kind: "recommender_net".into(),
+            n_users: input.n_users,
+            n_items: input.n_items,
+            dim: p.dim,
+            batch_size: p.batch_size,
+            seed: p.seed,
+            data_fingerprint: input.fingerprint(),
+            next_epoch: 0,
+            history: Vec::new(),
+            best_loss: None,
+            best_epoch: None,
+            bad_epochs: 0,
+            stopped: false,
+        }
+    }
+
+    /// Keras `EarlyStopping` bookkeeping (`min_delta = 0`) after `epoch`
+    /// whose monitored loss is `monitored`: true when it improved, i.e. is
+    /// strictly below the best so far.
+    pub(super) fn note_epoch(&mut self, epoch: u32, monitored: f64, patience: Option<u32>) -> bool {
+        if self.best_loss.is_none_or(|b| monitored < b) {
+            self.best_loss = Some(monitored);
+            self.best_epoch = Some(epoch);
+            self.bad_epochs = 0;
+            true
+        } else {
+            self.bad_epochs += 1;
+            if patience.is_some_and(|pat| self.bad_epochs >= pat) {
+                self.stopped = true;
+            }
+            false
+        }
+    }
+}
+
+/// Everything a run carries from epoch to epoch, and its checkpoint holds.
+pub(super) struct RunState {
+    pub(super) model: RecNet<TrainBackend>,
+    pub(super) optim: RecNetOptim,
+    /// Weights of the best epoch so far (eval mode); None before the first.
+    pub(super) best: Option<RecNet<EvalBackend>>,
+    pub(super) meta: RecNetMeta,
+}
+
+/// `st` continued from the checkpoint at `path` when there is one (weights,
+/// optimizer state, best weights, metadata), else `st` unchanged. A
+/// checkpoint written for another run (`fresh` differs) is an error.
+pub(super) fn load(
+    path: &Path,
+    st: RunState,
+    fresh: &RecNetMeta,
+    device: &NdArrayDevice,
+) -> Result<RunState, TrainError> {
+    let Some((m, blobs)) = read_checkpoint::<RecNetMeta>(path)? else {
+        return Ok(st);
+    };
+    check_resume(path, &m, fresh)?;
+    let [model_b, optim_b, best_b] = blobs_n::<3>(path, blobs)?;
+    let rec = Rec::default();
+    let load = |what: &str, e: burn::record::RecorderError| {
+        invalid(format!("checkpoint {}: {what} record: {e}", path.display()))
+    };
+    let model = st
+        .model
+        .load_record(rec.load(model_b, device).map_err(|e| load("model", e))?);
+    let optim = st.optim.load_record(
+        rec.load(optim_b, device)
+            .map_err(|e| load("optimizer", e))?,
+    );
+    let mut best = st.best;
+    if m.best_epoch.is_some() {
+        let b = RecNet::<EvalBackend>::init(
+            fresh.n_users,
+            fresh.n_items,
+            fresh.dim,
+            fresh.seed,
+            device,
+        );
+        best = Some(b.load_record(rec.load(best_b, device).map_err(|e| load("best", e))?));
+    }
+    Ok(RunState {
+        model,
+        optim,
+        best,
+        meta: m,
+    })
+}
+
+/// Writes `st` atomically to `path`.
+pub(super) fn save(path: &Path, st: &RunState) -> Result<(), TrainError> {
+    let rec = Rec::default();
+    let enc = |what: &str, r: Result<Vec<u8>, burn::record::RecorderError>| {
+        r.map_err(|e| invalid(format!("encoding the {what} record: {e}")))
+    };
+    let model_b = enc("model", rec.record(st.model.clone().into_record(), ()))?;
+    let optim_b = enc("optimizer", rec.record(st.optim.to_record(), ()))?;
+    let best_b = match &st.best {
+        Some(b) => enc("best", rec.record(b.clone().into_record(), ()))?,
+        None => Vec::new(),
+    };
+    write_checkpoint(path, &st.meta, &[&model_b, &optim_b, &best_b])
+}
+
+fn check_resume(path: &Path, got: &RecNetMeta, want: &RecNetMeta) -> Result<(), TrainError> {
+    let same = got.format == want.format
+        && got.kind == want.kind
+        && got.n_users == want.n_users
+        && got.n_items == want.n_items
+        && got.dim == want.dim
+        && got.batch_size == want.batch_size
+        && got.seed == want.seed
+        && got.data_fingerprint == want.data_fingerprint;
+    if same {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "checkpoint {} was written for other data or parameters \
+             (users {} vs {}, items {} vs {}, dim {} vs {}, batch {} vs {}, seed {} vs {}, \
+             data {:016x} vs {:016x}); delete it or use another checkpoint_dir",
+            path.display(),
+            got.n_users,
+            want.n_users,
+            got.n_items,
+            want.n_items,
+            got.dim,
+            want.dim,
+            got.batch_size,
+            want.batch_size,
+            got.seed,
+            want.seed,
+            got.data_fingerprint,
+            want.data_fingerprint
+        )))
+    }
+}
