@@ -112,6 +112,9 @@ impl Error {
             Error::Config(_) | Error::Usage(_) => USAGE,
             #[cfg(feature = "train")]
             Error::Data(_) => DATA,
+            // A checkpoint that cannot be written is the disk's failure.
+            #[cfg(feature = "train")]
+            Error::Fit(FitError::Train(crate::train::TrainError::Io(_))) => IO,
             #[cfg(feature = "train")]
             Error::Fit(_) => MODEL,
             // Every run error is a request that cannot be served as asked.

@@ -5,24 +5,15 @@ use std::fmt;
 use std::path::Path;
 
 /// Why training failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// Reading or writing a checkpoint failed.
+    #[error("training I/O error: {0}")]
     Io(String),
     /// The input, the parameters or a checkpoint are not usable.
+    #[error("invalid training setup: {0}")]
     Invalid(String),
 }
-
-impl fmt::Display for TrainError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrainError::Io(m) => write!(f, "training I/O error: {m}"),
-            TrainError::Invalid(m) => write!(f, "invalid training setup: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for TrainError {}
 
 pub(crate) fn invalid(msg: impl Into<String>) -> TrainError {
     TrainError::Invalid(msg.into())

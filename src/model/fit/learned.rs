@@ -216,7 +216,7 @@ fn emit(ctx: &mut FitContext, m: &EpochMetrics, with_rating_errors: bool) {
 }
 
 fn train_err(e: train::TrainError) -> FitError {
-    FitError::Unsupported(e.to_string())
+    FitError::Train(e)
 }
 
 pub(super) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, FitError> {

@@ -25,6 +25,9 @@ pub enum FitError {
     /// A setting this build or this data cannot honour.
     #[error("{0}")]
     Unsupported(String),
+    /// A learned model's training loop failed.
+    #[error(transparent)]
+    Train(#[from] crate::train::TrainError),
 }
 
 /// Everything fitting may need besides the model section.
