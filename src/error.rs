@@ -107,11 +107,11 @@ pub enum Error {
 impl Error {
     /// The exit code of this failure: the one table (see [`exit`]).
     pub fn exit_code(&self) -> u8 {
-        use exit::{DATA, IO, MODEL, USAGE};
+        use exit::{IO, MODEL, USAGE};
         match self {
             Error::Config(_) | Error::Usage(_) => USAGE,
             #[cfg(feature = "train")]
-            Error::Data(_) => DATA,
+            Error::Data(_) => exit::DATA,
             // A checkpoint that cannot be written is the disk's failure.
             #[cfg(feature = "train")]
             Error::Fit(FitError::Train(crate::train::TrainError::Io(_))) => IO,
