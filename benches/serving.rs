@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anirec::eval::topk::top_k_excluding;
-use anirec::serve::synth::{write_synthetic, SynthSpec};
+use anirec::serve::synth::{write_synthetic, BundleSpec};
 use anirec::serve::{app, AppState, Config, Loaded, Mode};
 use axum::body::Body;
 use axum::http::Request;
@@ -27,7 +27,7 @@ fn bundle() -> Loaded {
         .unwrap_or_else(|| PathBuf::from("target"));
     let dir = target.join("bench-data").join("serve-mal");
     if !dir.join("manifest.json").exists() {
-        let spec = SynthSpec {
+        let spec = BundleSpec {
             n_items: 17_000,
             n_users: USERS as usize,
             dims: 128,

@@ -2,7 +2,7 @@
 //! `cargo run --release --no-default-features --features serve --example synth_bundle -- OUT [items users dims per_user]`
 //! (defaults: 17000 anime × 128 dims, 50000 users, 100 rated anime each).
 
-use anirec::serve::synth::{write_synthetic, SynthSpec};
+use anirec::serve::synth::{write_synthetic, BundleSpec};
 
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
@@ -11,7 +11,7 @@ fn main() {
         std::process::exit(2);
     };
     let num = |i: usize, d: usize| a.get(i).and_then(|v| v.parse().ok()).unwrap_or(d);
-    let spec = SynthSpec {
+    let spec = BundleSpec {
         n_items: num(1, 17_000),
         n_users: num(2, 50_000),
         dims: num(3, 128),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anirec::serve::routes::{
     parse_id, parse_liked_body, parse_reco_query, parse_search_query, query_pairs,
 };
-use anirec::serve::synth::{write_synthetic, SynthSpec, XorShift};
+use anirec::serve::synth::{write_synthetic, BundleSpec, XorShift};
 use anirec::serve::{app, serve, AdminToken, AppState, Config, Loaded};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -18,10 +18,10 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 fn bundle_at(dir: &Path, run_id: &str, content: bool) {
-    let spec = SynthSpec {
+    let spec = BundleSpec {
         run_id: run_id.into(),
         content,
-        ..SynthSpec::default()
+        ..BundleSpec::default()
     };
     write_synthetic(dir, &spec).unwrap();
 }
@@ -759,13 +759,13 @@ async fn admin_reload_needs_the_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_reloads_share_one_load() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = SynthSpec {
+    let spec = BundleSpec {
         n_items: 3000,
         n_users: 3000,
         dims: 64,
         per_user: 40,
         run_id: "run-big".into(),
-        ..SynthSpec::default()
+        ..BundleSpec::default()
     };
     write_synthetic(dir.path(), &spec).unwrap();
     let st = state_for(dir.path());

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anirec::bundle::sha256;
-use anirec::serve::synth::{write_synthetic, SynthSpec};
+use anirec::serve::synth::{write_synthetic, BundleSpec};
 use anirec::serve::{Loaded, Mode};
 use proptest::prelude::*;
 use safetensors::{Dtype, SafeTensors};
@@ -18,12 +18,12 @@ use serde_json::{json, Value};
 type Tensors = BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>;
 
 fn synth(dir: &Path) {
-    let spec = SynthSpec {
+    let spec = BundleSpec {
         n_items: 60,
         n_users: 20,
         dims: 8,
         per_user: 5,
-        ..SynthSpec::default()
+        ..BundleSpec::default()
     };
     write_synthetic(dir, &spec).unwrap();
 }

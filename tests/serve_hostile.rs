@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anirec::serve::synth::{write_synthetic, SynthSpec};
+use anirec::serve::synth::{write_synthetic, BundleSpec};
 
 const TOKEN: &str = "hostile-suite-admin-token-0123";
 const BIN: &str = env!("CARGO_BIN_EXE_anirec-serve");
@@ -38,7 +38,7 @@ impl Server {
     fn start(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let bundle = dir.path().join("bundle");
-        let spec = SynthSpec {
+        let spec = BundleSpec {
             n_items: 4000,
             n_users: 5000,
             dims: 64,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anirec::serve::routes::{
     parse_id, parse_liked_body, parse_reco_query, parse_search_query, query_pairs, MAX_K,
 };
-use anirec::serve::synth::{write_synthetic, SynthSpec};
+use anirec::serve::synth::{write_synthetic, BundleSpec};
 use anirec::serve::{app, AppState, Config, Loaded, Mode};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -89,7 +89,7 @@ proptest! {
 
 fn state() -> (tempfile::TempDir, AppState) {
     let dir = tempfile::tempdir().unwrap();
-    write_synthetic(dir.path(), &SynthSpec::default()).unwrap();
+    write_synthetic(dir.path(), &BundleSpec::default()).unwrap();
     let st = AppState::new(Config {
         bundle: Some(dir.path().to_path_buf()),
         request_timeout: Duration::from_secs(10),

@@ -131,12 +131,12 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::synth::{write_synthetic, SynthSpec};
+    use crate::serve::synth::{write_synthetic, BundleSpec};
 
     #[tokio::test]
     async fn batched_requests_get_their_own_results() {
         let dir = tempfile::tempdir().expect("tempdir");
-        write_synthetic(dir.path(), &SynthSpec::default()).expect("bundle");
+        write_synthetic(dir.path(), &BundleSpec::default()).expect("bundle");
         let m = Arc::new(Loaded::load(dir.path()).expect("load"));
         let b = Arc::new(Batcher::default());
         let mut handles = Vec::new();
@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn a_request_runs_only_the_batches_queued_before_it_and_skips_abandoned_jobs() {
         let dir = tempfile::tempdir().expect("tempdir");
-        write_synthetic(dir.path(), &SynthSpec::default()).expect("bundle");
+        write_synthetic(dir.path(), &BundleSpec::default()).expect("bundle");
         let m = Arc::new(Loaded::load(dir.path()).expect("load"));
         let b = Batcher::default();
         let mut rxs = Vec::new();

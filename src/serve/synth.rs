@@ -11,7 +11,7 @@ use crate::sparse::Csr;
 
 /// Shape of a synthetic bundle.
 #[derive(Debug, Clone)]
-pub struct SynthSpec {
+pub struct BundleSpec {
     /// Anime.
     pub n_items: usize,
     /// Users.
@@ -28,7 +28,7 @@ pub struct SynthSpec {
     pub run_id: String,
 }
 
-impl Default for SynthSpec {
+impl Default for BundleSpec {
     fn default() -> Self {
         Self {
             n_items: 200,
@@ -95,7 +95,7 @@ const WORDS: [&str; 12] = [
 ];
 
 /// Builds the engine, ids and catalog of `spec`.
-pub fn synth(spec: &SynthSpec) -> (Engine, Vec<u32>, Vec<u32>, Vec<CatalogEntry>) {
+pub fn synth(spec: &BundleSpec) -> (Engine, Vec<u32>, Vec<u32>, Vec<CatalogEntry>) {
     let mut rng = XorShift(spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let (ni, nu, d) = (spec.n_items, spec.n_users, spec.dims);
     let mut item = Mat::zeros(ni, d);
@@ -180,7 +180,7 @@ pub fn synth(spec: &SynthSpec) -> (Engine, Vec<u32>, Vec<u32>, Vec<CatalogEntry>
 }
 
 /// Writes a synthetic bundle to `dir`.
-pub fn write_synthetic(dir: &Path, spec: &SynthSpec) -> std::io::Result<()> {
+pub fn write_synthetic(dir: &Path, spec: &BundleSpec) -> std::io::Result<()> {
     let (engine, users, items, catalog) = synth(spec);
     let lineage = Lineage {
         model_kind: "hybrid",
