@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anirec::eval::topk::top_k_excluding;
-use anirec::serve::synth::{write_synthetic, BundleSpec};
 use anirec::serve::{app, AppState, Config, Loaded, Mode};
+use anirec::testdata::bundle::{write_synthetic, BundleSpec};
 use axum::body::Body;
 use axum::http::Request;
 use criterion::{criterion_group, criterion_main, Criterion};

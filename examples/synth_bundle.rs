@@ -2,7 +2,7 @@
 //! `cargo run --release --no-default-features --features serve --example synth_bundle -- OUT [items users dims per_user]`
 //! (defaults: 17000 anime × 128 dims, 50000 users, 100 rated anime each).
 
-use anirec::serve::synth::{write_synthetic, BundleSpec};
+use anirec::testdata::bundle::{write_synthetic, BundleSpec};
 
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();

@@ -10,8 +10,8 @@ use std::time::Duration;
 use anirec::serve::routes::{
     parse_id, parse_liked_body, parse_reco_query, parse_search_query, query_pairs,
 };
-use anirec::serve::synth::{write_synthetic, BundleSpec, XorShift};
 use anirec::serve::{app, serve, AdminToken, AppState, Config, Loaded};
+use anirec::testdata::bundle::{write_synthetic, BundleSpec, XorShift};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;

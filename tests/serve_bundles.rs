@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anirec::bundle::sha256;
-use anirec::serve::synth::{write_synthetic, BundleSpec};
 use anirec::serve::{Loaded, Mode};
+use anirec::testdata::bundle::{write_synthetic, BundleSpec};
 use proptest::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 use serde_json::{json, Value};

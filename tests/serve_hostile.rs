@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anirec::serve::synth::{write_synthetic, BundleSpec};
+use anirec::testdata::bundle::{write_synthetic, BundleSpec};
 
 const TOKEN: &str = "hostile-suite-admin-token-0123";
 const BIN: &str = env!("CARGO_BIN_EXE_anirec-serve");

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anirec::serve::routes::{
     parse_id, parse_liked_body, parse_reco_query, parse_search_query, query_pairs, MAX_K,
 };
-use anirec::serve::synth::{write_synthetic, BundleSpec};
 use anirec::serve::{app, AppState, Config, Loaded, Mode};
+use anirec::testdata::bundle::{write_synthetic, BundleSpec};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use proptest::prelude::*;

@@ -6,21 +6,14 @@ use crate::config::SweepGoal;
 use crate::promote::PromoteError;
 use crate::Result;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-
-/// The run behind the bundle at `dest`, from its PROMOTED.json.
-fn promoted_run(dest: &Path) -> Option<PathBuf> {
-    let bytes = std::fs::read(dest.join("PROMOTED.json")).ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v["run"]["dir"].as_str().map(PathBuf::from)
-}
+use std::path::Path;
 
 /// Tests `candidate` against what `dest` serves now. Nothing promoted yet:
 /// passes (recorded as such). Otherwise both runs need per_user.csv, and
 /// the difference must point the right way with both the paired t-test and
 /// the Wilcoxon test below 5 %. Returns the record for PROMOTED.json.
 pub fn check(candidate: &Path, dest: &Path, metric: &str, goal: SweepGoal) -> Result<Value> {
-    let Some(current) = promoted_run(dest) else {
+    let Some(current) = crate::bundle::promoted::run_dir(dest) else {
         return Ok(json!({"test": "none", "reason": "nothing promoted yet at the destination"}));
     };
     let same = std::fs::canonicalize(&current).ok() == std::fs::canonicalize(candidate).ok();

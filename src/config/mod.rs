@@ -104,31 +104,48 @@ impl Experiment {
 
     /// The resolved config flattened to dotted keys (for tracking parameters).
     pub fn flat_params(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        flatten("", &self.to_value(), &mut out);
-        out
+        flatten(&self.to_value(), &|v| match v {
+            serde_yaml::Value::Null => None,
+            other => Some(load::short(other).trim_matches('"').to_string()),
+        })
     }
 }
 
-fn flatten(prefix: &str, v: &serde_yaml::Value, out: &mut Vec<(String, String)>) {
-    match v {
-        serde_yaml::Value::Mapping(m) => {
-            for (k, v) in m {
-                let k = k.as_str().unwrap_or_default();
-                let key = if prefix.is_empty() {
-                    k.to_string()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, out);
+/// A YAML tree as dotted keys (`model.members.0.kind` is not produced:
+/// mappings nest, anything else is a leaf) in document order. `leaf`
+/// renders a leaf, or drops it with `None`.
+pub(crate) fn flatten(
+    v: &serde_yaml::Value,
+    leaf: &dyn Fn(&serde_yaml::Value) -> Option<String>,
+) -> Vec<(String, String)> {
+    fn walk(
+        prefix: &str,
+        v: &serde_yaml::Value,
+        leaf: &dyn Fn(&serde_yaml::Value) -> Option<String>,
+        out: &mut Vec<(String, String)>,
+    ) {
+        let serde_yaml::Value::Mapping(m) = v else {
+            if let Some(s) = leaf(v) {
+                out.push((prefix.to_string(), s));
             }
+            return;
+        };
+        for (k, v) in m {
+            let k = k
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{k:?}"));
+            let key = if prefix.is_empty() {
+                k
+            } else {
+                format!("{prefix}.{k}")
+            };
+            walk(&key, v, leaf, out);
         }
-        serde_yaml::Value::Null => {}
-        other => out.push((
-            prefix.to_string(),
-            load::short(other).trim_matches('"').to_string(),
-        )),
     }
+    let mut out = Vec::new();
+    walk("", v, leaf, &mut out);
+    out
 }
 
 /// serde deserialisation that reports the dotted key path of the failure.

@@ -17,6 +17,8 @@ use std::fs::File;
 use std::io::{Cursor, Read};
 use std::path::Path;
 
+use crate::util::hash::splitmix64;
+
 const BLOCK: usize = 16 << 20;
 
 /// Which rows to keep.
@@ -494,14 +496,6 @@ impl BottomK {
         self.compact();
         self.rows
     }
-}
-
-/// SplitMix64 finaliser: a fast, well-mixed, portable hash of a u64.
-pub(crate) fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

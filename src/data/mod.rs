@@ -383,11 +383,7 @@ pub fn encode(p: Processed, catalog: Catalog) -> Dataset {
     for (k, &i) in items.iter().enumerate() {
         item_ix[i as usize] = k as u32;
     }
-    let user_ix: HashMap<u32, u32> = users
-        .iter()
-        .enumerate()
-        .map(|(k, &u)| (u, k as u32))
-        .collect();
+    let user_ix = crate::util::ids::dense_index(&users);
     let enc = |r: &Ratings| {
         let mut rows = Vec::with_capacity(r.len());
         let mut cols = Vec::with_capacity(r.len());

@@ -42,6 +42,17 @@ pub struct EvalSettings {
     pub block_users: usize,
 }
 
+impl From<&crate::config::EvalConfig> for EvalSettings {
+    /// The experiment's `eval:` section, as every run evaluates with it.
+    fn from(c: &crate::config::EvalConfig) -> Self {
+        Self {
+            ks: c.k.clone(),
+            relevance_threshold: c.relevance_threshold,
+            block_users: c.block_users,
+        }
+    }
+}
+
 /// Result of [`evaluate`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalReport {

@@ -120,7 +120,7 @@ pub fn report(dir: &Path, out: Option<&Path>) -> Result<Report, ReportError> {
     if is_run(dir) {
         let inp = run::RunInputs::read(dir)?;
         let emb = if dir.join("bundle/manifest.json").is_file() {
-            match crate::bundle::read(&dir.join("bundle")) {
+            match crate::bundle::read(&crate::bundle::in_run(dir)) {
                 Ok(b) => run::embedding_of(&b.engine, &b.catalog),
                 Err(e) => {
                     tracing::warn!(error = %e, "bundle unreadable; the report has no embedding plot");

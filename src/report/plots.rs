@@ -140,7 +140,7 @@ pub(crate) fn fmt_num(v: f64) -> String {
         let s = format!("{v:.1e}");
         s.replace(".0e", "e")
     } else if v.fract() == 0.0 {
-        group_thousands(v as i64)
+        crate::util::fmt::thousands(v as i64)
     } else {
         let digits = (4 - a.log10().floor() as i32 - 1).clamp(0, 6) as usize;
         let s = format!("{v:.digits$}");
@@ -154,22 +154,6 @@ pub(crate) fn fmt_num(v: f64) -> String {
         } else {
             s
         }
-    }
-}
-
-fn group_thousands(v: i64) -> String {
-    let digits = v.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (k, ch) in digits.chars().enumerate() {
-        if k > 0 && (digits.len() - k).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if v < 0 {
-        format!("-{out}")
-    } else {
-        out
     }
 }
 

@@ -443,34 +443,20 @@ pub(crate) fn rating_figure(stats: &Json) -> Option<BarFigure> {
     })
 }
 
-/// Flattens a YAML mapping to dotted keys; lists of scalars become
-/// `[a, b]`, other lists are left out (members get their own table).
-fn flatten(prefix: &str, v: &Yaml, out: &mut Vec<(String, String)>) {
-    match v {
-        Yaml::Mapping(m) => {
-            for (k, v) in m {
-                let k = k
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("{k:?}"));
-                let key = if prefix.is_empty() {
-                    k
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, out);
-            }
-        }
+/// A config as dotted keys; lists of scalars become `[a, b]`, other lists
+/// are left out (members get their own table).
+fn flat_config(v: &Yaml) -> Vec<(String, String)> {
+    crate::config::flatten(v, &|v| match v {
         Yaml::Sequence(s)
             if s.iter()
                 .all(|x| !matches!(x, Yaml::Mapping(_) | Yaml::Sequence(_))) =>
         {
             let items: Vec<String> = s.iter().map(scalar).collect();
-            out.push((prefix.to_string(), format!("[{}]", items.join(", "))));
+            Some(format!("[{}]", items.join(", ")))
         }
-        Yaml::Sequence(_) => {}
-        other => out.push((prefix.to_string(), scalar(other))),
-    }
+        Yaml::Sequence(_) => None,
+        other => Some(scalar(other)),
+    })
 }
 
 fn scalar(v: &Yaml) -> String {
@@ -488,8 +474,7 @@ fn scalar(v: &Yaml) -> String {
 
 /// The config keys worth a line in a report.
 fn config_rows(cfg: &Yaml, trains: bool) -> Vec<Vec<String>> {
-    let mut flat = Vec::new();
-    flatten("", cfg, &mut flat);
+    let flat = flat_config(cfg);
     let keep = |k: &str| {
         matches!(
             k,
@@ -518,8 +503,7 @@ fn config_rows(cfg: &Yaml, trains: bool) -> Vec<Vec<String>> {
 }
 
 fn member_settings(m: &Yaml) -> String {
-    let mut flat = Vec::new();
-    flatten("", m, &mut flat);
+    let flat = flat_config(m);
     flat.into_iter()
         .filter(|(k, _)| k != "kind" && k != "weight")
         .map(|(k, v)| format!("{k}={v}"))

@@ -131,7 +131,7 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::synth::{write_synthetic, BundleSpec};
+    use crate::testdata::bundle::{write_synthetic, BundleSpec};
 
     #[tokio::test]
     async fn batched_requests_get_their_own_results() {

@@ -160,26 +160,14 @@ impl Loaded {
         }
         let mut loaded = Self::new(bundle);
         // Lineage only: a missing or unreadable record never blocks serving.
-        loaded.promoted = std::fs::read(dir.join("PROMOTED.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        loaded.promoted = bundle::promoted::read(dir);
         Ok(loaded)
     }
 
     /// Indexes an already-read bundle.
     pub fn new(bundle: Bundle) -> Self {
-        let user_index = bundle
-            .users
-            .iter()
-            .enumerate()
-            .map(|(d, &u)| (u, d as u32))
-            .collect();
-        let item_index = bundle
-            .items
-            .iter()
-            .enumerate()
-            .map(|(d, &i)| (i, d as u32))
-            .collect();
+        let user_index = crate::util::ids::dense_index(&bundle.users);
+        let item_index = crate::util::ids::dense_index(&bundle.items);
         let names = bundle
             .catalog
             .iter()

@@ -18,7 +18,6 @@ mod pool;
 pub mod process;
 pub mod redact;
 pub mod routes;
-pub mod synth;
 
 use std::future::Future;
 use std::path::PathBuf;

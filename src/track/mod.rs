@@ -22,9 +22,13 @@ pub enum FileKind {
     Model,
 }
 
-/// One tracking backend. Object-safe, so training, evaluation, sweeps and
-/// promotion hold a `Box<dyn Tracker>` (usually a [`Fanout`]). Methods never
-/// fail the run: a backend that cannot deliver keeps the event for later.
+/// One remote tracking backend (Comet), mirroring what the local run store
+/// records. Object-safe: the pipeline of a run holds its backends in a
+/// [`Fanout`] and is the only holder — training and evaluation report
+/// through the run's metric callback (`FitContext::on_metric`), a sweep
+/// trial is itself a run, and promotion records into `PROMOTED.json` and
+/// Comet's model registry. Methods never fail the run: a backend that
+/// cannot deliver keeps the event for later.
 pub trait Tracker: Send {
     /// Flattened parameters (`a.b.c` → value).
     fn log_params(&mut self, params: &[(String, String)]);

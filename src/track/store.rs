@@ -58,6 +58,16 @@ impl GitInfo {
         })
     }
 
+    /// The uncommitted changes (`git diff HEAD` in the current directory)
+    /// when the checkout is dirty, so a tracked run can be reproduced.
+    pub fn uncommitted_patch(&self) -> Option<String> {
+        if !self.dirty {
+            return None;
+        }
+        let out = Command::new("git").args(["diff", "HEAD"]).output().ok()?;
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// The same state with credentials stripped from the remote: for records
     /// made from a GitInfo read back from disk (a meta.json written before
     /// remotes were cleaned, a hand-edited one).

@@ -5,6 +5,16 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
+/// SplitMix64's output mix (Steele, Lea & Flood 2014): a fast bijective
+/// scramble of a counter or key, used to derive independent seeds and
+/// sampling keys from one seed.
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Incremental SHA-256 fingerprint, rendered as the first 16 hex digits.
 #[derive(Default)]
 pub(crate) struct Fingerprint(Sha256);

@@ -5,6 +5,7 @@
 pub(crate) mod archive;
 pub mod client;
 pub mod outbox;
+pub mod registry;
 pub(crate) mod sender;
 
 use crate::config::{CometConfig, CometMode};
@@ -305,17 +306,9 @@ pub fn write_archive(run_dir: &Path) -> std::io::Result<PathBuf> {
     Ok(out)
 }
 
-/// 12345 → "12,345".
+/// An event count as people read it: 12345 → "12,345".
 pub fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::util::fmt::thousands(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 /// Result of syncing one run.

@@ -1,4 +1,5 @@
-//! Synthetic bundles for tests, the load benchmark and the page demo: random
+//! Synthetic bundles for tests and the serving benchmark (a fixture, kept out
+//! of `serve`: the server never links it): random
 //! factor embeddings, popularity, optional content vectors, a sparse history.
 
 use std::collections::BTreeMap;
@@ -190,5 +191,14 @@ pub fn write_synthetic(dir: &Path, spec: &BundleSpec) -> std::io::Result<()> {
         data_fingerprint: "synthetic",
         metrics: BTreeMap::from([("ndcg@10".to_string(), 0.0)]),
     };
-    bundle::write(dir, &engine, &users, &items, &catalog, &lineage)
+    bundle::write(
+        dir,
+        &bundle::Contents {
+            engine: &engine,
+            users: &users,
+            items: &items,
+            catalog: &catalog,
+            lineage,
+        },
+    )
 }

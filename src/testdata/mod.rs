@@ -6,7 +6,10 @@
 //! so a CI machine can never pass by skipping.
 //!
 //! Public (and hidden from the docs) so the integration tests in `tests/`
-//! use the same rule as the unit tests.
+//! use the same rule as the unit tests. [`bundle`] makes synthetic model
+//! bundles for the serving tests and benchmark.
+
+pub mod bundle;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
