@@ -42,19 +42,14 @@ pub enum BundleError {
     /// File missing or unreadable.
     #[error("{}: {source}", path.display())]
     Io {
-        /// File.
         path: PathBuf,
-        /// Cause.
         source: std::io::Error,
     },
     /// Checksum mismatch: the bundle was modified or truncated.
     #[error("{}: checksum mismatch (manifest says {want}, file hashes to {got}); the bundle is corrupted, promote or copy it again", path.display())]
     Checksum {
-        /// File.
         path: PathBuf,
-        /// Expected.
         want: String,
-        /// Actual.
         got: String,
     },
     /// Anything structurally wrong.
@@ -62,7 +57,6 @@ pub enum BundleError {
     Invalid {
         /// Bundle dir.
         path: PathBuf,
-        /// What.
         msg: String,
     },
 }
@@ -84,7 +78,6 @@ pub struct MemberMeta {
 /// manifest.json.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Format version.
     pub format_version: u32,
     /// Model kind of the experiment.
     pub model_kind: String,
@@ -96,7 +89,6 @@ pub struct Manifest {
     pub created: String,
     /// Git commit of the code.
     pub git_commit: Option<String>,
-    /// Data fingerprint.
     pub data_fingerprint: String,
     /// Evaluation metrics of the run.
     pub metrics: BTreeMap<String, f64>,
@@ -106,7 +98,6 @@ pub struct Manifest {
     pub n_users: usize,
     /// Servable items.
     pub n_items: usize,
-    /// Members.
     pub members: Vec<MemberMeta>,
     /// sha256 of each data file.
     pub files: BTreeMap<String, String>,
@@ -117,26 +108,20 @@ pub struct Manifest {
 pub struct CatalogEntry {
     /// Raw id (MAL_ID).
     pub id: u32,
-    /// Name.
     pub name: String,
-    /// English name.
     pub english_name: Option<String>,
-    /// Genres.
     pub genres: Vec<String>,
-    /// Type.
+    /// MAL's type: TV, Movie, OVA, ONA, Special or Music.
     pub kind: Option<String>,
-    /// Episodes.
     pub episodes: Option<u32>,
     /// MAL score.
     pub score: Option<f32>,
-    /// Synopsis.
     pub synopsis: Option<String>,
 }
 
 /// A loaded bundle.
 #[derive(Debug, Clone)]
 pub struct Bundle {
-    /// Manifest.
     pub manifest: Manifest,
     /// The engine (histories included).
     pub engine: Engine,

@@ -167,7 +167,6 @@ impl Default for Options {
 /// One metric of one run against the baseline.
 #[derive(Debug, Clone, Serialize)]
 pub struct Test {
-    /// Metric.
     pub metric: String,
     /// Users paired.
     pub users: usize,

@@ -33,13 +33,17 @@ pub enum Normalization {
     Zscore,
 }
 
+// The `*Keys` structs are each model section's YAML keys with their
+// defaults, as deserialised; `ModelConfig` is what they check into. (The
+// trainers' settings are `train::*Params`.)
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-struct EaseParams {
+struct EaseKeys {
     l2: f32,
     prune_top_k: usize,
 }
-impl Default for EaseParams {
+impl Default for EaseKeys {
     fn default() -> Self {
         Self {
             l2: 500.0,
@@ -50,13 +54,13 @@ impl Default for EaseParams {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-struct UserKnnParams {
+struct UserKnnKeys {
     neighbors: usize,
     similarity: Similarity,
     like_quantile: f32,
     factors: usize,
 }
-impl Default for UserKnnParams {
+impl Default for UserKnnKeys {
     fn default() -> Self {
         Self {
             neighbors: 50,
@@ -69,7 +73,7 @@ impl Default for UserKnnParams {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-struct ContentParams {
+struct ContentKeys {
     genre_weight: f32,
     synopsis_weight: f32,
     type_weight: f32,
@@ -78,7 +82,7 @@ struct ContentParams {
     max_features: usize,
     like_quantile: f32,
 }
-impl Default for ContentParams {
+impl Default for ContentKeys {
     fn default() -> Self {
         Self {
             genre_weight: 1.0,
@@ -94,10 +98,10 @@ impl Default for ContentParams {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-struct RecNetParams {
+struct RecNetKeys {
     embedding_dim: usize,
 }
-impl Default for RecNetParams {
+impl Default for RecNetKeys {
     fn default() -> Self {
         Self { embedding_dim: 128 }
     }
@@ -105,7 +109,7 @@ impl Default for RecNetParams {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-struct MfParams {
+struct MfKeys {
     factors: usize,
     epochs: u32,
     lr: f64,
@@ -113,7 +117,7 @@ struct MfParams {
     batch_size: usize,
     min_rating: f32,
 }
-impl Default for MfParams {
+impl Default for MfKeys {
     fn default() -> Self {
         Self {
             factors: 64,
@@ -151,7 +155,7 @@ enum NormSetting {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
-struct HybridParams {
+struct HybridKeys {
     normalization: Option<NormSetting>,
     weights: HybridWeights,
 }
@@ -215,7 +219,6 @@ pub enum ModelConfig {
     MfBpr {
         /// Latent factors.
         factors: usize,
-        /// Epochs.
         epochs: u32,
         /// Adam learning rate.
         lr: f64,
@@ -311,14 +314,14 @@ impl ModelConfig {
                 ModelConfig::Popularity
             }
             "ease" => {
-                let p: EaseParams = deserialize_at(rest, file, key)?;
+                let p: EaseKeys = deserialize_at(rest, file, key)?;
                 ModelConfig::Ease {
                     l2: p.l2,
                     prune_top_k: p.prune_top_k,
                 }
             }
             "user_knn" => {
-                let p: UserKnnParams = deserialize_at(rest, file, key)?;
+                let p: UserKnnKeys = deserialize_at(rest, file, key)?;
                 ModelConfig::UserKnn {
                     neighbors: p.neighbors,
                     similarity: p.similarity,
@@ -327,7 +330,7 @@ impl ModelConfig {
                 }
             }
             "content" => {
-                let p: ContentParams = deserialize_at(rest, file, key)?;
+                let p: ContentKeys = deserialize_at(rest, file, key)?;
                 ModelConfig::Content {
                     genre_weight: p.genre_weight,
                     synopsis_weight: p.synopsis_weight,
@@ -339,13 +342,13 @@ impl ModelConfig {
                 }
             }
             "recommender_net" => {
-                let p: RecNetParams = deserialize_at(rest, file, key)?;
+                let p: RecNetKeys = deserialize_at(rest, file, key)?;
                 ModelConfig::RecommenderNet {
                     embedding_dim: p.embedding_dim,
                 }
             }
             "mf_bpr" => {
-                let p: MfParams = deserialize_at(rest, file, key)?;
+                let p: MfKeys = deserialize_at(rest, file, key)?;
                 ModelConfig::MfBpr {
                     factors: p.factors,
                     epochs: p.epochs,
@@ -456,7 +459,7 @@ impl ModelConfig {
         m.insert("kind".into(), self.kind().into());
         let params = match self {
             ModelConfig::Popularity => Value::Null,
-            ModelConfig::Ease { l2, prune_top_k } => serde_yaml::to_value(EaseParams {
+            ModelConfig::Ease { l2, prune_top_k } => serde_yaml::to_value(EaseKeys {
                 l2: *l2,
                 prune_top_k: *prune_top_k,
             })
@@ -466,7 +469,7 @@ impl ModelConfig {
                 similarity,
                 like_quantile,
                 factors,
-            } => serde_yaml::to_value(UserKnnParams {
+            } => serde_yaml::to_value(UserKnnKeys {
                 neighbors: *neighbors,
                 similarity: *similarity,
                 like_quantile: *like_quantile,
@@ -481,7 +484,7 @@ impl ModelConfig {
                 min_df,
                 max_features,
                 like_quantile,
-            } => serde_yaml::to_value(ContentParams {
+            } => serde_yaml::to_value(ContentKeys {
                 genre_weight: *genre_weight,
                 synopsis_weight: *synopsis_weight,
                 type_weight: *type_weight,
@@ -491,7 +494,7 @@ impl ModelConfig {
                 like_quantile: *like_quantile,
             })
             .unwrap_or(Value::Null),
-            ModelConfig::RecommenderNet { embedding_dim } => serde_yaml::to_value(RecNetParams {
+            ModelConfig::RecommenderNet { embedding_dim } => serde_yaml::to_value(RecNetKeys {
                 embedding_dim: *embedding_dim,
             })
             .unwrap_or(Value::Null),
@@ -502,7 +505,7 @@ impl ModelConfig {
                 reg,
                 batch_size,
                 min_rating,
-            } => serde_yaml::to_value(MfParams {
+            } => serde_yaml::to_value(MfKeys {
                 factors: *factors,
                 epochs: *epochs,
                 lr: *lr,
@@ -557,7 +560,7 @@ fn hybrid_from(rest: Value, file: &Path, key: &str) -> Result<ModelConfig, Confi
         return Err(invalid(file, key, "allowed: a mapping"));
     };
     let members_v = map.remove("members");
-    let p: HybridParams = deserialize_at(Value::Mapping(map), file, key)?;
+    let p: HybridKeys = deserialize_at(Value::Mapping(map), file, key)?;
     let auto = p.weights == HybridWeights::Auto;
     let normalization = match p.normalization {
         None if auto => None,

@@ -81,7 +81,7 @@ pub enum Sample {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// Reader.
+    /// Which files `path` holds, and so which reader loads them.
     pub format: DataFormat,
     /// Folder with the raw files (mal2020, movielens).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -142,9 +142,9 @@ pub enum Holdout {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SynthConfig {
-    /// Users.
+    /// Users to generate.
     pub users: u32,
-    /// Anime.
+    /// Anime in the generated catalogue.
     pub anime: u32,
     /// animelist.csv rows (including unrated ones).
     pub rows: u64,
@@ -221,7 +221,7 @@ pub enum LrScheduleKind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LrSchedule {
-    /// Kind.
+    /// Shape of the learning rate over the epochs.
     pub kind: LrScheduleKind,
     /// First epoch's rate.
     pub start: f64,
@@ -320,7 +320,7 @@ impl Default for TrainConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalConfig {
-    /// Cut-offs.
+    /// Cut-offs K of every ranking metric (`ndcg@K`, ...).
     pub k: Vec<usize>,
     /// Ratings at or above this are relevant (7 on 1–10 scales, 4 on 1–5).
     pub relevance_threshold: f32,

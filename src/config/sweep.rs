@@ -111,12 +111,12 @@ pub enum ParamSpace {
     Values(Vec<serde_yaml::Value>),
     /// Uniform on [lo, hi].
     Uniform {
-        /// Bounds.
+        /// `[low, high]`, sampled uniformly.
         uniform: [f64; 2],
     },
     /// Log-uniform on [lo, hi], lo > 0.
     LogUniform {
-        /// Bounds.
+        /// `[low, high]`, both > 0, sampled uniformly in log space.
         log_uniform: [f64; 2],
     },
     /// Uniform integers in [lo, hi].

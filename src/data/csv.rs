@@ -32,7 +32,7 @@ pub enum Selection {
     Random {
         /// Rows wanted.
         n: u64,
-        /// Seed.
+        /// Seed of the sample: the same seed keeps the same rows.
         seed: u64,
     },
 }

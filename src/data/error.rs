@@ -18,7 +18,6 @@ pub enum DataError {
     Io {
         /// The file.
         path: PathBuf,
-        /// Cause.
         source: std::io::Error,
     },
     /// Zero bytes, or a header and nothing else where rows are required.

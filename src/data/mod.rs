@@ -45,7 +45,7 @@ impl Ratings {
             rating: Vec::with_capacity(n),
         }
     }
-    /// Rows.
+    /// Number of ratings.
     pub fn len(&self) -> usize {
         self.user.len()
     }
@@ -93,25 +93,19 @@ impl Ratings {
 pub struct Anime {
     /// MAL_ID.
     pub id: u32,
-    /// Name.
     pub name: String,
-    /// English name.
     pub english_name: Option<String>,
-    /// Japanese name.
     pub japanese_name: Option<String>,
     /// Genres, in file order.
     pub genres: Vec<String>,
     /// Type (TV, Movie, OVA, …).
     pub kind: Option<String>,
-    /// Episodes.
     pub episodes: Option<u32>,
     /// MAL score.
     pub score: Option<f32>,
-    /// Members.
+    /// MAL users who list the anime (the `Members` column).
     pub members: Option<u64>,
-    /// Studios.
     pub studios: Vec<String>,
-    /// Synopsis.
     pub synopsis: Option<String>,
 }
 
@@ -162,7 +156,6 @@ pub struct Processed {
     pub test: Ratings,
     /// Cleaning counts.
     pub clean: CleanStats,
-    /// Fingerprint.
     pub fingerprint: String,
     /// Whether it came from the cache.
     pub cached: bool,

@@ -22,7 +22,6 @@ pub struct CleanStats {
     pub sparse_user_rows: u64,
     /// Users dropped.
     pub sparse_users: u64,
-    /// Rows kept.
     pub rows_kept: u64,
 }
 

@@ -6,9 +6,7 @@ use crate::sparse::Csr;
 /// Dense row-major matrix.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Mat {
-    /// Rows.
     pub rows: usize,
-    /// Columns.
     pub cols: usize,
     /// rows × cols values.
     pub data: Vec<f32>,
@@ -258,7 +256,6 @@ pub enum Part {
     },
     /// User-based CF over rating histories.
     UserKnn {
-        /// Neighbours.
         neighbors: usize,
         /// A neighbour's item counts as liked at or above this quantile of their ratings.
         like_quantile: f32,

@@ -39,7 +39,6 @@ pub enum RunError {
     NotARun {
         /// The config file looked for.
         path: PathBuf,
-        /// Cause.
         source: std::io::Error,
     },
     /// The saved config.yaml does not parse.

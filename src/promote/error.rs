@@ -23,7 +23,6 @@ pub enum PromoteError {
     NotPromotable {
         /// The run.
         dir: PathBuf,
-        /// Why.
         why: String,
     },
     /// No candidate finished with the metric.
@@ -39,7 +38,6 @@ pub enum PromoteError {
     BadBundle {
         /// The run.
         dir: PathBuf,
-        /// Cause.
         source: crate::bundle::BundleError,
     },
     /// The staged copy does not verify (disk trouble); nothing was replaced.
@@ -47,7 +45,6 @@ pub enum PromoteError {
     CopyCorrupt {
         /// The destination.
         to: PathBuf,
-        /// Cause.
         source: crate::bundle::BundleError,
     },
     /// `--from comet` but no run was tracked there.

@@ -33,7 +33,6 @@ pub enum ReportError {
     Read {
         /// The file.
         path: PathBuf,
-        /// Cause.
         source: std::io::Error,
     },
     /// An input file is malformed.
@@ -51,7 +50,6 @@ pub enum ReportError {
     Write {
         /// The file or folder.
         path: PathBuf,
-        /// Cause.
         source: std::io::Error,
     },
 }

@@ -57,9 +57,7 @@ pub struct Item {
     pub anime_id: u32,
     /// Original name.
     pub name: String,
-    /// English name.
     pub english_name: Option<String>,
-    /// Genres.
     pub genres: Vec<String>,
     /// Model score (higher is better; scale depends on the model).
     pub score: f32,
@@ -68,7 +66,6 @@ pub struct Item {
     /// Type (TV, Movie, ...).
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    /// Episodes.
     pub episodes: Option<u32>,
     /// First ~240 characters of the synopsis.
     pub synopsis: Option<String>,
@@ -83,9 +80,7 @@ pub struct SearchHit {
     pub anime_id: u32,
     /// Original name.
     pub name: String,
-    /// English name.
     pub english_name: Option<String>,
-    /// Genres.
     pub genres: Vec<String>,
     /// MyAnimeList average score.
     pub mal_score: Option<f32>,

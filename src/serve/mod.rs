@@ -241,7 +241,6 @@ impl AppState {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Settings.
     pub fn cfg(&self) -> &Config {
         &self.0.cfg
     }

@@ -30,9 +30,8 @@ pub struct Row {
     pub rank: Option<usize>,
     /// Trial index.
     pub trial: usize,
-    /// Trial id.
     pub trial_id: String,
-    /// State.
+    /// Where the trial stands: pending, running, done, failed or pruned.
     pub status: RunStatus,
     /// Run directory, relative to the sweep directory.
     pub run_dir: PathBuf,

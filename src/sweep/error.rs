@@ -10,7 +10,6 @@ pub enum SweepError {
     PlanUnreadable {
         /// The plan file.
         path: PathBuf,
-        /// Cause.
         source: std::io::Error,
     },
     /// plan.json is not a plan, is of another format, or names unsafe paths.
@@ -67,7 +66,6 @@ pub enum SweepError {
     Lock {
         /// The lock file.
         path: PathBuf,
-        /// Cause.
         source: std::io::Error,
     },
     /// A trial's log file cannot be created, or its process started.
@@ -75,7 +73,6 @@ pub enum SweepError {
     Spawn {
         /// What was attempted.
         what: String,
-        /// Cause.
         source: std::io::Error,
     },
     /// TPE proposed nothing new (every suggestion repeated a trial).

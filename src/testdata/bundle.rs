@@ -13,9 +13,7 @@ use crate::sparse::Csr;
 /// Shape of a synthetic bundle.
 #[derive(Debug, Clone)]
 pub struct BundleSpec {
-    /// Anime.
     pub n_items: usize,
-    /// Users.
     pub n_users: usize,
     /// Embedding dimensions.
     pub dims: usize,

@@ -14,7 +14,6 @@ use std::io::{self, BufWriter, Write};
 pub struct MetricEvent {
     /// Metric name, e.g. `train_loss`.
     pub name: String,
-    /// Value.
     pub value: f64,
     /// Step (monotone per run).
     pub step: u64,

@@ -43,7 +43,6 @@ pub trait Tracker: Send {
     );
     /// A free-form key/value ("other").
     fn log_other(&mut self, key: &str, value: &str);
-    /// Tags.
     fn add_tags(&mut self, tags: &[String]);
     /// Git state and, when the tree is dirty, the patch.
     fn log_git(&mut self, git: &store::GitInfo, patch: Option<&str>);
@@ -107,7 +106,6 @@ impl Tracker for Fanout {
 pub struct SystemInfo {
     /// Command line.
     pub command: Vec<String>,
-    /// Host name.
     pub hostname: String,
     /// e.g. `Linux-6.1-x86_64`.
     pub os: String,

@@ -82,7 +82,6 @@ impl GitInfo {
 /// meta.json: who, what, when, from which code and data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Meta {
-    /// Run id.
     pub run_id: String,
     /// Experiment name.
     pub experiment: String,

@@ -31,7 +31,6 @@ pub enum LockError {
     Io {
         /// The lock file.
         path: PathBuf,
-        /// Cause.
         source: io::Error,
     },
 }

@@ -164,24 +164,13 @@ pub enum CometError {
     Busy(String),
     /// Could not connect: nothing was sent.
     #[error("{endpoint}: cannot connect: {msg}")]
-    Connect {
-        /// Endpoint.
-        endpoint: String,
-        /// Cause.
-        msg: String,
-    },
+    Connect { endpoint: String, msg: String },
     /// The request went out but no (complete) answer came back.
     #[error("{endpoint}: no answer: {msg}")]
-    NoAnswer {
-        /// Endpoint.
-        endpoint: String,
-        /// Cause.
-        msg: String,
-    },
+    NoAnswer { endpoint: String, msg: String },
     /// An HTTP error status.
     #[error("{endpoint}: HTTP {status}: {msg}")]
     Status {
-        /// Endpoint.
         endpoint: String,
         /// Status code.
         status: u16,
@@ -192,12 +181,7 @@ pub enum CometError {
     },
     /// A reply that does not parse.
     #[error("{endpoint}: bad reply: {msg}")]
-    BadReply {
-        /// Endpoint.
-        endpoint: String,
-        /// Cause.
-        msg: String,
-    },
+    BadReply { endpoint: String, msg: String },
     /// A local file to upload cannot be read.
     #[error("{0}")]
     File(String),
@@ -243,7 +227,6 @@ impl CometError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentInfo {
-    /// Key.
     pub experiment_key: String,
     /// Name.
     #[serde(default)]
@@ -260,7 +243,6 @@ pub struct ExperimentInfo {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredMetric {
-    /// Name.
     pub metric_name: String,
     /// Value, a string on the wire.
     #[serde(default)]
@@ -297,7 +279,6 @@ impl Client {
         Ok(Self { s, http })
     }
 
-    /// Settings.
     pub fn settings(&self) -> &Settings {
         &self.s
     }

@@ -314,7 +314,7 @@ pub fn group(n: u64) -> String {
 /// Result of syncing one run.
 #[derive(Debug, Clone)]
 pub struct SyncResult {
-    /// Delivered now.
+    /// Events delivered by this call (the rest of `delivered` went earlier).
     pub delivered_now: u64,
     /// Delivered in total.
     pub delivered: u64,
@@ -369,9 +369,7 @@ pub fn sync(run_dir: &Path) -> Result<SyncResult, CometError> {
 /// One row of `anirec comet runs`.
 #[derive(Debug, Clone)]
 pub struct RunRow {
-    /// Key.
     pub key: String,
-    /// Name.
     pub name: String,
     /// The chosen metric (last, max).
     pub metric: Option<(Option<f64>, Option<f64>)>,

@@ -24,12 +24,10 @@ pub enum Event {
     },
     /// A metric point.
     Metric {
-        /// Name.
         name: String,
         /// Value (NaN/Inf allowed; sent as strings).
         #[serde(with = "f64_text")]
         value: f64,
-        /// Step.
         step: u64,
         /// Epoch.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,13 +36,7 @@ pub enum Event {
         ts: u64,
     },
     /// An "other" key/value.
-    Other {
-        /// Key.
-        key: String,
-        /// Value.
-        value: String,
-    },
-    /// Tags.
+    Other { key: String, value: String },
     Tags {
         /// Tags to add.
         tags: Vec<String>,
@@ -55,13 +47,11 @@ pub enum Event {
         commit: String,
         /// Root commit.
         root: Option<String>,
-        /// Branch.
         branch: Option<String>,
         /// origin URL.
         remote: Option<String>,
         /// Dirty flag.
         dirty: bool,
-        /// User.
         user: String,
         /// Patch file (relative to the run dir) when dirty.
         patch: Option<String>,
@@ -91,7 +81,6 @@ pub enum Event {
         start_ms: u64,
         /// End (unix ms).
         end_ms: u64,
-        /// Crashed?
         failed: bool,
         /// Error message of a failed run.
         error: Option<String>,
@@ -149,9 +138,7 @@ pub struct Entry {
 /// Persistent delivery state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct State {
-    /// Workspace.
     pub workspace: String,
-    /// Project.
     pub project: String,
     /// Experiment name on Comet (unique per run).
     pub name: String,
@@ -336,7 +323,7 @@ impl JournalWriter {
         Ok(self.seq)
     }
 
-    /// fsync.
+    /// Flushes and fsyncs the journal: every event written so far survives a crash.
     pub fn sync(&mut self) -> io::Result<()> {
         self.w.flush()?;
         self.w.get_ref().sync_data()
