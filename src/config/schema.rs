@@ -375,9 +375,21 @@ pub struct TrackingConfig {
 }
 
 impl Experiment {
-    /// Value and cross-field checks that serde cannot express.
+    /// Value and cross-field checks that serde cannot express, section by
+    /// section; the first problem found is the error.
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         let f: &Path = &self.source_file;
+        self.check_name(f)?;
+        self.data.check(f)?;
+        self.train.check(f)?;
+        self.eval.check(f)?;
+        if let Some(sweep) = &self.sweep {
+            sweep.check(self, f)?;
+        }
+        Ok(())
+    }
+
+    fn check_name(&self, f: &Path) -> Result<(), ConfigError> {
         // The name is a folder under runs_dir: `..` or `.` would put runs
         // above it or in it, a leading dot would hide them.
         if self.name.is_empty()
@@ -397,26 +409,32 @@ impl Experiment {
                 ),
             ));
         }
-        let d = &self.data;
+        Ok(())
+    }
+}
+
+impl DataConfig {
+    fn check(&self, f: &Path) -> Result<(), ConfigError> {
+        let d = self;
         match d.format {
-            DataFormat::Mal2020 | DataFormat::Movielens if d.source.is_none() => {
-                return Err(invalid(
-                    f,
-                    "data.source",
-                    "missing; allowed: the folder holding the raw files (required for this data.format)",
-                ))
-            }
-            _ => {}
+        DataFormat::Mal2020 | DataFormat::Movielens if d.source.is_none() => {
+            return Err(invalid(
+                f,
+                "data.source",
+                "missing; allowed: the folder holding the raw files (required for this data.format)",
+            ))
         }
+        _ => {}
+    }
         if d.max_rows == Some(0) {
             return Err(invalid(f, "data.max_rows", "0 is not allowed; allowed: a positive row count, or leave it out to load every row"));
         }
         if d.min_user_ratings < 2 {
             return Err(invalid(
-                f,
-                "data.min_user_ratings",
-                format!("{} is not allowed; allowed: an integer >= 2 (a user needs a train and a test row)", d.min_user_ratings),
-            ));
+            f,
+            "data.min_user_ratings",
+            format!("{} is not allowed; allowed: an integer >= 2 (a user needs a train and a test row)", d.min_user_ratings),
+        ));
         }
         let s = &d.split;
         if !(s.test_ratio > 0.0 && s.test_ratio < 1.0) {
@@ -439,15 +457,21 @@ impl Experiment {
         let syn = &d.synth;
         if syn.users == 0 || syn.anime < 10 || syn.rows < u64::from(syn.users) {
             return Err(invalid(
-                f,
-                "data.synth",
-                format!(
-                    "users {} / anime {} / rows {} not allowed; allowed: users >= 1, anime >= 10, rows >= users",
-                    syn.users, syn.anime, syn.rows
-                ),
-            ));
+            f,
+            "data.synth",
+            format!(
+                "users {} / anime {} / rows {} not allowed; allowed: users >= 1, anime >= 10, rows >= users",
+                syn.users, syn.anime, syn.rows
+            ),
+        ));
         }
-        let t = &self.train;
+        Ok(())
+    }
+}
+
+impl TrainConfig {
+    fn check(&self, f: &Path) -> Result<(), ConfigError> {
+        let t = self;
         if t.epochs == 0 || t.batch_size == 0 {
             return Err(invalid(
                 f,
@@ -492,7 +516,13 @@ impl Experiment {
                 ),
             ));
         }
-        let e = &self.eval;
+        Ok(())
+    }
+}
+
+impl EvalConfig {
+    fn check(&self, f: &Path) -> Result<(), ConfigError> {
+        let e = self;
         if e.k.is_empty() || e.k.iter().any(|&k| k == 0 || k > 1000) {
             return Err(invalid(
                 f,
@@ -516,9 +546,6 @@ impl Experiment {
                 "eval.relevance_threshold",
                 "allowed: a finite rating",
             ));
-        }
-        if let Some(sweep) = &self.sweep {
-            sweep.check(self, f)?;
         }
         Ok(())
     }

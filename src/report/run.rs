@@ -547,8 +547,52 @@ fn stats_rows(stats: &Json) -> Vec<Vec<String>> {
 
 /// The markdown of a run report. `plots` are relative to the markdown file
 /// under `plots_rel`.
+/// The run's plots as the report links them.
+struct Figures<'a> {
+    plots: &'a [Plot],
+    extra: &'a [Plot],
+    rel: &'a str,
+}
+
+impl Figures<'_> {
+    fn find(&self, stem: &str) -> Option<&Plot> {
+        self.plots.iter().chain(self.extra).find(|p| p.stem == stem)
+    }
+
+    fn img(&self, md: &mut String, p: &Plot) {
+        md.push('\n');
+        md.push_str(&markdown::image(
+            &p.caption,
+            &format!("{}/{}.png", self.rel, p.stem),
+        ));
+    }
+}
+
+/// report.md of one run: identity, configuration, data, metrics, members,
+/// training curves and the embedding plot, each section only when the run
+/// has what it needs.
 pub(crate) fn markdown(inp: &RunInputs, plots: &[Plot], plots_rel: &str, extra: &[Plot]) -> String {
+    let figs = Figures {
+        plots,
+        extra,
+        rel: plots_rel,
+    };
     let mut md = String::new();
+    identity_section(&mut md, inp);
+    config_section(&mut md, inp);
+    data_section(&mut md, inp, &figs);
+    metrics_section(&mut md, inp, &figs);
+    members_section(&mut md, inp, &figs);
+    training_section(&mut md, inp, &figs);
+    if let Some(p) = figs.find("embeddings_pca") {
+        md.push_str("\n## Item embeddings\n");
+        figs.img(&mut md, p);
+    }
+    md
+}
+
+/// Title and the run's identity table (status, model, times, git, data).
+fn identity_section(md: &mut String, inp: &RunInputs) {
     let meta = inp.meta.clone().unwrap_or(Json::Null);
     let s = |k: &str| meta[k].as_str().unwrap_or("?").to_string();
     let _ = writeln!(md, "# Run report: {} / {}\n", s("experiment"), s("run_id"));
@@ -584,15 +628,9 @@ pub(crate) fn markdown(inp: &RunInputs, plots: &[Plot], plots_rel: &str, extra: 
     if let Some(e) = meta["error"].as_str() {
         let _ = writeln!(md, "\n**Error:** {}", markdown::cell(e));
     }
-    let find = |stem: &str| plots.iter().chain(extra).find(|p| p.stem == stem);
-    let img = |md: &mut String, p: &Plot| {
-        md.push('\n');
-        md.push_str(&markdown::image(
-            &p.caption,
-            &format!("{plots_rel}/{}.png", p.stem),
-        ));
-    };
+}
 
+fn config_section(md: &mut String, inp: &RunInputs) {
     if let Some(cfg) = &inp.config {
         md.push_str("\n## Configuration\n\n");
         // train.* drives recommender_net only (mf_bpr has its own keys).
@@ -604,15 +642,20 @@ pub(crate) fn markdown(inp: &RunInputs, plots: &[Plot], plots_rel: &str, extra: 
             &config_rows(cfg, recnet),
         ));
     }
+}
 
+fn data_section(md: &mut String, inp: &RunInputs, figs: &Figures) {
     if let Some(stats) = &inp.data_stats {
         md.push_str("\n## Data\n\n");
         md.push_str(&table(&["", "value"], &[false, true], &stats_rows(stats)));
-        if let Some(p) = find("rating_distribution") {
-            img(&mut md, p);
+        if let Some(p) = figs.find("rating_distribution") {
+            figs.img(md, p);
         }
     }
+}
 
+/// Ranking metrics at each K, the scalar figures, the per-user spread.
+fn metrics_section(md: &mut String, inp: &RunInputs, figs: &Figures) {
     md.push_str("\n## Metrics\n\n");
     let ks = inp.ks();
     let mut headers = vec!["metric".to_string()];
@@ -666,10 +709,13 @@ pub(crate) fn markdown(inp: &RunInputs, plots: &[Plot], plots_rel: &str, extra: 
             &rows,
         ));
     }
-    if let Some(p) = find("metrics_at_k") {
-        img(&mut md, p);
+    if let Some(p) = figs.find("metrics_at_k") {
+        figs.img(md, p);
     }
+}
 
+/// A blend's members, each evaluated alone, beside the blend.
+fn members_section(md: &mut String, inp: &RunInputs, figs: &Figures) {
     if let Some(primary) = inp.primary() {
         let rows = member_rows(inp, &primary);
         if !rows.is_empty() {
@@ -714,12 +760,16 @@ pub(crate) fn markdown(inp: &RunInputs, plots: &[Plot], plots_rel: &str, extra: 
             let h: Vec<&str> = headers.iter().map(String::as_str).collect();
             let numeric: Vec<bool> = (0..h.len()).map(|k| k >= 3 || k == 1).collect();
             md.push_str(&table(&h, &numeric, &table_rows));
-            if let Some(p) = find("members") {
-                img(&mut md, p);
+            if let Some(p) = figs.find("members") {
+                figs.img(md, p);
             }
         }
     }
+}
 
+/// Loss curves of each trainer.
+fn training_section(md: &mut String, inp: &RunInputs, figs: &Figures) {
+    let plots = figs.plots;
     let training: Vec<&Plot> = plots
         .iter()
         .filter(|p| p.stem.starts_with("training"))
@@ -746,14 +796,9 @@ pub(crate) fn markdown(inp: &RunInputs, plots: &[Plot], plots_rel: &str, extra: 
             );
         }
         for p in training {
-            img(&mut md, p);
+            figs.img(md, p);
         }
     }
-    if let Some(p) = find("embeddings_pca") {
-        md.push_str("\n## Item embeddings\n");
-        img(&mut md, p);
-    }
-    md
 }
 
 #[cfg(test)]

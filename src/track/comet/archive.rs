@@ -15,6 +15,98 @@ use std::path::Path;
 use zip::write::SimpleFileOptions;
 
 /// Writes the archive of a run's journal to `out` (atomically).
+/// The archive's messages and member files, built from the journal in order.
+struct Messages {
+    msgs: Vec<Value>,
+    files: Vec<(String, std::path::PathBuf)>,
+    tags: Vec<String>,
+    start: Option<u64>,
+    stop: Option<u64>,
+    /// Figures so far (Comet numbers them).
+    fig: u32,
+    /// Timestamp given to events that carry none: the last metric's.
+    now: u64,
+}
+
+impl Messages {
+    /// One journal entry as the official client's offline messages.
+    fn add(&mut self, run_dir: &Path, offline_id: &str, e: &Entry) {
+        match &e.ev {
+            Event::Param { name, value } => self.msgs.push(json!({"type": "parameter_msg", "payload": {
+                "context": null, "local_timestamp": self.now,
+                "param": {"paramName": name, "paramValue": param_value(value), "source": "manual", "step": null}}})),
+            Event::Metric { name, value, step, epoch, ts } => {
+                self.now = *ts;
+                let v = if value.is_finite() { json!(value) } else { json!(super::outbox::nonfinite(*value)) };
+                self.msgs.push(json!({"type": "metric_msg", "payload": {
+                    "context": null, "local_timestamp": ts,
+                    "metric": {"epoch": epoch, "metricName": name, "metricValue": v, "step": step}}}));
+            }
+            Event::Other { key, value } => self.msgs.push(json!({"type": "log_other", "payload": {"key": key, "value": value}})),
+            Event::Tags { tags: t } => {
+                for x in t {
+                    if !self.tags.contains(x) {
+                        self.tags.push(x.clone());
+                    }
+                }
+            }
+            Event::Git { commit, root, branch, remote, user, patch, .. } => {
+                self.msgs.push(json!({"type": "git_metadata", "payload": {"git_metadata": {
+                    "branch": branch.as_ref().map(|b| format!("refs/heads/{b}")),
+                    "origin": remote.as_deref().map(strip_credentials), "parent": commit,
+                    "root": root.as_deref().unwrap_or(commit), "user": user}}}));
+                if let Some(p) = patch.as_deref().and_then(|p| inside(run_dir, p)) {
+                    let member = format!("file-{}-git_diff.patch", e.seq);
+                    self.files.push((member.clone(), p));
+                    self.msgs.push(file_msg(&member, "asset", json!({"assetId": hex_id(&member, offline_id),
+                        "context": null, "extension": "patch", "fileName": "git_diff.patch",
+                        "overwrite": false, "step": null}) , self.now));
+                }
+            }
+            Event::System { info } => {
+                self.msgs.push(json!({"type": "system_details", "payload": {
+                    "command": info.command, "env": null, "hostname": info.hostname, "ip": "",
+                    "machine": info.machine, "os": info.os, "os_release": info.os_release,
+                    "os_type": info.os_type, "pid": info.pid, "processor": info.processor,
+                    "python_exe": info.executable, "python_version": "n/a",
+                    "python_version_verbose": format!("anirec {}", env!("CARGO_PKG_VERSION")),
+                    "user": info.user}}));
+                self.msgs.push(json!({"type": "installed_packages", "payload": {"installed_packages":
+                    info.versions.iter().map(|(k, v)| format!("{k}=={v}")).collect::<Vec<_>>()}}));
+                for (k, v) in [("cpus", info.cpus.to_string()), ("memory_bytes", info.memory_bytes.to_string())] {
+                    self.msgs.push(json!({"type": "system_info", "payload": {"system_info": {"key": k, "value": v}}}));
+                }
+            }
+            Event::File { kind, path, name, group, id } => {
+                let Some(p) = inside(run_dir, path) else { return };
+                let base = name.replace(['/', '\\'], "_");
+                let member = format!("file-{}-{base}", e.seq);
+                self.files.push((member.clone(), p));
+                let ext = Path::new(name).extension().map(|x| x.to_string_lossy().to_string()).unwrap_or_default();
+                let m = match kind {
+                    FileKind::Asset => file_msg(&member, "asset", json!({"assetId": id, "context": null,
+                        "extension": ext, "fileName": name, "overwrite": false, "step": null}) , self.now),
+                    FileKind::Image => {
+                        self.fig += 1;
+                        file_msg(&member, "visualization", json!({"context": null, "extension": ext,
+                            "figCounter": self.fig - 1, "figName": name, "imageId": id, "overwrite": false, "step": null}) , self.now)
+                    }
+                    FileKind::Model => file_msg(&member, "model-element", json!({"assetId": id, "context": null,
+                        "extension": ext, "fileName": name, "groupingName": group.as_deref().unwrap_or("model"),
+                        "overwrite": false, "step": null, "type": "model-element"}) , self.now),
+                };
+                self.msgs.push(m);
+            }
+            Event::End { start_ms, end_ms, failed, error } => {
+                self.start = Some(*start_ms);
+                self.stop = Some(*end_ms);
+                self.msgs.push(json!({"type": "log_other", "payload": {"key": "anirec_status",
+                    "value": if *failed { format!("failed: {}", error.as_deref().unwrap_or("")) } else { "done".into() }}}));
+            }
+        }
+    }
+}
+
 pub fn write(
     run_dir: &Path,
     st: &State,
@@ -22,13 +114,6 @@ pub fn write(
     entries: &[Entry],
     out: &Path,
 ) -> io::Result<()> {
-    let mut tags: Vec<String> = Vec::new();
-    let mut start = None;
-    let mut stop = None;
-    let mut msgs: Vec<Value> =
-        vec![json!({"type": "log_other", "payload": {"key": "Name", "value": st.name}})];
-    let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
-    let mut fig = 0u32;
     let first_ts = entries
         .iter()
         .find_map(|e| match e.ev {
@@ -36,94 +121,41 @@ pub fn write(
             _ => None,
         })
         .unwrap_or_else(crate::util::time::unix_millis);
-    let mut now = first_ts;
+    let mut m = Messages {
+        msgs: vec![json!({"type": "log_other", "payload": {"key": "Name", "value": st.name}})],
+        files: Vec::new(),
+        tags: Vec::new(),
+        start: None,
+        stop: None,
+        fig: 0,
+        now: first_ts,
+    };
     for e in entries {
-        match &e.ev {
-            Event::Param { name, value } => msgs.push(json!({"type": "parameter_msg", "payload": {
-                "context": null, "local_timestamp": now,
-                "param": {"paramName": name, "paramValue": param_value(value), "source": "manual", "step": null}}})),
-            Event::Metric { name, value, step, epoch, ts } => {
-                now = *ts;
-                let v = if value.is_finite() { json!(value) } else { json!(super::outbox::nonfinite(*value)) };
-                msgs.push(json!({"type": "metric_msg", "payload": {
-                    "context": null, "local_timestamp": ts,
-                    "metric": {"epoch": epoch, "metricName": name, "metricValue": v, "step": step}}}));
-            }
-            Event::Other { key, value } => msgs.push(json!({"type": "log_other", "payload": {"key": key, "value": value}})),
-            Event::Tags { tags: t } => {
-                for x in t {
-                    if !tags.contains(x) {
-                        tags.push(x.clone());
-                    }
-                }
-            }
-            Event::Git { commit, root, branch, remote, user, patch, .. } => {
-                msgs.push(json!({"type": "git_metadata", "payload": {"git_metadata": {
-                    "branch": branch.as_ref().map(|b| format!("refs/heads/{b}")),
-                    "origin": remote.as_deref().map(strip_credentials), "parent": commit,
-                    "root": root.as_deref().unwrap_or(commit), "user": user}}}));
-                if let Some(p) = patch.as_deref().and_then(|p| inside(run_dir, p)) {
-                    let member = format!("file-{}-git_diff.patch", e.seq);
-                    files.push((member.clone(), p));
-                    msgs.push(file_msg(&member, "asset", json!({"assetId": hex_id(&member, offline_id),
-                        "context": null, "extension": "patch", "fileName": "git_diff.patch",
-                        "overwrite": false, "step": null}), now));
-                }
-            }
-            Event::System { info } => {
-                msgs.push(json!({"type": "system_details", "payload": {
-                    "command": info.command, "env": null, "hostname": info.hostname, "ip": "",
-                    "machine": info.machine, "os": info.os, "os_release": info.os_release,
-                    "os_type": info.os_type, "pid": info.pid, "processor": info.processor,
-                    "python_exe": info.executable, "python_version": "n/a",
-                    "python_version_verbose": format!("anirec {}", env!("CARGO_PKG_VERSION")),
-                    "user": info.user}}));
-                msgs.push(json!({"type": "installed_packages", "payload": {"installed_packages":
-                    info.versions.iter().map(|(k, v)| format!("{k}=={v}")).collect::<Vec<_>>()}}));
-                for (k, v) in [("cpus", info.cpus.to_string()), ("memory_bytes", info.memory_bytes.to_string())] {
-                    msgs.push(json!({"type": "system_info", "payload": {"system_info": {"key": k, "value": v}}}));
-                }
-            }
-            Event::File { kind, path, name, group, id } => {
-                let Some(p) = inside(run_dir, path) else { continue };
-                let base = name.replace(['/', '\\'], "_");
-                let member = format!("file-{}-{base}", e.seq);
-                files.push((member.clone(), p));
-                let ext = Path::new(name).extension().map(|x| x.to_string_lossy().to_string()).unwrap_or_default();
-                let m = match kind {
-                    FileKind::Asset => file_msg(&member, "asset", json!({"assetId": id, "context": null,
-                        "extension": ext, "fileName": name, "overwrite": false, "step": null}), now),
-                    FileKind::Image => {
-                        fig += 1;
-                        file_msg(&member, "visualization", json!({"context": null, "extension": ext,
-                            "figCounter": fig - 1, "figName": name, "imageId": id, "overwrite": false, "step": null}), now)
-                    }
-                    FileKind::Model => file_msg(&member, "model-element", json!({"assetId": id, "context": null,
-                        "extension": ext, "fileName": name, "groupingName": group.as_deref().unwrap_or("model"),
-                        "overwrite": false, "step": null, "type": "model-element"}), now),
-                };
-                msgs.push(m);
-            }
-            Event::End { start_ms, end_ms, failed, error } => {
-                start = Some(*start_ms);
-                stop = Some(*end_ms);
-                msgs.push(json!({"type": "log_other", "payload": {"key": "anirec_status",
-                    "value": if *failed { format!("failed: {}", error.as_deref().unwrap_or("")) } else { "done".into() }}}));
-            }
-        }
+        m.add(run_dir, offline_id, e);
     }
-    let start = start.unwrap_or(first_ts);
-    let stop = stop
+    let start = m.start.unwrap_or(first_ts);
+    let stop = m
+        .stop
         .unwrap_or_else(crate::util::time::unix_millis)
         .max(start);
     let experiment = json!({
         "offline_id": offline_id,
         "project_name": Some(&st.project).filter(|p| !p.is_empty()),
         "workspace": Some(&st.workspace).filter(|w| !w.is_empty()),
-        "start_time": start, "stop_time": stop, "tags": tags, "resume_strategy": "create",
+        "start_time": start, "stop_time": stop, "tags": m.tags, "resume_strategy": "create",
         "customer_error_reported": false, "customer_error_message": null,
         "user_provided_experiment_key": false, "comet_start_sourced": false,
     });
+    write_zip(out, &experiment, &mut m.msgs, &m.files)
+}
+
+/// The zip itself, written to `<out>.tmp`, synced and renamed over `out`.
+fn write_zip(
+    out: &Path,
+    experiment: &Value,
+    msgs: &mut [Value],
+    files: &[(String, std::path::PathBuf)],
+) -> io::Result<()> {
     let mut tmp_name = out.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(".tmp");
     let tmp = out.with_file_name(tmp_name);
@@ -141,7 +173,7 @@ pub fn write(
             z.write_all(m.to_string().as_bytes())?;
             z.write_all(b"\n")?;
         }
-        for (member, path) in &files {
+        for (member, path) in files {
             let bytes = std::fs::read(path)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
             z.start_file(member.as_str(), opt)
