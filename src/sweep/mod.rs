@@ -22,7 +22,6 @@
 //! Sweeps started by an older anirec kept a shared `ledger.jsonl`; it is
 //! still read, never written.
 
-pub mod cli;
 pub mod collect;
 mod error;
 pub mod ledger;
