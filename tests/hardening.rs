@@ -419,3 +419,30 @@ fn walk(dir: &Path) -> BTreeSet<PathBuf> {
     }
     out
 }
+
+/// A finished run whose bundle is gone: `promote` and `recommend` agree on
+/// the exit code (2, the README's "a bundle that is not where it was asked
+/// for"; a bundle that is there but does not verify stays 4), both name the
+/// bundle, and nothing is promoted.
+#[test]
+fn a_missing_bundle_gets_one_exit_code_from_promote_and_recommend() {
+    let fx = Fx::new();
+    let run_dir = fx.quick_run("runs/q");
+    fs::remove_dir_all(run_dir.join("bundle")).unwrap();
+    let p = run(fx
+        .cmd()
+        .args(["promote", "runs/q", "--to", "models/promoted"]));
+    let r = run(fx
+        .cmd()
+        .args(["recommend", "--run", "runs/q", "--out", "recs.csv"]));
+    for o in [&p, &r] {
+        assert_eq!(o.status.code(), Some(2), "{}", text(o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("bundle"),
+            "{}",
+            text(o)
+        );
+    }
+    assert!(!fx.path("models/promoted").exists());
+    assert!(!fx.path("recs.csv").exists());
+}
