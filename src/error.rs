@@ -126,6 +126,7 @@ impl Error {
             #[cfg(feature = "train")]
             Error::Sweep(e) => match e {
                 SweepError::NoTrialFinished { .. } | SweepError::NoSuggestion => MODEL,
+                SweepError::Orphaned => exit::INTERRUPTED,
                 SweepError::NoFileLocks(_) | SweepError::Lock { .. } | SweepError::Spawn { .. } => {
                     IO
                 }
@@ -303,6 +304,7 @@ mod tests {
                 exit::USAGE,
             ),
             (SweepError::NoFileLocks(p.clone()).into(), exit::IO),
+            (SweepError::Orphaned.into(), exit::INTERRUPTED),
             (RunError::UnknownUser(7).into(), exit::USAGE),
             (
                 Error::NotSynced {
