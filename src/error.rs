@@ -107,7 +107,10 @@ pub enum Error {
 impl Error {
     /// The exit code of this failure: the one table (see [`exit`]).
     pub fn exit_code(&self) -> u8 {
-        use exit::{IO, MODEL, USAGE};
+        use exit::{IO, USAGE};
+        // Only the train-side arms name MODEL (a bundle's goes by `bundle_code`).
+        #[cfg(feature = "train")]
+        use exit::MODEL;
         match self {
             Error::Config(_) | Error::Usage(_) => USAGE,
             #[cfg(feature = "train")]
@@ -123,6 +126,7 @@ impl Error {
             #[cfg(feature = "train")]
             Error::Sweep(e) => match e {
                 SweepError::NoTrialFinished { .. } | SweepError::NoSuggestion => MODEL,
+                SweepError::Orphaned => exit::INTERRUPTED,
                 SweepError::NoFileLocks(_) | SweepError::Lock { .. } | SweepError::Spawn { .. } => {
                     IO
                 }
@@ -130,18 +134,13 @@ impl Error {
             },
             #[cfg(feature = "train")]
             Error::Promote(e) => match e {
-                PromoteError::BadBundle { .. } => MODEL,
+                // The same rule as a bundle met anywhere else.
+                PromoteError::BadBundle { source, .. } => bundle_code(source),
                 PromoteError::CopyCorrupt { .. } => IO,
                 PromoteError::Comet(c) => comet_code(c),
                 _ => USAGE,
             },
-            // Not where it was asked for: the caller's mistake; there but
-            // not verifying: a broken model.
-            Error::Bundle(e) => match e {
-                BundleError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => USAGE,
-                BundleError::Io { .. } => IO,
-                BundleError::Checksum { .. } | BundleError::Invalid { .. } => MODEL,
-            },
+            Error::Bundle(e) => bundle_code(e),
             Error::Lock(e) => match e {
                 LockError::Held { .. } => USAGE,
                 LockError::Io { .. } => IO,
@@ -168,6 +167,17 @@ impl Error {
             }
             Error::Io(_) => IO,
         }
+    }
+}
+
+/// A bundle that is not where it was asked for is the caller's mistake (2),
+/// whichever command looked (`recommend`, `promote`); one that is there but
+/// does not verify is a broken model (4).
+fn bundle_code(e: &BundleError) -> u8 {
+    match e {
+        BundleError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => exit::USAGE,
+        BundleError::Io { .. } => exit::IO,
+        BundleError::Checksum { .. } | BundleError::Invalid { .. } => exit::MODEL,
     }
 }
 
@@ -282,7 +292,19 @@ mod tests {
                 .into(),
                 exit::MODEL,
             ),
+            (
+                PromoteError::BadBundle {
+                    dir: p.clone(),
+                    source: BundleError::Io {
+                        path: p.clone(),
+                        source: io(io::ErrorKind::NotFound),
+                    },
+                }
+                .into(),
+                exit::USAGE,
+            ),
             (SweepError::NoFileLocks(p.clone()).into(), exit::IO),
+            (SweepError::Orphaned.into(), exit::INTERRUPTED),
             (RunError::UnknownUser(7).into(), exit::USAGE),
             (
                 Error::NotSynced {

@@ -10,12 +10,14 @@
 //! `data.cache_dir` there and the binary runs with the temp dir as its
 //! working directory).
 
-use assert_cmd::Command;
+mod common;
+
+use common::{json, Fx};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
-use tempfile::TempDir;
+use std::process::Command;
 
 /// The self-made MAL-layout fixture (see its README.md).
 fn tiny() -> PathBuf {
@@ -32,16 +34,6 @@ fn real_100k() -> Option<PathBuf> {
 const MAL_FILES: [&str; 3] = ["anime.csv", "anime_with_synopsis.csv", "animelist.csv"];
 
 // ---------------------------------------------------------------- helpers
-
-/// The binary, run inside `cwd` with logging reduced to warnings so stderr
-/// holds only what the command itself has to say.
-fn anirec(cwd: &Path) -> Command {
-    let mut c = Command::cargo_bin("anirec").expect("anirec binary");
-    c.current_dir(cwd)
-        .env("RUST_LOG", "warn")
-        .env("NO_COLOR", "1");
-    c
-}
 
 struct Output {
     code: i32,
@@ -68,20 +60,21 @@ fn ok(cmd: &mut Command) -> Output {
     o
 }
 
-/// A temp dir with a copy of the MAL-layout fixture in `src/` and experiment
-/// files whose runs and caches stay inside it.
-struct Fx {
-    dir: TempDir,
+/// The MAL-layout fixture and experiment files on a [`Fx`]: the data is a
+/// copy in `src/`, and runs and caches stay inside the folder.
+trait MalFx {
+    /// A fixture with `src/` holding a copy of the three `mal-tiny` files.
+    fn with_fixture() -> Self;
+    fn src(&self) -> PathBuf;
+    /// Writes `<root>/<file>` with `name`, `runs_dir` and the given data
+    /// section (its `cache_dir` filled in) plus `rest` (top-level YAML).
+    fn exp(&self, file: &str, name: &str, data: &str, rest: &str) -> PathBuf;
+    /// An experiment on the MAL 2020 files in `src/`.
+    fn mal_exp(&self) -> PathBuf;
+    fn file(&self, name: &str) -> PathBuf;
 }
 
-impl Fx {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// A fixture with `src/` holding a copy of the three `mal-tiny` files.
+impl MalFx for Fx {
     fn with_fixture() -> Self {
         let fx = Self::new();
         fs::create_dir_all(fx.src()).unwrap();
@@ -91,24 +84,10 @@ impl Fx {
         fx
     }
 
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
     fn src(&self) -> PathBuf {
         self.root().join("src")
     }
-    fn runs(&self) -> PathBuf {
-        self.root().join("runs")
-    }
-    fn cache(&self) -> PathBuf {
-        self.root().join("cache")
-    }
-    fn cmd(&self) -> Command {
-        anirec(self.root())
-    }
 
-    /// Writes `<root>/<file>` with `name`, `runs_dir` and the given data
-    /// section (its `cache_dir` filled in) plus `rest` (top-level YAML).
     fn exp(&self, file: &str, name: &str, data: &str, rest: &str) -> PathBuf {
         let p = self.root().join(file);
         let text = format!(
@@ -121,7 +100,6 @@ impl Fx {
         p
     }
 
-    /// An experiment on the MAL 2020 files in `src/`.
     fn mal_exp(&self) -> PathBuf {
         self.exp(
             "exp.yaml",
@@ -858,11 +836,6 @@ fn process_reuses_the_cache_per_fingerprint() {
 // ---------------------------------------------------------------- 5. run + recommend
 
 const SYNTH_DATA: &str = "format: synthetic\nsynth: {users: 300, anime: 200, rows: 20000, seed: 1}";
-
-fn json(path: &Path) -> Json {
-    let b = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_slice(&b).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// Runs `exp` and returns the single run directory it created.
 fn run_ok(fx: &Fx, exp: &Path, name: &str, sets: &[&str]) -> PathBuf {

@@ -6,6 +6,9 @@
 //! the fake "Comet" here is a loopback socket that accepts and never answers,
 //! so a sync holds its lock for as long as the test needs.
 
+mod common;
+
+use common::{run, text, Fx, SYNTH};
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
 use std::fs;
@@ -16,49 +19,16 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tempfile::TempDir;
 
-const SYNTH: &str = "format: synthetic\n  synth: {users: 300, anime: 200, rows: 20000, seed: 1}";
-
-struct Fx {
-    dir: TempDir,
+/// Experiment files and finished runs on a [`Fx`].
+trait RunFx {
+    /// An experiment file on small synthetic data.
+    fn exp(&self, file: &str, name: &str, rest: &str) -> PathBuf;
+    /// A finished run at `runs/<dir>` (popularity: seconds), Comet offline.
+    fn quick_run(&self, dir: &str) -> PathBuf;
 }
 
-impl Fx {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-    fn path(&self, p: &str) -> PathBuf {
-        self.root().join(p)
-    }
-    /// The binary in the fixture, with no Comet settings from the caller's
-    /// environment or home folder.
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_anirec"));
-        c.current_dir(self.root())
-            .env("RUST_LOG", "warn")
-            .env("NO_COLOR", "1")
-            .env("HOME", self.root())
-            .stdin(Stdio::null());
-        for v in [
-            "COMET_API_KEY",
-            "COMET_URL_OVERRIDE",
-            "COMET_WORKSPACE",
-            "COMET_PROJECT_NAME",
-            "COMET_CONFIG",
-            "ANIREC_COMET_SYNC_SECS",
-            "ANIREC_COMET_TIMEOUT_SECS",
-        ] {
-            c.env_remove(v);
-        }
-        c
-    }
-    /// An experiment file on small synthetic data.
+impl RunFx for Fx {
     fn exp(&self, file: &str, name: &str, rest: &str) -> PathBuf {
         let p = self.path(file);
         fs::write(
@@ -68,7 +38,7 @@ impl Fx {
         .unwrap();
         p
     }
-    /// A finished run at `runs/<dir>` (popularity: seconds), Comet offline.
+
     fn quick_run(&self, dir: &str) -> PathBuf {
         self.exp(
             "quick.yaml",
@@ -79,19 +49,6 @@ impl Fx {
         assert!(o.status.success(), "{}", text(&o));
         self.path(dir)
     }
-}
-
-fn run(c: &mut Command) -> Output {
-    c.output().expect("spawn anirec")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// A background process, killed when dropped (a failing assert included).
@@ -461,4 +418,31 @@ fn walk(dir: &Path) -> BTreeSet<PathBuf> {
         }
     }
     out
+}
+
+/// A finished run whose bundle is gone: `promote` and `recommend` agree on
+/// the exit code (2, the README's "a bundle that is not where it was asked
+/// for"; a bundle that is there but does not verify stays 4), both name the
+/// bundle, and nothing is promoted.
+#[test]
+fn a_missing_bundle_gets_one_exit_code_from_promote_and_recommend() {
+    let fx = Fx::new();
+    let run_dir = fx.quick_run("runs/q");
+    fs::remove_dir_all(run_dir.join("bundle")).unwrap();
+    let p = run(fx
+        .cmd()
+        .args(["promote", "runs/q", "--to", "models/promoted"]));
+    let r = run(fx
+        .cmd()
+        .args(["recommend", "--run", "runs/q", "--out", "recs.csv"]));
+    for o in [&p, &r] {
+        assert_eq!(o.status.code(), Some(2), "{}", text(o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("bundle"),
+            "{}",
+            text(o)
+        );
+    }
+    assert!(!fx.path("models/promoted").exists());
+    assert!(!fx.path("recs.csv").exists());
 }

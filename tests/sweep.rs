@@ -4,6 +4,9 @@
 //! trials, workers sharing a sweep directory, plan.json trial ids that name
 //! paths, `anirec compare` and `promote --require-significant`.
 
+mod common;
+
+use common::{json, run, Fx, SYNTH};
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
 use std::fs;
@@ -11,49 +14,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const SYNTH: &str = "format: synthetic\n  synth: {users: 300, anime: 200, rows: 20000, seed: 1}";
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_anirec"));
-    c.env("RUST_LOG", "warn").env("NO_COLOR", "1");
-    c
+/// The sweep experiment files on a [`Fx`].
+trait SweepFx {
+    /// Writes `<root>/<file>`: experiment `sw` on small synthetic data, its
+    /// runs and cache inside the folder, plus `rest` (top-level YAML).
+    fn exp(&self, file: &str, rest: &str) -> PathBuf;
 }
 
-struct Fx {
-    dir: tempfile::TempDir,
-}
-
-impl Fx {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-    fn cmd(&self) -> Command {
-        let mut c = bin();
-        c.current_dir(self.root());
-        c
-    }
+impl SweepFx for Fx {
     fn exp(&self, file: &str, rest: &str) -> PathBuf {
         let p = self.root().join(file);
         fs::write(
             &p,
             format!(
                 "name: sw\nruns_dir: '{}'\ndata:\n  cache_dir: '{}'\n  {SYNTH}\n{rest}\n",
-                self.root().join("runs").display(),
-                self.root().join("cache").display()
+                self.runs().display(),
+                self.cache().display()
             ),
         )
         .unwrap();
         p
     }
-}
-
-fn run(c: &mut Command) -> Output {
-    c.output().expect("spawn anirec")
 }
 
 fn ok(c: &mut Command) -> Output {
@@ -69,10 +50,6 @@ fn ok(c: &mut Command) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(p: &Path) -> Json {
-    serde_json::from_slice(&fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
 }
 
 fn names(dir: &Path) -> BTreeSet<String> {
@@ -124,8 +101,7 @@ fn kill9(pid: u32) {
 const TPE: &str = "model: {kind: mf_bpr, factors: 8, epochs: 9, lr: 0.05, reg: 0.0001, batch_size: 1024, min_rating: 0}\neval: {k: [10]}\nsweep:\n  method: tpe\n  trials: 8\n  n_startup_trials: 3\n  seed: 5\n  early_stop: {kind: asha, metric: val_ndcg@10, min_epochs: 1, reduction_factor: 3}\n  parameters:\n    model.factors: {int_uniform: [2, 24]}\n    model.lr: {log_uniform: [0.001, 0.2]}\n    model.reg: {log_uniform: [0.000001, 0.01]}\n    model.batch_size: [256, 1024]";
 
 fn spawn_sweep(fx: &Fx, exp: &Path, dir: &Path) -> Child {
-    bin()
-        .current_dir(fx.root())
+    fx.cmd()
         .arg("sweep")
         .arg(exp)
         .arg("--sweep-dir")
@@ -361,8 +337,7 @@ fn two_workers_share_a_tpe_sweep() {
     let dir = fx.root().join("shared");
     let workers: Vec<Child> = (0..2)
         .map(|_| {
-            bin()
-                .current_dir(fx.root())
+            fx.cmd()
                 .args(["sweep", "worker", "--plan"])
                 .arg(&plan)
                 .arg("--sweep-dir")

@@ -94,19 +94,67 @@ async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
     sock.listen(4096)
 }
 
+/// Why `anirec-serve` stops with an error. Its exit code comes from
+/// [`Failure::exit_code`], the one place this binary chooses one.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// A flag's value the server cannot use (the admin token file, limits
+    /// that contradict each other).
+    #[error("{0}")]
+    Usage(String),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    /// SIGTERM and SIGHUP handlers cannot be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    /// The bundle named at start-up does not load (missing, or refused by
+    /// its verification).
+    #[error("cannot serve {}: {msg}", path.display())]
+    Bundle { path: PathBuf, msg: String },
+    /// The server stopped on an I/O error.
+    #[error("{0}")]
+    Serve(std::io::Error),
+}
+
+impl Failure {
+    /// The exit code, from the crate's table ([`exit`], shared with `anirec`).
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => exit::USAGE,
+            Failure::Bundle { .. } => exit::DATA,
+            Failure::Listen { .. } | Failure::Signals(_) | Failure::Serve(_) => exit::IO,
+        }
+    }
+
+    /// Prints the failure on stderr and returns its exit code.
+    fn report(&self) -> u8 {
+        eprintln!("error: {self}");
+        self.exit_code()
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // ANIREC_LOG_FORMAT=json: one JSON object per line with `severity` (GKE).
     anirec::logging::init(anirec::logging::LogFormat::from_env(), "info");
-    let a = Args::parse();
-    let admin_token = match a.admin_token_file.as_deref().map(AdminToken::from_file) {
-        None => None,
-        Some(Ok(t)) => Some(t),
-        Some(Err(e)) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(exit::USAGE);
-        }
-    };
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => ExitCode::from(f.report()),
+    }
+}
+
+/// The server's settings from the flags, checked.
+fn config(a: &Args) -> Result<Config, Failure> {
+    let admin_token = a
+        .admin_token_file
+        .as_deref()
+        .map(AdminToken::from_file)
+        .transpose()
+        .map_err(Failure::Usage)?;
     let cfg = Config {
         bundle: Some(a.bundle.clone()),
         drain: a.drain_secs,
@@ -119,43 +167,37 @@ async fn main() -> ExitCode {
         admin_token,
         ..Config::default()
     };
-    if let Err(e) = cfg.check() {
-        eprintln!("error: {e}");
-        return ExitCode::from(exit::USAGE);
-    }
+    cfg.check().map_err(Failure::Usage)?;
     if cfg.drain <= cfg.request_timeout {
         tracing::warn!("--drain-secs should be longer than --request-timeout-secs");
     }
     if cfg.admin_token.is_none() {
         tracing::info!("no --admin-token-file: POST /admin/reload is disabled (SIGHUP reloads)");
     }
-    let state = AppState::new(cfg);
-    let listener = match listen(&a.addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot listen on {}: {e}", a.addr);
-            return ExitCode::from(exit::IO);
-        }
-    };
+    Ok(cfg)
+}
+
+/// Listens first and loads the bundle behind it (readiness false until it
+/// is in), so probes get answers while a large bundle loads; serves until
+/// SIGTERM or Ctrl-C, reloading on SIGHUP.
+async fn run(a: Args) -> Result<(), Failure> {
+    let state = AppState::new(config(&a)?);
+    let listener = listen(&a.addr).await.map_err(|source| Failure::Listen {
+        addr: a.addr.clone(),
+        source,
+    })?;
     tracing::info!(addr = %a.addr, bundle = %a.bundle.display(), "listening; loading the bundle (not ready yet)");
     let (st, bundle) = (state.clone(), a.bundle.clone());
     tokio::spawn(async move {
-        if let Err(e) = st.reload().await {
-            eprintln!("error: cannot serve {}: {e}", bundle.display());
-            std::process::exit(i32::from(exit::DATA));
+        if let Err(msg) = st.reload().await {
+            // Not serving what was asked for: stop now rather than drain.
+            let code = Failure::Bundle { path: bundle, msg }.report();
+            std::process::exit(i32::from(code));
         }
         tracing::info!("ready");
     });
-    let (mut term, mut hup) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) {
-        (Ok(t), Ok(h)) => (t, h),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: cannot install signal handlers: {e}");
-            return ExitCode::from(exit::IO);
-        }
-    };
+    let mut term = signal(SignalKind::terminate()).map_err(Failure::Signals)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(Failure::Signals)?;
     let st = state.clone();
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
@@ -165,11 +207,39 @@ async fn main() -> ExitCode {
     let shutdown = async move {
         tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
     };
-    match serve::serve(listener, state, shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(exit::IO)
+    serve::serve(listener, state, shutdown)
+        .await
+        .map_err(Failure::Serve)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failure_exits_with_its_code_from_the_shared_table() {
+        let io = || std::io::Error::other("x");
+        let cases = [
+            (Failure::Usage("token too short".into()), exit::USAGE),
+            (
+                Failure::Bundle {
+                    path: "b".into(),
+                    msg: "checksum mismatch".into(),
+                },
+                exit::DATA,
+            ),
+            (
+                Failure::Listen {
+                    addr: "0.0.0.0:1".into(),
+                    source: io(),
+                },
+                exit::IO,
+            ),
+            (Failure::Signals(io()), exit::IO),
+            (Failure::Serve(io()), exit::IO),
+        ];
+        for (f, want) in cases {
+            assert_eq!(f.exit_code(), want, "{f:?}");
         }
     }
 }

@@ -7,7 +7,6 @@
 //! signed-rank p-value (scipy's defaults); with more than two runs each
 //! p-value is Holm-corrected over the comparisons of that metric.
 
-pub mod cli;
 pub mod gate;
 pub mod stats;
 pub mod track;

@@ -75,6 +75,11 @@ pub enum SweepError {
         what: String,
         source: std::io::Error,
     },
+    /// The local sweeper that started this trial went away (killed, or
+    /// Ctrl-C in another terminal); the trial stops rather than race an
+    /// orphan when the sweep resumes.
+    #[error("the sweep process is gone; stopping this trial (it re-runs on resume)")]
+    Orphaned,
     /// TPE proposed nothing new (every suggestion repeated a trial).
     #[error("the TPE sampler proposed no new trial")]
     NoSuggestion,

@@ -22,7 +22,6 @@
 //! Sweeps started by an older anirec kept a shared `ledger.jsonl`; it is
 //! still read, never written.
 
-pub mod cli;
 pub mod collect;
 mod error;
 pub mod ledger;
@@ -360,8 +359,11 @@ fn exit_when_orphaned() {
     std::thread::spawn(move || loop {
         std::thread::sleep(std::time::Duration::from_millis(200));
         if std::os::unix::process::parent_id() != parent {
-            eprintln!("the sweep process is gone; stopping this trial (it re-runs on resume)");
-            std::process::exit(i32::from(crate::error::exit::INTERRUPTED));
+            // A watchdog thread has no caller to return the error to: it
+            // reports it and exits with the code the table gives it.
+            let e = Error::from(SweepError::Orphaned);
+            eprintln!("{e}");
+            std::process::exit(i32::from(e.exit_code()));
         }
     });
 }

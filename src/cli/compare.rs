@@ -1,13 +1,19 @@
-//! `anirec compare` arguments and command.
+//! `anirec compare`: paired per-user statistics across runs
+//! ([`crate::compare::compare`]), printed, optionally written and logged to
+//! Comet.
 
-use super::{compare, log_comparison_lines, markdown, write, Options, RESAMPLES};
+use crate::compare::{compare, log_comparison_lines, markdown, write, Options, RESAMPLES};
 use crate::Result;
 use clap::Args;
 use std::path::PathBuf;
 
 /// `anirec compare RUN_A RUN_B [...]`.
 #[derive(Debug, Args)]
-pub struct CompareArgs {
+#[command(after_help = "Examples:
+  anirec compare runs/ml100k-ease/<run-id> runs/ml100k-mf_bpr/<run-id>
+  anirec compare runs/a/<run-id> runs/b/<run-id> runs/c/<run-id> --metric ndcg@10 --out cmp/
+  anirec compare runs/a/<run-id> runs/b/<run-id> --resamples 10000 --seed 3")]
+pub(super) struct CompareArgs {
     /// Run directories (each holds per_user.csv); the first is the baseline.
     #[arg(required = true, num_args = 2..)]
     runs: Vec<PathBuf>,
@@ -26,7 +32,7 @@ pub struct CompareArgs {
 }
 
 /// Runs the comparison, prints it, writes it and logs it to Comet.
-pub fn run(a: CompareArgs) -> Result<()> {
+pub(super) fn run(a: CompareArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     let c = compare(
         &a.runs,
