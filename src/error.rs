@@ -99,6 +99,10 @@ pub enum Error {
     /// argument checks.
     #[error("{0}")]
     Usage(String),
+    /// `anirec-serve` cannot start or keep serving.
+    #[cfg(feature = "serve")]
+    #[error(transparent)]
+    Serve(#[from] crate::serve::error::StartError),
     /// A run directory, bundle or output problem.
     #[error("{0}")]
     Io(#[from] io::Error),
@@ -163,6 +167,17 @@ impl Error {
                     IO
                 } else {
                     USAGE
+                }
+            }
+            #[cfg(feature = "serve")]
+            Error::Serve(e) => {
+                use crate::serve::error::StartError;
+                match e {
+                    StartError::Usage(_) => USAGE,
+                    // The one bundle the server was started for: 3, as
+                    // the README's serving section documents.
+                    StartError::Bundle { .. } => exit::DATA,
+                    StartError::Listen { .. } | StartError::Signals(_) | StartError::Serve(_) => IO,
                 }
             }
             Error::Io(_) => IO,
@@ -322,6 +337,34 @@ mod tests {
             ),
         ];
         for (e, want) in cases {
+            assert_eq!(e.exit_code(), want, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn anirec_serve_failures_use_the_same_table() {
+        use crate::serve::error::StartError;
+        let cases = [
+            (StartError::Usage("token too short".into()), exit::USAGE),
+            (
+                StartError::Bundle {
+                    path: "b".into(),
+                    msg: "checksum mismatch".into(),
+                },
+                exit::DATA,
+            ),
+            (
+                StartError::Listen {
+                    addr: "0.0.0.0:1".into(),
+                    source: io(io::ErrorKind::AddrInUse),
+                },
+                exit::IO,
+            ),
+            (StartError::Signals(io(io::ErrorKind::Other)), exit::IO),
+            (StartError::Serve(io(io::ErrorKind::Other)), exit::IO),
+        ];
+        for (f, want) in cases {
+            let e = Error::from(f);
             assert_eq!(e.exit_code(), want, "{e:?}");
         }
     }

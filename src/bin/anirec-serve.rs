@@ -3,7 +3,7 @@
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
-use anirec::error::exit;
+use anirec::serve::error::StartError as Failure;
 use anirec::serve::{self, limits, AdminToken, AppState, Config};
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
@@ -94,47 +94,11 @@ async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
     sock.listen(4096)
 }
 
-/// Why `anirec-serve` stops with an error. Its exit code comes from
-/// [`Failure::exit_code`], the one place this binary chooses one.
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    /// A flag's value the server cannot use (the admin token file, limits
-    /// that contradict each other).
-    #[error("{0}")]
-    Usage(String),
-    /// The listen address cannot be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
-    /// SIGTERM and SIGHUP handlers cannot be installed.
-    #[error("cannot install signal handlers: {0}")]
-    Signals(std::io::Error),
-    /// The bundle named at start-up does not load (missing, or refused by
-    /// its verification).
-    #[error("cannot serve {}: {msg}", path.display())]
-    Bundle { path: PathBuf, msg: String },
-    /// The server stopped on an I/O error.
-    #[error("{0}")]
-    Serve(std::io::Error),
-}
-
-impl Failure {
-    /// The exit code, from the crate's table ([`exit`], shared with `anirec`).
-    fn exit_code(&self) -> u8 {
-        match self {
-            Failure::Usage(_) => exit::USAGE,
-            Failure::Bundle { .. } => exit::DATA,
-            Failure::Listen { .. } | Failure::Signals(_) | Failure::Serve(_) => exit::IO,
-        }
-    }
-
-    /// Prints the failure on stderr and returns its exit code.
-    fn report(&self) -> u8 {
-        eprintln!("error: {self}");
-        self.exit_code()
-    }
+/// Prints the failure on stderr and returns its exit code from the crate's
+/// one table.
+fn report(f: Failure) -> u8 {
+    eprintln!("error: {f}");
+    anirec::Error::from(f).exit_code()
 }
 
 #[tokio::main]
@@ -143,7 +107,7 @@ async fn main() -> ExitCode {
     anirec::logging::init(anirec::logging::LogFormat::from_env(), "info");
     match run(Args::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => ExitCode::from(f.report()),
+        Err(f) => ExitCode::from(report(f)),
     }
 }
 
@@ -191,7 +155,7 @@ async fn run(a: Args) -> Result<(), Failure> {
     tokio::spawn(async move {
         if let Err(msg) = st.reload().await {
             // Not serving what was asked for: stop now rather than drain.
-            let code = Failure::Bundle { path: bundle, msg }.report();
+            let code = report(Failure::Bundle { path: bundle, msg });
             std::process::exit(i32::from(code));
         }
         tracing::info!("ready");
@@ -210,36 +174,4 @@ async fn run(a: Args) -> Result<(), Failure> {
     serve::serve(listener, state, shutdown)
         .await
         .map_err(Failure::Serve)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_failure_exits_with_its_code_from_the_shared_table() {
-        let io = || std::io::Error::other("x");
-        let cases = [
-            (Failure::Usage("token too short".into()), exit::USAGE),
-            (
-                Failure::Bundle {
-                    path: "b".into(),
-                    msg: "checksum mismatch".into(),
-                },
-                exit::DATA,
-            ),
-            (
-                Failure::Listen {
-                    addr: "0.0.0.0:1".into(),
-                    source: io(),
-                },
-                exit::IO,
-            ),
-            (Failure::Signals(io()), exit::IO),
-            (Failure::Serve(io()), exit::IO),
-        ];
-        for (f, want) in cases {
-            assert_eq!(f.exit_code(), want, "{f:?}");
-        }
-    }
 }

@@ -109,7 +109,7 @@ impl Default for RecNetKeys {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-struct MfKeys {
+struct MfBprKeys {
     factors: usize,
     epochs: u32,
     lr: f64,
@@ -117,7 +117,7 @@ struct MfKeys {
     batch_size: usize,
     min_rating: f32,
 }
-impl Default for MfKeys {
+impl Default for MfBprKeys {
     fn default() -> Self {
         Self {
             factors: 64,
@@ -348,7 +348,7 @@ impl ModelConfig {
                 }
             }
             "mf_bpr" => {
-                let p: MfKeys = deserialize_at(rest, file, key)?;
+                let p: MfBprKeys = deserialize_at(rest, file, key)?;
                 ModelConfig::MfBpr {
                     factors: p.factors,
                     epochs: p.epochs,
@@ -505,7 +505,7 @@ impl ModelConfig {
                 reg,
                 batch_size,
                 min_rating,
-            } => serde_yaml::to_value(MfKeys {
+            } => serde_yaml::to_value(MfBprKeys {
                 factors: *factors,
                 epochs: *epochs,
                 lr: *lr,

@@ -34,7 +34,7 @@ pub enum PromoteError {
         skipped: String,
     },
     /// The best run's bundle does not verify.
-    #[error("refusing to promote {}: its bundle does not verify ({source}); re-run it or promote another run", dir.display())]
+    #[error("refusing to promote {}: its bundle is missing or does not verify ({source}); re-run it or promote another run", dir.display())]
     BadBundle {
         /// The run.
         dir: PathBuf,

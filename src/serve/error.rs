@@ -1,8 +1,42 @@
-//! API errors: each maps to a status code and a JSON body `{"error": "..."}`.
+//! The server's errors: [`ApiError`] for a request (a status code and a
+//! JSON body `{"error": "..."}`), [`StartError`] for `anirec-serve` itself
+//! (an exit code from the crate's one table, `Error::exit_code`).
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+
+/// Why `anirec-serve` stops with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A flag's value the server cannot use (the admin token file, limits
+    /// that contradict each other).
+    #[error("{0}")]
+    Usage(String),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The `--addr` given.
+        addr: String,
+        /// The bind or listen failure.
+        source: std::io::Error,
+    },
+    /// SIGTERM and SIGHUP handlers cannot be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    /// The bundle named at start-up does not load (missing, or refused by
+    /// its verification).
+    #[error("cannot serve {}: {msg}", path.display())]
+    Bundle {
+        /// The `--bundle` given.
+        path: std::path::PathBuf,
+        /// Why it does not load.
+        msg: String,
+    },
+    /// The server stopped on an I/O error.
+    #[error("{0}")]
+    Serve(std::io::Error),
+}
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
