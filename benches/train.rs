@@ -16,7 +16,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anirec::train::{
-    train_bpr, train_recommender_net, BprParams, RecNetParams, TrainBackend, TrainInput, Triplets,
+    train_mf_bpr, train_recommender_net, MfBprParams, RecNetParams, TrainBackend, TrainInput,
+    Triplets,
 };
 use burn::backend::ndarray::NdArrayDevice;
 use burn::module::Module;
@@ -180,7 +181,7 @@ fn stock_burn_batch(c: &mut Criterion) {
 fn bpr_epoch(c: &mut Criterion) {
     let data = Data::mal_scale();
     let input = data.input();
-    let p = BprParams {
+    let p = MfBprParams {
         factors: 64,
         epochs: 1,
         batch_size: 4096,
@@ -193,7 +194,7 @@ fn bpr_epoch(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(40));
     g.throughput(criterion::Throughput::Elements(ROWS as u64));
     g.bench_function("mf_bpr epoch, 3.18M rows, 64 factors, batch 4096", |b| {
-        b.iter(|| train_bpr(&input, &p, &mut |_| {}).expect("train"))
+        b.iter(|| train_mf_bpr(&input, &p, &mut |_| {}).expect("train"))
     });
     g.finish();
 }

@@ -6,8 +6,8 @@
 //!   sigmoid, binary cross-entropy on min-max scaled ratings, Adam, per-epoch
 //!   learning rate, early stopping that keeps the best weights), with atomic
 //!   per-epoch checkpoints and resume (`recnet/`).
-//! * [`train_bpr`]: matrix factorisation with item bias trained with the BPR
-//!   ranking loss and sampled negatives (`bpr/`).
+//! * [`train_mf_bpr`]: matrix factorisation with item bias trained with the BPR
+//!   ranking loss and sampled negatives (`mf_bpr/`).
 //!
 //! Speed: the model graphs are tiny but the tensors are not (a batch touches
 //! 2 × 10 000 × 128 embedding floats and Adam updates every row of both
@@ -43,13 +43,13 @@
 //! format), then one folder per model.
 
 mod adam;
-mod bpr;
 mod checkpoint;
 mod error;
 mod host;
 mod input;
 mod kernels;
 mod metrics;
+mod mf_bpr;
 mod pool;
 mod recnet;
 mod rng;
@@ -57,9 +57,9 @@ mod rng;
 mod testutil;
 
 pub use adam::KerasAdam;
-pub use bpr::{train_bpr, train_bpr_probed, BprModel, BprParams};
 pub use error::TrainError;
 pub use host::{EvalBackend, TrainBackend};
 pub use input::{TrainInput, Triplets};
 pub use metrics::{EpochMetrics, Probe};
+pub use mf_bpr::{train_mf_bpr, train_mf_bpr_probed, MfBprModel, MfBprParams};
 pub use recnet::{train_recommender_net, train_recommender_net_probed, RecNetModel, RecNetParams};

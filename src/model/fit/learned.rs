@@ -7,7 +7,7 @@ use crate::data::{process, Csr, Dataset, Ratings, VALIDATION_SEED};
 use crate::eval::evaluator::{self, EvalSettings, Scorer};
 use crate::model::parts::{Mat, Part, RatingHead};
 use crate::train::{
-    self, BprModel, BprParams, EpochMetrics, RecNetModel, RecNetParams, TrainInput, Triplets,
+    self, EpochMetrics, MfBprModel, MfBprParams, RecNetModel, RecNetParams, TrainInput, Triplets,
 };
 
 /// Dense-index triplets of a CSR.
@@ -175,7 +175,7 @@ fn probe(
         )
 }
 
-fn bpr_scorer(m: &BprModel) -> Factors<'_> {
+fn bpr_scorer(m: &MfBprModel) -> Factors<'_> {
     Factors {
         user: &m.user_emb,
         item: &m.item_emb,
@@ -302,7 +302,7 @@ pub(super) fn bpr(
     let (ds, exp) = (ctx.data, ctx.exp);
     let rows = Rows::carve(ds, exp);
     let input = rows.input();
-    let p = BprParams {
+    let p = MfBprParams {
         factors,
         epochs,
         batch_size,
@@ -312,7 +312,7 @@ pub(super) fn bpr(
         min_rating,
     };
     let val = ValRanking::new(&rows, exp);
-    let m = train::train_bpr_probed(&input, &p, &mut |e, model| {
+    let m = train::train_mf_bpr_probed(&input, &p, &mut |e, model| {
         emit(ctx, e, false);
         probe(ctx, val.as_ref(), e.epoch, epochs, &bpr_scorer(model))
     })

@@ -8,7 +8,7 @@ use crate::train::testutil::{strip_secs, Planted};
 fn bpr_ranks_held_out_positives() {
     let data = Planted::new(200, 100, 0.5, 0.5, 11);
     let input = data.input();
-    let p = BprParams {
+    let p = MfBprParams {
         factors: 8,
         epochs: 20,
         batch_size: 128,
@@ -17,7 +17,7 @@ fn bpr_ranks_held_out_positives() {
         seed: 3,
         min_rating: 8.0,
     };
-    let m = train_bpr(&input, &p, &mut |_| {}).unwrap();
+    let m = train_mf_bpr(&input, &p, &mut |_| {}).unwrap();
     assert_eq!(m.history.len(), 20);
 
     assert!(m.history.last().unwrap().train_loss < m.history[0].train_loss);
@@ -53,7 +53,7 @@ fn bpr_ranks_held_out_positives() {
     eprintln!("BPR held-out AUC {auc:.3}");
     assert!(auc > 0.8, "AUC {auc}");
     // Same seed, same model.
-    let again = train_bpr(&input, &p, &mut |_| {}).unwrap();
+    let again = train_mf_bpr(&input, &p, &mut |_| {}).unwrap();
     assert_eq!(strip_secs(&again.history), strip_secs(&m.history));
     assert_eq!(again.user_emb, m.user_emb);
 }

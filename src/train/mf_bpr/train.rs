@@ -8,9 +8,9 @@ use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{GradientsParams, Optimizer};
 use rayon::prelude::*;
 
-use super::net::BprNet;
+use super::net::MfBprNet;
 use super::positives::Positives;
-use super::{BprModel, BprParams};
+use super::{MfBprModel, MfBprParams};
 use crate::train::adam::KerasAdam;
 use crate::train::error::{invalid, TrainError};
 use crate::train::host::{host_vec, EvalBackend, TrainBackend};
@@ -19,20 +19,23 @@ use crate::train::metrics::{EpochMetrics, Probe};
 use crate::train::pool;
 use crate::train::rng::{epoch_order, stream_rng, STREAM_NEG, STREAM_VAL_NEG};
 
-type BprOptim = OptimizerAdaptor<KerasAdam, BprNet<TrainBackend>, TrainBackend>;
+type MfBprOptim = OptimizerAdaptor<KerasAdam, MfBprNet<TrainBackend>, TrainBackend>;
 
-fn check_bpr_params(p: &BprParams) -> Result<(), TrainError> {
+fn check_bpr_params(p: &MfBprParams) -> Result<(), TrainError> {
     if p.factors == 0 || p.batch_size == 0 {
-        return Err(invalid("bpr: factors and batch_size must be > 0"));
+        return Err(invalid("mf_bpr: factors and batch_size must be > 0"));
     }
     if !(p.lr.is_finite() && p.lr > 0.0) {
-        return Err(invalid(format!("bpr: lr = {}; need finite > 0", p.lr)));
+        return Err(invalid(format!("mf_bpr: lr = {}; need finite > 0", p.lr)));
     }
     if !(p.reg.is_finite() && p.reg >= 0.0) {
-        return Err(invalid(format!("bpr: reg = {}; need finite >= 0", p.reg)));
+        return Err(invalid(format!(
+            "mf_bpr: reg = {}; need finite >= 0",
+            p.reg
+        )));
     }
     if p.min_rating.is_nan() {
-        return Err(invalid("bpr: min_rating is NaN"));
+        return Err(invalid("mf_bpr: min_rating is NaN"));
     }
     Ok(())
 }
@@ -45,32 +48,32 @@ fn check_bpr_params(p: &BprParams) -> Result<(), TrainError> {
 /// on every item are skipped. Adam (Keras flavour) with constant `lr`.
 /// Validation: BPR term on the val rows ≥ `min_rating`, with negatives drawn
 /// once (fixed across epochs) avoiding train positives and the val item.
-pub fn train_bpr(
+pub fn train_mf_bpr(
     input: &TrainInput,
-    p: &BprParams,
+    p: &MfBprParams,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
-) -> Result<BprModel, TrainError> {
-    train_bpr_probed(input, p, &mut |m, _| {
+) -> Result<MfBprModel, TrainError> {
+    train_mf_bpr_probed(input, p, &mut |m, _| {
         on_epoch(m);
         false
     })
 }
 
-/// [`train_bpr`] with a [`Probe`] after each epoch (which replaces
+/// [`train_mf_bpr`] with a [`Probe`] after each epoch (which replaces
 /// `on_epoch`); the model returned is the one of the last epoch run.
-pub fn train_bpr_probed(
+pub fn train_mf_bpr_probed(
     input: &TrainInput,
-    p: &BprParams,
-    probe: Probe<'_, BprModel>,
-) -> Result<BprModel, TrainError> {
+    p: &MfBprParams,
+    probe: Probe<'_, MfBprModel>,
+) -> Result<MfBprModel, TrainError> {
     input.check()?;
     check_bpr_params(p)?;
     let device = Default::default();
     let (nu, ni, f) = (input.n_users, input.n_items, p.factors);
     let rows = Rows::new(input, p)?;
 
-    let mut model = BprNet::<TrainBackend>::init(nu, ni, f, p.seed, &device);
-    let mut optim: BprOptim = OptimizerAdaptor::from(KerasAdam::default());
+    let mut model = MfBprNet::<TrainBackend>::init(nu, ni, f, p.seed, &device);
+    let mut optim: MfBprOptim = OptimizerAdaptor::from(KerasAdam::default());
     let mut history = Vec::new();
 
     for epoch in 0..p.epochs {
@@ -114,7 +117,7 @@ struct Rows {
 }
 
 impl Rows {
-    fn new(input: &TrainInput, p: &BprParams) -> Result<Self, TrainError> {
+    fn new(input: &TrainInput, p: &MfBprParams) -> Result<Self, TrainError> {
         let (nu, ni) = (input.n_users, input.n_items);
         let select = |t: &Triplets| -> (Vec<u32>, Vec<u32>) {
             t.users
@@ -136,7 +139,7 @@ impl Rows {
             .unzip();
         if tu.is_empty() {
             return Err(invalid(format!(
-                "bpr: no usable positives (train rows with rating >= {})",
+                "mf_bpr: no usable positives (train rows with rating >= {})",
                 p.min_rating
             )));
         }
@@ -163,13 +166,13 @@ impl Rows {
 /// each with a fresh negative. Returns the model, the sum of the batch
 /// losses weighted by batch size, and the number of triples trained on.
 fn run_epoch(
-    mut model: BprNet<TrainBackend>,
-    optim: &mut BprOptim,
+    mut model: MfBprNet<TrainBackend>,
+    optim: &mut MfBprOptim,
     rows: &Rows,
-    p: &BprParams,
+    p: &MfBprParams,
     n_items: usize,
     epoch: u32,
-) -> (BprNet<TrainBackend>, f64, usize) {
+) -> (MfBprNet<TrainBackend>, f64, usize) {
     let order = epoch_order(rows.tu.len(), p.seed, epoch);
     let mut rng = stream_rng(p.seed, STREAM_NEG, epoch as u64);
     let mut loss_sum = 0f64;
@@ -198,8 +201,8 @@ fn run_epoch(
     (model, loss_sum, n)
 }
 
-fn export_bpr(m: &BprNet<EvalBackend>, factors: usize) -> BprModel {
-    BprModel {
+fn export_bpr(m: &MfBprNet<EvalBackend>, factors: usize) -> MfBprModel {
+    MfBprModel {
         factors,
         user_emb: host_vec(m.user_emb.weight.val()),
         item_emb: host_vec(m.item_emb.weight.val()),
@@ -209,7 +212,7 @@ fn export_bpr(m: &BprNet<EvalBackend>, factors: usize) -> BprModel {
 }
 
 /// Mean −ln σ(s_pos − s_neg) over val positives that have a negative.
-fn bpr_val_loss(m: &BprModel, vu: &[u32], vi: &[u32], neg: &[Option<u32>]) -> f64 {
+fn bpr_val_loss(m: &MfBprModel, vu: &[u32], vi: &[u32], neg: &[Option<u32>]) -> f64 {
     // Per-row terms in parallel, summed serially: a rayon `reduce` groups the
     // additions by work stealing, which would make the sum non-deterministic.
     let terms: Vec<f64> = vu

@@ -9,11 +9,11 @@ mod train;
 
 use super::metrics::EpochMetrics;
 
-pub use train::{train_bpr, train_bpr_probed};
+pub use train::{train_mf_bpr, train_mf_bpr_probed};
 
-/// Parameters of [`train_bpr`].
+/// Parameters of [`train_mf_bpr`].
 #[derive(Debug, Clone)]
-pub struct BprParams {
+pub struct MfBprParams {
     /// Embedding size.
     pub factors: usize,
     /// Number of epochs (no early stopping).
@@ -32,7 +32,7 @@ pub struct BprParams {
 
 /// The trained BPR model: `score(u, i) = user_emb[u]·item_emb[i] + item_bias[i]`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BprModel {
+pub struct MfBprModel {
     /// Embedding size.
     pub factors: usize,
     /// n_users × factors (not normalised).
@@ -46,7 +46,7 @@ pub struct BprModel {
     pub history: Vec<EpochMetrics>,
 }
 
-impl BprModel {
+impl MfBprModel {
     /// Ranking score of item `i` for user `u` (NaN for out-of-range indices).
     #[inline]
     pub fn score(&self, u: u32, i: u32) -> f32 {

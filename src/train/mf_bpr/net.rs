@@ -12,7 +12,7 @@ use crate::train::kernels::Fused;
 use crate::train::rng::{std_normal, stream_rng, STREAM_INIT};
 
 #[derive(Module, Debug)]
-pub(super) struct BprNet<B: Backend> {
+pub(super) struct MfBprNet<B: Backend> {
     pub(super) user_emb: Embedding<B>,
     pub(super) item_emb: Embedding<B>,
     pub(super) item_bias: Param<Tensor<B, 1>>,
@@ -21,7 +21,7 @@ pub(super) struct BprNet<B: Backend> {
 /// Standard deviation of the initial BPR factors.
 const BPR_INIT_STD: f64 = 0.1;
 
-impl<B: Backend> BprNet<B> {
+impl<B: Backend> MfBprNet<B> {
     pub(super) fn init(
         n_users: usize,
         n_items: usize,
@@ -36,7 +36,7 @@ impl<B: Backend> BprNet<B> {
                 .collect()
         };
         let (u, v) = (normal(n_users * f), normal(n_items * f));
-        BprNet {
+        MfBprNet {
             user_emb: Embedding {
                 weight: Param::from_tensor(tensor_from(u, [n_users, f], device)),
             },
@@ -48,7 +48,7 @@ impl<B: Backend> BprNet<B> {
     }
 }
 
-impl<B: Fused> BprNet<B> {
+impl<B: Fused> MfBprNet<B> {
     /// Mean BPR objective of a batch of (user, pos, neg) triples.
     pub(super) fn loss(&self, u: &[u32], pos: &[u32], neg: &[u32], reg: f64) -> Tensor<B, 1> {
         let n = u.len();
