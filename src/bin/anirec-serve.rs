@@ -3,7 +3,7 @@
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
-use anirec::serve::error::StartError as Failure;
+use anirec::serve::error::StartError;
 use anirec::serve::{self, limits, AdminToken, AppState, Config};
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
@@ -96,7 +96,7 @@ async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
 
 /// Prints the failure on stderr and returns its exit code from the crate's
 /// one table.
-fn report(f: Failure) -> u8 {
+fn report(f: StartError) -> u8 {
     eprintln!("error: {f}");
     anirec::Error::from(f).exit_code()
 }
@@ -112,13 +112,13 @@ async fn main() -> ExitCode {
 }
 
 /// The server's settings from the flags, checked.
-fn config(a: &Args) -> Result<Config, Failure> {
+fn config(a: &Args) -> Result<Config, StartError> {
     let admin_token = a
         .admin_token_file
         .as_deref()
         .map(AdminToken::from_file)
         .transpose()
-        .map_err(Failure::Usage)?;
+        .map_err(StartError::Usage)?;
     let cfg = Config {
         bundle: Some(a.bundle.clone()),
         drain: a.drain_secs,
@@ -131,7 +131,7 @@ fn config(a: &Args) -> Result<Config, Failure> {
         admin_token,
         ..Config::default()
     };
-    cfg.check().map_err(Failure::Usage)?;
+    cfg.check().map_err(StartError::Usage)?;
     if cfg.drain <= cfg.request_timeout {
         tracing::warn!("--drain-secs should be longer than --request-timeout-secs");
     }
@@ -144,9 +144,9 @@ fn config(a: &Args) -> Result<Config, Failure> {
 /// Listens first and loads the bundle behind it (readiness false until it
 /// is in), so probes get answers while a large bundle loads; serves until
 /// SIGTERM or Ctrl-C, reloading on SIGHUP.
-async fn run(a: Args) -> Result<(), Failure> {
+async fn run(a: Args) -> Result<(), StartError> {
     let state = AppState::new(config(&a)?);
-    let listener = listen(&a.addr).await.map_err(|source| Failure::Listen {
+    let listener = listen(&a.addr).await.map_err(|source| StartError::Listen {
         addr: a.addr.clone(),
         source,
     })?;
@@ -155,13 +155,13 @@ async fn run(a: Args) -> Result<(), Failure> {
     tokio::spawn(async move {
         if let Err(msg) = st.reload().await {
             // Not serving what was asked for: stop now rather than drain.
-            let code = report(Failure::Bundle { path: bundle, msg });
+            let code = report(StartError::Bundle { path: bundle, msg });
             std::process::exit(i32::from(code));
         }
         tracing::info!("ready");
     });
-    let mut term = signal(SignalKind::terminate()).map_err(Failure::Signals)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(Failure::Signals)?;
+    let mut term = signal(SignalKind::terminate()).map_err(StartError::Signals)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(StartError::Signals)?;
     let st = state.clone();
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
@@ -173,5 +173,5 @@ async fn run(a: Args) -> Result<(), Failure> {
     };
     serve::serve(listener, state, shutdown)
         .await
-        .map_err(Failure::Serve)
+        .map_err(StartError::Serve)
 }
