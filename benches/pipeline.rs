@@ -77,7 +77,7 @@ fn evaluation(c: &mut Criterion) {
     .expect("exp");
     let mut sink = |_: &str, _: f64, _: u32| {};
     let engine = anirec::model::fit::fit(
-        &ModelConfig::Popularity,
+        &ModelConfig::default(),
         &mut anirec::model::fit::FitContext {
             data: &ds,
             exp: &exp,

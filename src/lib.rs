@@ -12,7 +12,8 @@
 //!   cli            one module per command group; calls the library
 //!   pipeline       `anirec run`: a run's lifecycle around its stages
 //!     data         ingest (polars) → process (clean, split, cache) → Dataset
-//!     model::fit   Dataset → Engine (train/ for the burn models)
+//!     model::fit   Dataset → Engine: each model::kinds kind fits a part
+//!                  (train/ for the burn models)
 //!     eval         full-ranking metrics of an Engine (PROTOCOL.md)
 //!     track        run store (source of truth) + Comet mirror (outbox)
 //!     bundle       Engine + ids + catalogue → a verified folder

@@ -12,7 +12,7 @@ mod schema;
 mod sweep;
 
 pub(crate) use load::get_path;
-pub use model::{HybridMember, HybridWeights, ModelConfig, Normalization, Similarity};
+pub use model::{HybridMember, HybridWeights, ModelConfig, Normalization};
 pub use schema::*;
 pub use sweep::{EarlyStop, ParamSpace, SweepConfig, SweepGoal, SweepMethod, EPOCH_METRICS};
 

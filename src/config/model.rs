@@ -1,24 +1,16 @@
-//! The `model:` section. Each kind has its own keys; a key that belongs to
-//! another kind (or to none) is an error naming the kinds' allowed keys.
+//! The `model:` section: `kind` picks a registered model (`model::kinds`),
+//! whose own keys are parsed and checked there; a key that belongs to
+//! another kind (or to none) is an error naming the kind's allowed keys.
+//! `hybrid` is the one kind defined here, since its members are sections.
 
 use super::{deserialize_at, invalid, ConfigError};
-use crate::model::dlae::DlaeParams;
-use crate::model::params::{self, ParamError, MAX_COUNT};
-use crate::model::slim::SlimParams;
+use crate::model::kinds::{self, popularity::Popularity};
+use crate::model::params::ParamError;
+use crate::model::spec::{Checked, ModelKeys, ModelSpec};
 use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
 use std::path::Path;
-
-/// Where user_knn measures user similarity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Similarity {
-    /// Cosine of the users' (mean-centred) rating vectors.
-    #[default]
-    Ratings,
-    /// Cosine of user embeddings learnt by a matrix-factorisation model.
-    Embeddings,
-}
+use std::sync::Arc;
 
 /// How hybrid puts member scores on one scale before blending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -31,103 +23,6 @@ pub enum Normalization {
     Rank,
     /// Per-user z-score.
     Zscore,
-}
-
-// The `*Keys` structs are each model section's YAML keys with their
-// defaults, as deserialised; `ModelConfig` is what they check into. (The
-// trainers' settings are `train::*Params`.)
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct EaseKeys {
-    l2: f32,
-    prune_top_k: usize,
-}
-impl Default for EaseKeys {
-    fn default() -> Self {
-        Self {
-            l2: 500.0,
-            prune_top_k: 1000,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct UserKnnKeys {
-    neighbors: usize,
-    similarity: Similarity,
-    like_quantile: f32,
-    factors: usize,
-}
-impl Default for UserKnnKeys {
-    fn default() -> Self {
-        Self {
-            neighbors: 50,
-            similarity: Similarity::Ratings,
-            like_quantile: 0.75,
-            factors: 64,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct ContentKeys {
-    genre_weight: f32,
-    synopsis_weight: f32,
-    type_weight: f32,
-    studio_weight: f32,
-    min_df: u32,
-    max_features: usize,
-    like_quantile: f32,
-}
-impl Default for ContentKeys {
-    fn default() -> Self {
-        Self {
-            genre_weight: 1.0,
-            synopsis_weight: 0.5,
-            type_weight: 0.0,
-            studio_weight: 0.0,
-            min_df: 2,
-            max_features: 20_000,
-            like_quantile: 0.75,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RecNetKeys {
-    embedding_dim: usize,
-}
-impl Default for RecNetKeys {
-    fn default() -> Self {
-        Self { embedding_dim: 128 }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct MfBprKeys {
-    factors: usize,
-    epochs: u32,
-    lr: f64,
-    reg: f64,
-    batch_size: usize,
-    min_rating: f32,
-}
-impl Default for MfBprKeys {
-    fn default() -> Self {
-        Self {
-            factors: 64,
-            epochs: 30,
-            lr: 0.01,
-            reg: 1e-5,
-            batch_size: 4096,
-            min_rating: 0.0,
-        }
-    }
 }
 
 /// How a hybrid's member weights are set.
@@ -161,80 +56,29 @@ struct HybridKeys {
 }
 
 /// One member of a hybrid blend.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct HybridMember {
     /// Blend weight (1 and unused under `weights: auto`).
     pub weight: f32,
-    /// The member model.
-    pub model: ModelConfig,
+    /// The member model (never a hybrid).
+    pub model: Arc<dyn ModelSpec>,
+}
+
+impl PartialEq for HybridMember {
+    fn eq(&self, other: &Self) -> bool {
+        self.weight == other.weight && same(&*self.model, &*other.model)
+    }
+}
+
+fn same(a: &dyn ModelSpec, b: &dyn ModelSpec) -> bool {
+    a.kind() == b.kind() && a.keys() == b.keys()
 }
 
 /// A validated model section.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone)]
 pub enum ModelConfig {
-    /// Most-rated items first: the baseline every model must beat.
-    #[default]
-    Popularity,
-    /// EASE (Steck 2019): closed-form item-item ridge regression.
-    Ease {
-        /// L2 regularisation λ.
-        l2: f32,
-        /// Keep this many strongest weights per item (0 = all) so the bundle stays small.
-        prune_top_k: usize,
-    },
-    /// User-based collaborative filtering.
-    UserKnn {
-        /// Neighbours per user.
-        neighbors: usize,
-        /// What similarity is computed on.
-        similarity: Similarity,
-        /// A neighbour's item counts as liked at or above this quantile of their ratings.
-        like_quantile: f32,
-        /// Embedding size when `similarity: embeddings`.
-        factors: usize,
-    },
-    /// Content-based: TF-IDF over genres and synopsis (type/studio optional).
-    Content {
-        /// Weight of the genre block.
-        genre_weight: f32,
-        /// Weight of the synopsis TF-IDF block.
-        synopsis_weight: f32,
-        /// Weight of the type one-hot block.
-        type_weight: f32,
-        /// Weight of the studio block.
-        studio_weight: f32,
-        /// Minimum document frequency of a synopsis term.
-        min_df: u32,
-        /// Vocabulary cap.
-        max_features: usize,
-        /// Items at or above this quantile of a user's ratings build the profile.
-        like_quantile: f32,
-    },
-    /// The original project's neural model (burn).
-    RecommenderNet {
-        /// Embedding size.
-        embedding_dim: usize,
-    },
-    /// Matrix factorisation trained with BPR (burn).
-    MfBpr {
-        /// Latent factors.
-        factors: usize,
-        epochs: u32,
-        /// Adam learning rate.
-        lr: f64,
-        /// L2 on the embeddings.
-        reg: f64,
-        /// Triples per batch.
-        batch_size: usize,
-        /// Train rows rated at least this are positives (0: every rated row).
-        min_rating: f32,
-    },
-    /// SLIM: sparse non-negative item-item regression with an elastic net.
-    Slim(SlimParams),
-    /// DLAE: EASE with the dropout-derived penalty (Steck 2020).
-    Dlae(DlaeParams),
-    /// EDLAE: emphasised-denoising DLAE, EASE's zero-diagonal form with Λ.
-    Edlae(DlaeParams),
+    /// One model of a registered kind (`model::kinds`).
+    Single(Arc<dyn ModelSpec>),
     /// Weighted blend of normalised member scores.
     Hybrid {
         /// Members and weights.
@@ -247,23 +91,53 @@ pub enum ModelConfig {
     },
 }
 
-const KINDS: &str =
-    "popularity, ease, user_knn, content, recommender_net, mf_bpr, slim, dlae, edlae, hybrid";
+/// Popularity: what an experiment without a `model:` section runs.
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig::Single(Arc::new(Popularity::checked()))
+    }
+}
+
+impl PartialEq for ModelConfig {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ModelConfig::Single(a), ModelConfig::Single(b)) => same(&**a, &**b),
+            (
+                ModelConfig::Hybrid {
+                    members: a,
+                    normalization: na,
+                    weights: wa,
+                },
+                ModelConfig::Hybrid {
+                    members: b,
+                    normalization: nb,
+                    weights: wb,
+                },
+            ) => a == b && na == nb && wa == wb,
+            _ => false,
+        }
+    }
+}
 
 impl ModelConfig {
+    /// A single model from keys built in code; checked like a file's.
+    pub fn of<K: ModelKeys>(keys: K) -> Result<Self, ParamError> {
+        Ok(ModelConfig::Single(Arc::new(Checked::new(keys)?)))
+    }
+
     /// The kind's name as written in YAML.
     pub fn kind(&self) -> &'static str {
         match self {
-            ModelConfig::Popularity => "popularity",
-            ModelConfig::Ease { .. } => "ease",
-            ModelConfig::UserKnn { .. } => "user_knn",
-            ModelConfig::Content { .. } => "content",
-            ModelConfig::RecommenderNet { .. } => "recommender_net",
-            ModelConfig::MfBpr { .. } => "mf_bpr",
-            ModelConfig::Slim(_) => "slim",
-            ModelConfig::Dlae(_) => "dlae",
-            ModelConfig::Edlae(_) => "edlae",
+            ModelConfig::Single(m) => m.kind(),
             ModelConfig::Hybrid { .. } => "hybrid",
+        }
+    }
+
+    /// The models this section fits: itself, or a hybrid's members.
+    pub fn specs(&self) -> Vec<&dyn ModelSpec> {
+        match self {
+            ModelConfig::Single(m) => vec![&**m],
+            ModelConfig::Hybrid { members, .. } => members.iter().map(|m| &*m.model).collect(),
         }
     }
 
@@ -274,256 +148,26 @@ impl ModelConfig {
         key: &str,
     ) -> Result<Self, ConfigError> {
         let Some(v) = v else {
-            return Ok(ModelConfig::Popularity);
+            return Ok(ModelConfig::default());
         };
-        let Value::Mapping(map) = v else {
-            return Err(invalid(
-                file,
-                key,
-                format!(
-                    "{} is not allowed; allowed: a mapping with `kind: <{KINDS}>`",
-                    super::load::short(v)
-                ),
-            ));
-        };
-        let mut map = map.clone();
-        let kind = match map.remove("kind") {
-            Some(Value::String(s)) => s,
-            Some(other) => {
-                return Err(invalid(
-                    file,
-                    &format!("{key}.kind"),
-                    format!(
-                        "{} is not allowed; allowed: {KINDS}",
-                        super::load::short(&other)
-                    ),
-                ))
-            }
-            None => {
-                return Err(invalid(
-                    file,
-                    &format!("{key}.kind"),
-                    format!("missing; allowed: {KINDS}"),
-                ))
-            }
-        };
-        let rest = Value::Mapping(map);
-        let m = match kind.as_str() {
-            "popularity" => {
-                let _: Empty = deserialize_at(rest, file, key)?;
-                ModelConfig::Popularity
-            }
-            "ease" => {
-                let p: EaseKeys = deserialize_at(rest, file, key)?;
-                ModelConfig::Ease {
-                    l2: p.l2,
-                    prune_top_k: p.prune_top_k,
-                }
-            }
-            "user_knn" => {
-                let p: UserKnnKeys = deserialize_at(rest, file, key)?;
-                ModelConfig::UserKnn {
-                    neighbors: p.neighbors,
-                    similarity: p.similarity,
-                    like_quantile: p.like_quantile,
-                    factors: p.factors,
-                }
-            }
-            "content" => {
-                let p: ContentKeys = deserialize_at(rest, file, key)?;
-                ModelConfig::Content {
-                    genre_weight: p.genre_weight,
-                    synopsis_weight: p.synopsis_weight,
-                    type_weight: p.type_weight,
-                    studio_weight: p.studio_weight,
-                    min_df: p.min_df,
-                    max_features: p.max_features,
-                    like_quantile: p.like_quantile,
-                }
-            }
-            "recommender_net" => {
-                let p: RecNetKeys = deserialize_at(rest, file, key)?;
-                ModelConfig::RecommenderNet {
-                    embedding_dim: p.embedding_dim,
-                }
-            }
-            "mf_bpr" => {
-                let p: MfBprKeys = deserialize_at(rest, file, key)?;
-                ModelConfig::MfBpr {
-                    factors: p.factors,
-                    epochs: p.epochs,
-                    lr: p.lr,
-                    reg: p.reg,
-                    batch_size: p.batch_size,
-                    min_rating: p.min_rating,
-                }
-            }
-            "slim" => ModelConfig::Slim(deserialize_at(rest, file, key)?),
-            "dlae" => ModelConfig::Dlae(deserialize_at(rest, file, key)?),
-            "edlae" => ModelConfig::Edlae(deserialize_at(rest, file, key)?),
-            "hybrid" => hybrid_from(rest, file, key)?,
-            other => {
-                return Err(invalid(
-                    file,
-                    &format!("{key}.kind"),
-                    format!("{other:?} is not allowed; allowed: {KINDS}"),
-                ))
-            }
-        };
-        m.check(file, key)?;
-        Ok(m)
-    }
-
-    fn check(&self, file: &Path, key: &str) -> Result<(), ConfigError> {
-        self.check_ranges()
-            .map_err(|e| invalid(file, &format!("{key}.{}", e.key), e.msg))
-    }
-
-    /// Every numeric key within its allowed range, so no value read from a
-    /// file or `--set` can size an allocation or a loop without bound.
-    fn check_ranges(&self) -> Result<(), ParamError> {
-        use params::{float, int};
-        match self {
-            ModelConfig::Popularity | ModelConfig::Hybrid { .. } => Ok(()),
-            ModelConfig::Ease { l2, prune_top_k } => {
-                float("l2", f64::from(*l2), 0.0, true, 1e9)?;
-                int("prune_top_k", *prune_top_k as u64, 0, MAX_COUNT)
-            }
-            ModelConfig::UserKnn {
-                neighbors,
-                like_quantile,
-                factors,
-                ..
-            } => {
-                int("neighbors", *neighbors as u64, 1, MAX_COUNT)?;
-                int("factors", *factors as u64, 1, 4096)?;
-                float("like_quantile", f64::from(*like_quantile), 0.0, false, 1.0)
-            }
-            ModelConfig::Content {
-                like_quantile,
-                max_features,
-                genre_weight,
-                synopsis_weight,
-                type_weight,
-                studio_weight,
-                min_df,
-            } => {
-                float("like_quantile", f64::from(*like_quantile), 0.0, false, 1.0)?;
-                int("max_features", *max_features as u64, 1, 10_000_000)?;
-                int("min_df", u64::from(*min_df), 0, MAX_COUNT)?;
-                float("genre_weight", f64::from(*genre_weight), 0.0, false, 1e6)?;
-                float(
-                    "synopsis_weight",
-                    f64::from(*synopsis_weight),
-                    0.0,
-                    false,
-                    1e6,
-                )?;
-                float("type_weight", f64::from(*type_weight), 0.0, false, 1e6)?;
-                float("studio_weight", f64::from(*studio_weight), 0.0, false, 1e6)?;
-                let ws = [genre_weight, synopsis_weight, type_weight, studio_weight];
-                if ws.iter().all(|w| **w == 0.0) {
-                    return Err(ParamError::new(
-                        "genre_weight",
-                        "all feature weights are 0; allowed: at least one of genre_weight, synopsis_weight, type_weight, studio_weight positive",
-                    ));
-                }
-                Ok(())
-            }
-            ModelConfig::RecommenderNet { embedding_dim } => {
-                int("embedding_dim", *embedding_dim as u64, 1, 4096)
-            }
-            ModelConfig::MfBpr {
-                factors,
-                epochs,
-                lr,
-                reg,
-                batch_size,
-                min_rating,
-            } => {
-                int("factors", *factors as u64, 1, 4096)?;
-                int("epochs", u64::from(*epochs), 1, 100_000)?;
-                float("lr", *lr, 0.0, true, 10.0)?;
-                float("reg", *reg, 0.0, false, 1e3)?;
-                int("batch_size", *batch_size as u64, 1, 1 << 24)?;
-                float("min_rating", f64::from(*min_rating), 0.0, false, 1e6)
-            }
-            ModelConfig::Slim(p) => p.check(),
-            ModelConfig::Dlae(p) | ModelConfig::Edlae(p) => p.check(),
+        let (kind, rest) = split_kind(v, file, key)?;
+        if kind == "hybrid" {
+            return hybrid_from(rest, file, key);
         }
+        Ok(ModelConfig::Single(single(&kind, rest, file, key)?))
     }
 
     /// The model section as YAML, `kind` first, defaults filled in.
     pub fn to_value(&self) -> Value {
-        let mut m = Mapping::new();
-        m.insert("kind".into(), self.kind().into());
-        let params = match self {
-            ModelConfig::Popularity => Value::Null,
-            ModelConfig::Ease { l2, prune_top_k } => serde_yaml::to_value(EaseKeys {
-                l2: *l2,
-                prune_top_k: *prune_top_k,
-            })
-            .unwrap_or(Value::Null),
-            ModelConfig::UserKnn {
-                neighbors,
-                similarity,
-                like_quantile,
-                factors,
-            } => serde_yaml::to_value(UserKnnKeys {
-                neighbors: *neighbors,
-                similarity: *similarity,
-                like_quantile: *like_quantile,
-                factors: *factors,
-            })
-            .unwrap_or(Value::Null),
-            ModelConfig::Content {
-                genre_weight,
-                synopsis_weight,
-                type_weight,
-                studio_weight,
-                min_df,
-                max_features,
-                like_quantile,
-            } => serde_yaml::to_value(ContentKeys {
-                genre_weight: *genre_weight,
-                synopsis_weight: *synopsis_weight,
-                type_weight: *type_weight,
-                studio_weight: *studio_weight,
-                min_df: *min_df,
-                max_features: *max_features,
-                like_quantile: *like_quantile,
-            })
-            .unwrap_or(Value::Null),
-            ModelConfig::RecommenderNet { embedding_dim } => serde_yaml::to_value(RecNetKeys {
-                embedding_dim: *embedding_dim,
-            })
-            .unwrap_or(Value::Null),
-            ModelConfig::MfBpr {
-                factors,
-                epochs,
-                lr,
-                reg,
-                batch_size,
-                min_rating,
-            } => serde_yaml::to_value(MfBprKeys {
-                factors: *factors,
-                epochs: *epochs,
-                lr: *lr,
-                reg: *reg,
-                batch_size: *batch_size,
-                min_rating: *min_rating,
-            })
-            .unwrap_or(Value::Null),
-            ModelConfig::Slim(p) => serde_yaml::to_value(p).unwrap_or(Value::Null),
-            ModelConfig::Dlae(p) | ModelConfig::Edlae(p) => {
-                serde_yaml::to_value(p).unwrap_or(Value::Null)
-            }
+        match self {
+            ModelConfig::Single(m) => section(&**m),
             ModelConfig::Hybrid {
                 members,
                 normalization,
                 weights,
             } => {
                 let mut p = Mapping::new();
+                p.insert("kind".into(), "hybrid".into());
                 let norm = match normalization {
                     Some(n) => serde_yaml::to_value(n).unwrap_or(Value::Null),
                     None => "auto".into(),
@@ -536,7 +180,7 @@ impl ModelConfig {
                 let ms: Vec<Value> = members
                     .iter()
                     .map(|mem| {
-                        let mut v = mem.model.to_value();
+                        let mut v = section(&*mem.model);
                         if let (Value::Mapping(mm), HybridWeights::Fixed) = (&mut v, weights) {
                             mm.insert("weight".into(), Value::from(f64::from(mem.weight)));
                         }
@@ -546,11 +190,66 @@ impl ModelConfig {
                 p.insert("members".into(), Value::Sequence(ms));
                 Value::Mapping(p)
             }
-        };
-        if let Value::Mapping(p) = params {
-            m.extend(p);
         }
-        Value::Mapping(m)
+    }
+}
+
+/// `kind` first, then the model's keys.
+fn section(m: &dyn ModelSpec) -> Value {
+    let mut out = Mapping::new();
+    out.insert("kind".into(), m.kind().into());
+    if let Value::Mapping(keys) = m.keys() {
+        out.extend(keys);
+    }
+    Value::Mapping(out)
+}
+
+/// The `kind` of a model mapping and the mapping without it.
+fn split_kind(v: &Value, file: &Path, key: &str) -> Result<(String, Value), ConfigError> {
+    let kinds = kinds::names();
+    let Value::Mapping(map) = v else {
+        return Err(invalid(
+            file,
+            key,
+            format!(
+                "{} is not allowed; allowed: a mapping with `kind: <{kinds}>`",
+                super::load::short(v)
+            ),
+        ));
+    };
+    let mut map = map.clone();
+    match map.remove("kind") {
+        Some(Value::String(s)) => Ok((s, Value::Mapping(map))),
+        Some(other) => Err(invalid(
+            file,
+            &format!("{key}.kind"),
+            format!(
+                "{} is not allowed; allowed: {kinds}",
+                super::load::short(&other)
+            ),
+        )),
+        None => Err(invalid(
+            file,
+            &format!("{key}.kind"),
+            format!("missing; allowed: {kinds}"),
+        )),
+    }
+}
+
+/// A registered (non-hybrid) kind's section, parsed and checked.
+fn single(
+    kind: &str,
+    rest: Value,
+    file: &Path,
+    key: &str,
+) -> Result<Arc<dyn ModelSpec>, ConfigError> {
+    match kinds::find(kind) {
+        Some(k) => k.build(rest, file, key),
+        None => Err(invalid(
+            file,
+            &format!("{key}.kind"),
+            format!("{kind:?} is not allowed; allowed: {}", kinds::names()),
+        )),
     }
 }
 
@@ -618,14 +317,15 @@ fn hybrid_from(rest: Value, file: &Path, key: &str) -> Result<ModelConfig, Confi
                     )
                 })? as f32,
         };
-        let model = ModelConfig::from_value(Some(&Value::Mapping(m)), file, &mkey)?;
-        if matches!(model, ModelConfig::Hybrid { .. }) {
+        let (kind, rest) = split_kind(&Value::Mapping(m), file, &mkey)?;
+        if kind == "hybrid" {
             return Err(invalid(
                 file,
                 &format!("{mkey}.kind"),
                 "a hybrid cannot contain a hybrid",
             ));
         }
+        let model = single(&kind, rest, file, &mkey)?;
         members.push(HybridMember { weight, model });
     }
     if members.is_empty() || members.iter().all(|m| m.weight == 0.0) {
@@ -642,10 +342,6 @@ fn hybrid_from(rest: Value, file: &Path, key: &str) -> Result<ModelConfig, Confi
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -658,13 +354,11 @@ mod tests {
     #[test]
     fn kinds_parse_with_defaults_and_round_trip() {
         let m = parse("kind: ease").unwrap();
-        assert_eq!(
-            m,
-            ModelConfig::Ease {
-                l2: 500.0,
-                prune_top_k: 1000
-            }
-        );
+        let want = ModelConfig::of(crate::model::kinds::ease::Ease {
+            l2: 500.0,
+            prune_top_k: 1000,
+        });
+        assert_eq!(Ok(m), want);
         let h = parse("kind: hybrid\nnormalization: rank\nmembers:\n  - {kind: ease, weight: 0.7, l2: 100}\n  - {kind: popularity, weight: 0.3}\n").unwrap();
         let back = ModelConfig::from_value(Some(&h.to_value()), Path::new("x"), "model").unwrap();
         assert_eq!(h, back);

@@ -7,13 +7,13 @@
 //! Scoring (this module's `engine` and `parts`) needs neither burn nor polars;
 //! fitting (`fit`) lives behind the `train` feature.
 
-pub mod dlae;
 pub mod engine;
 #[cfg(feature = "train")]
 pub mod fit;
+pub mod kinds;
 pub mod params;
 pub mod parts;
-pub mod slim;
+pub mod spec;
 
 pub use engine::{Engine, Member, UserCtx};
 pub use parts::{Mat, Part};

@@ -9,6 +9,7 @@ use super::plots::{
 };
 use super::{Plot, ReportError};
 use crate::bundle::CatalogEntry;
+use crate::config::ModelConfig;
 use crate::model::{Engine, Part};
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
@@ -129,24 +130,18 @@ impl RunInputs {
     }
 
     /// Names for the trainers whose curves were logged, in order: the
-    /// learned members of the config (recommender_net, mf_bpr, user_knn on
-    /// embeddings), when their count matches.
+    /// config's models that train epoch by epoch, when their count matches.
     fn trainer_names(&self) -> Vec<String> {
-        let mut kinds = Vec::new();
-        if let Some(model) = self.config.as_ref().map(|c| &c["model"]) {
-            let list: Vec<&Yaml> = match model["members"].as_sequence() {
-                Some(ms) if model["kind"].as_str() == Some("hybrid") => ms.iter().collect(),
-                _ => vec![model],
-            };
-            for m in list {
-                let kind = m["kind"].as_str().unwrap_or_default();
-                let trains = matches!(kind, "recommender_net" | "mf_bpr")
-                    || (kind == "user_knn" && m["similarity"].as_str() == Some("embeddings"));
-                if trains {
-                    kinds.push(kind.to_string());
-                }
-            }
-        }
+        let model = self.config.as_ref().map(|c| &c["model"]);
+        let parsed = model.and_then(|m| {
+            ModelConfig::from_value(Some(m), std::path::Path::new("config.yaml"), "model").ok()
+        });
+        let kinds: Vec<String> = parsed
+            .iter()
+            .flat_map(|m| m.specs())
+            .filter(|s| s.trains())
+            .map(|s| s.kind().to_string())
+            .collect();
         if kinds.len() == self.curves.len() {
             kinds
         } else {

@@ -75,7 +75,7 @@ pub(super) fn fit_auto(
             checkpoint_dir: None,
         };
         for m in members {
-            parts.push(fit_part(&m.model, &mut sub)?);
+            parts.push(fit_part(&*m.model, &mut sub)?);
         }
     }
     let engine = Engine::new(
@@ -154,7 +154,7 @@ pub(super) fn fit_auto(
             out.push(Member {
                 name: name.clone(),
                 weight: w,
-                part: fit_part(&m.model, ctx)?,
+                part: fit_part(&*m.model, ctx)?,
             });
         }
     }
@@ -396,16 +396,21 @@ fn search(val: &Validation, normed: &[f32], alone: &[f64]) -> (f64, Vec<f32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ModelConfig;
+    use crate::model::kinds::{ease::Ease, popularity::Popularity};
     use crate::model::parts::Part;
+    use crate::model::spec::{Checked, ModelSpec};
+    use std::sync::Arc;
 
     fn member(kind: &str) -> HybridMember {
-        let model = match kind {
-            "ease" => ModelConfig::Ease {
-                l2: 1.0,
-                prune_top_k: 0,
-            },
-            _ => ModelConfig::Popularity,
+        let model: Arc<dyn ModelSpec> = match kind {
+            "ease" => Arc::new(
+                Checked::new(Ease {
+                    l2: 1.0,
+                    prune_top_k: 0,
+                })
+                .unwrap(),
+            ),
+            _ => Arc::new(Popularity::checked()),
         };
         HybridMember { weight: 1.0, model }
     }

@@ -5,7 +5,9 @@ use super::{FitContext, FitError};
 use crate::config::Experiment;
 use crate::data::{process, Csr, Dataset, Ratings, VALIDATION_SEED};
 use crate::eval::evaluator::{self, EvalSettings, Scorer};
+use crate::model::kinds::{mf_bpr::MfBpr, recommender_net::RecommenderNet};
 use crate::model::parts::{Mat, Part, RatingHead};
+use crate::model::spec::ModelKeys;
 use crate::train::{
     self, EpochMetrics, MfBprModel, MfBprParams, RecNetModel, RecNetParams, TrainInput, Triplets,
 };
@@ -153,7 +155,8 @@ impl Scorer for Factors<'_> {
 fn probe(
     ctx: &mut FitContext,
     val: Option<&ValRanking>,
-    epoch: u32,
+    kind: &str,
+    m: &EpochMetrics,
     epochs: u32,
     s: &dyn Scorer,
 ) -> bool {
@@ -161,12 +164,12 @@ fn probe(
         return false;
     };
     let (ndcg, recall) = val.eval(s);
-    let e = epoch + 1;
+    let e = m.epoch + 1;
     (ctx.on_metric)("val_ndcg@10", ndcg, e);
     (ctx.on_metric)("val_recall@20", recall, e);
-    // Only a model that is this trainer alone is pruned (not a hybrid
-    // member, not user_knn's embedding pre-training).
-    let alone = matches!(ctx.exp.model.kind(), "mf_bpr" | "recommender_net");
+    // Only the experiment's own model is pruned (not a hybrid member, not
+    // user_knn's embedding pre-training).
+    let alone = ctx.exp.model.kind() == kind;
     alone
         && crate::sweep::prune::report_epoch(
             e,
@@ -219,7 +222,7 @@ fn train_err(e: train::TrainError) -> FitError {
     FitError::Train(e)
 }
 
-pub(super) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, FitError> {
+pub(crate) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, FitError> {
     let (ds, exp) = (ctx.data, ctx.exp);
     let rows = Rows::carve(ds, exp);
     let input = rows.input();
@@ -241,7 +244,8 @@ pub(super) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
         probe(
             ctx,
             val.as_ref(),
-            e.epoch,
+            RecommenderNet::KIND,
+            e,
             params.epochs,
             &recnet_scorer(model),
         )
@@ -284,48 +288,47 @@ pub(super) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
     })
 }
 
-pub(super) struct Bpr {
-    pub user: Mat,
-    pub item: Mat,
-    pub bias: Vec<f32>,
+pub(crate) struct Bpr {
+    pub(crate) user: Mat,
+    pub(crate) item: Mat,
+    pub(crate) bias: Vec<f32>,
 }
 
-pub(super) fn bpr(
-    ctx: &mut FitContext,
-    factors: usize,
-    epochs: u32,
-    lr: f64,
-    reg: f64,
-    batch_size: usize,
-    min_rating: f32,
-) -> Result<Bpr, FitError> {
+pub(crate) fn bpr(ctx: &mut FitContext, keys: &MfBpr) -> Result<Bpr, FitError> {
     let (ds, exp) = (ctx.data, ctx.exp);
     let rows = Rows::carve(ds, exp);
     let input = rows.input();
     let p = MfBprParams {
-        factors,
-        epochs,
-        batch_size,
-        lr,
-        reg,
+        factors: keys.factors,
+        epochs: keys.epochs,
+        batch_size: keys.batch_size,
+        lr: keys.lr,
+        reg: keys.reg,
         seed: exp.seed,
-        min_rating,
+        min_rating: keys.min_rating,
     };
     let val = ValRanking::new(&rows, exp);
     let m = train::train_mf_bpr_probed(&input, &p, &mut |e, model| {
         emit(ctx, e, false);
-        probe(ctx, val.as_ref(), e.epoch, epochs, &bpr_scorer(model))
+        probe(
+            ctx,
+            val.as_ref(),
+            MfBpr::KIND,
+            e,
+            p.epochs,
+            &bpr_scorer(model),
+        )
     })
     .map_err(train_err)?;
     Ok(Bpr {
         user: Mat {
             rows: input.n_users,
-            cols: factors,
+            cols: keys.factors,
             data: m.user_emb,
         },
         item: Mat {
             rows: input.n_items,
-            cols: factors,
+            cols: keys.factors,
             data: m.item_emb,
         },
         bias: m.item_bias,

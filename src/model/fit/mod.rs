@@ -1,15 +1,13 @@
 //! Fitting: turns a model config and a dataset into an [`Engine`].
 
-mod content;
-pub(crate) mod ease;
 mod hybrid;
-mod learned;
+pub(crate) mod learned;
 
 use super::engine::{Engine, Member};
 use super::parts::Part;
+use super::spec::ModelSpec;
 use crate::config::{HybridWeights, ModelConfig, Normalization};
 use crate::data::Dataset;
-use crate::model::{dlae, slim};
 
 /// Why fitting failed.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +75,7 @@ pub fn fit_noted(cfg: &ModelConfig, ctx: &mut FitContext) -> Result<(Engine, Fit
             let names = hybrid::member_names(members);
             let mut out = Vec::new();
             for (m, name) in members.iter().zip(names) {
-                let part = fit_part(&m.model, ctx)?;
+                let part = fit_part(&*m.model, ctx)?;
                 out.push(Member {
                     name,
                     weight: m.weight,
@@ -86,11 +84,11 @@ pub fn fit_noted(cfg: &ModelConfig, ctx: &mut FitContext) -> Result<(Engine, Fit
             }
             (out, normalization.unwrap_or_default(), FitNotes::default())
         }
-        single => (
+        ModelConfig::Single(spec) => (
             vec![Member {
-                name: single.kind().into(),
+                name: spec.kind().into(),
                 weight: 1.0,
-                part: fit_part(single, ctx)?,
+                part: fit_part(&**spec, ctx)?,
             }],
             Normalization::Minmax,
             FitNotes::default(),
@@ -99,69 +97,11 @@ pub fn fit_noted(cfg: &ModelConfig, ctx: &mut FitContext) -> Result<(Engine, Fit
     Ok((Engine::new(members, norm, history), notes))
 }
 
-fn fit_part(cfg: &ModelConfig, ctx: &mut FitContext) -> Result<Part, FitError> {
-    let ds = ctx.data;
+fn fit_part(spec: &dyn ModelSpec, ctx: &mut FitContext) -> Result<Part, FitError> {
     let t0 = std::time::Instant::now();
-    let part = match cfg {
-        ModelConfig::Popularity => Part::Popularity {
-            scores: popularity(ds),
-        },
-        ModelConfig::Ease { l2, prune_top_k } => ease::fit(&ds.train, *l2, *prune_top_k)?,
-        ModelConfig::Content { .. } => content::fit(ds, cfg)?,
-        ModelConfig::UserKnn {
-            neighbors,
-            similarity,
-            like_quantile,
-            factors,
-        } => {
-            let user_vectors = if *similarity == crate::config::Similarity::Embeddings {
-                // Neighbours by cosine of BPR user embeddings (mf_bpr defaults).
-                let mut v = learned::bpr(ctx, *factors, 30, 0.01, 1e-5, 4096, 0.0)?.user;
-                v.normalize_rows();
-                Some(v)
-            } else {
-                None
-            };
-            Part::UserKnn {
-                neighbors: *neighbors,
-                like_quantile: *like_quantile,
-                user_vectors,
-            }
-        }
-        ModelConfig::RecommenderNet { embedding_dim } => {
-            learned::recommender_net(ctx, *embedding_dim)?
-        }
-        ModelConfig::MfBpr {
-            factors,
-            epochs,
-            lr,
-            reg,
-            batch_size,
-            min_rating,
-        } => {
-            let m = learned::bpr(ctx, *factors, *epochs, *lr, *reg, *batch_size, *min_rating)?;
-            Part::Factors {
-                user: m.user,
-                item: m.item,
-                item_bias: Some(m.bias),
-                head: None,
-            }
-        }
-        ModelConfig::Slim(p) => liked_only(&ds.train, p.min_rating, |x| slim::fit(x, p))?,
-        ModelConfig::Dlae(p) => liked_only(&ds.train, p.min_rating, |x| {
-            dlae::fit(x, p, dlae::Variant::Dlae)
-        })?,
-        ModelConfig::Edlae(p) => liked_only(&ds.train, p.min_rating, |x| {
-            dlae::fit(x, p, dlae::Variant::Edlae)
-        })?,
-        ModelConfig::Hybrid { .. } => {
-            return Err(FitError::Unsupported(
-                "a hybrid cannot contain a hybrid".into(),
-            ))
-        }
-    };
+    let part = spec.fit(ctx)?;
     tracing::info!(
-        model = cfg.kind(),
+        model = spec.kind(),
         secs = t0.elapsed().as_secs_f64(),
         "fitted"
     );
@@ -172,7 +112,7 @@ fn fit_part(cfg: &ModelConfig, ctx: &mut FitContext) -> Result<Part, FitError> {
 /// set) and marks the part, so that scoring counts the same "liked" history
 /// items the weights were fitted on. On MAL, where relevance is a rating of
 /// 7 or more, such a member carries what a model of "rated at all" lacks.
-fn liked_only(
+pub(crate) fn liked_only(
     train: &crate::sparse::Csr,
     min: Option<f64>,
     fit: impl FnOnce(&crate::sparse::Csr) -> Result<Part, FitError>,
@@ -186,15 +126,6 @@ fn liked_only(
         *min_rating = Some(min);
     }
     Ok(part)
-}
-
-/// ln(1 + train ratings per item): the popularity prior.
-pub fn popularity(ds: &Dataset) -> Vec<f32> {
-    ds.train
-        .col_counts()
-        .iter()
-        .map(|&c| (1.0 + c as f32).ln())
-        .collect()
 }
 
 #[cfg(test)]

@@ -28,13 +28,14 @@
 //! Each item is solved by one thread in a fixed order, so the result does not
 //! depend on the thread count.
 
-use super::params::{self, ParamError};
+use crate::model::params::{self, ParamError};
+use crate::model::spec::ModelKeys;
 use serde::{Deserialize, Serialize};
 
-/// The `slim` section (checked by [`SlimParams::check`]).
+/// The `slim` section (checked by [`Slim::check`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SlimParams {
+pub struct Slim {
     /// Overall penalty strength (scikit-learn's `alpha`; per user, see the module docs).
     pub alpha: f64,
     /// Share of the penalty that is L1 (scikit-learn's `l1_ratio`); the rest is L2.
@@ -51,7 +52,7 @@ pub struct SlimParams {
     pub min_rating: Option<f64>,
 }
 
-impl Default for SlimParams {
+impl Default for Slim {
     fn default() -> Self {
         Self {
             alpha: 0.03,
@@ -64,9 +65,9 @@ impl Default for SlimParams {
     }
 }
 
-impl SlimParams {
-    /// Every key within its allowed range.
-    pub fn check(&self) -> Result<(), ParamError> {
+impl ModelKeys for Slim {
+    const KIND: &'static str = "slim";
+    fn check(&self) -> Result<(), ParamError> {
         params::float("alpha", self.alpha, 0.0, true, 1e6)?;
         params::float("l1_ratio", self.l1_ratio, 0.0, false, 1.0)?;
         params::int("top_k", self.top_k as u64, 0, params::MAX_COUNT)?;
@@ -75,14 +76,18 @@ impl SlimParams {
         params::min_rating(self.min_rating)?;
         Ok(())
     }
+    #[cfg(feature = "train")]
+    fn fit(
+        &self,
+        ctx: &mut crate::model::fit::FitContext,
+    ) -> Result<crate::model::Part, crate::model::fit::FitError> {
+        crate::model::fit::liked_only(&ctx.data.train, self.min_rating, |x| solve::fit(x, self))
+    }
 }
 
 #[cfg(feature = "train")]
-pub(crate) use solve::fit;
-
-#[cfg(feature = "train")]
 mod solve {
-    use super::SlimParams;
+    use super::Slim;
     use crate::model::fit::FitError;
     use crate::model::parts::Part;
     use crate::sparse::Csr;
@@ -90,7 +95,7 @@ mod solve {
 
     /// Fits SLIM on the binarised `train` (users × items) and returns the
     /// item-item part: row `k` holds what item `k` adds to each target's score.
-    pub(crate) fn fit(train: &Csr, p: &SlimParams) -> Result<Part, FitError> {
+    pub(crate) fn fit(train: &Csr, p: &Slim) -> Result<Part, FitError> {
         let n_items = train.n_cols;
         let by_item = train.transpose();
         let n = train.n_rows.max(1) as f64;
@@ -201,7 +206,7 @@ mod solve {
             by_item: &Csr,
             j: usize,
             pen: &Penalty,
-            p: &SlimParams,
+            p: &Slim,
         ) -> Vec<(u32, f32)> {
             let users = by_item.row(j).0;
             self.candidates(train, users, j, pen.l1);
@@ -384,7 +389,7 @@ mod solve {
             // pair 3/4 (co-count 1) but not the pairs among 0..2 (co-count 3).
             for (alpha, l1_ratio) in [(0.05, 0.1), (0.5, 0.4)] {
                 let (x, dense) = data();
-                let p = SlimParams {
+                let p = Slim {
                     alpha,
                     l1_ratio,
                     top_k: 0,
@@ -421,7 +426,7 @@ mod solve {
         #[test]
         fn top_k_keeps_the_strongest_weights_and_is_thread_count_independent() {
             let (x, _) = data();
-            let p = SlimParams {
+            let p = Slim {
                 alpha: 0.01,
                 l1_ratio: 0.0,
                 top_k: 1,

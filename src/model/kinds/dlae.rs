@@ -14,13 +14,14 @@
 //! already rated (never recommended), so it is dropped like EASE's. Both
 //! share EASE's Gram, Cholesky and export (`fit/ease.rs`).
 
-use super::params::{self, ParamError};
+use crate::model::params::{self, ParamError};
+use crate::model::spec::ModelKeys;
 use serde::{Deserialize, Serialize};
 
-/// The `dlae` / `edlae` section (checked by [`DlaeParams::check`]).
+/// The `dlae` section (and, inside [`Edlae`], the `edlae` one).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct DlaeParams {
+pub struct Dlae {
     /// Constant L2 penalty λ added to every item.
     pub l2: f64,
     /// Dropout probability `p` whose expected effect is the diagonal penalty.
@@ -33,7 +34,7 @@ pub struct DlaeParams {
     pub min_rating: Option<f64>,
 }
 
-impl Default for DlaeParams {
+impl Default for Dlae {
     fn default() -> Self {
         Self {
             l2: 100.0,
@@ -44,14 +45,44 @@ impl Default for DlaeParams {
     }
 }
 
-impl DlaeParams {
-    /// Every key within its allowed range.
-    pub fn check(&self) -> Result<(), ParamError> {
+impl ModelKeys for Dlae {
+    const KIND: &'static str = "dlae";
+    fn check(&self) -> Result<(), ParamError> {
         params::float("l2", self.l2, 0.0, true, 1e9)?;
         params::float("dropout", self.dropout, 0.0, false, 0.95)?;
         params::int("prune_top_k", self.prune_top_k as u64, 0, params::MAX_COUNT)?;
         params::min_rating(self.min_rating)?;
         Ok(())
+    }
+    #[cfg(feature = "train")]
+    fn fit(
+        &self,
+        ctx: &mut crate::model::fit::FitContext,
+    ) -> Result<crate::model::Part, crate::model::fit::FitError> {
+        crate::model::fit::liked_only(&ctx.data.train, self.min_rating, |x| {
+            closed_form::fit(x, self, Variant::Dlae)
+        })
+    }
+}
+
+/// The `edlae` section: DLAE's keys, EASE's zero-diagonal solution.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Edlae(pub Dlae);
+
+impl ModelKeys for Edlae {
+    const KIND: &'static str = "edlae";
+    fn check(&self) -> Result<(), ParamError> {
+        self.0.check()
+    }
+    #[cfg(feature = "train")]
+    fn fit(
+        &self,
+        ctx: &mut crate::model::fit::FitContext,
+    ) -> Result<crate::model::Part, crate::model::fit::FitError> {
+        crate::model::fit::liked_only(&ctx.data.train, self.0.min_rating, |x| {
+            closed_form::fit(x, &self.0, Variant::Edlae)
+        })
     }
 }
 
@@ -65,17 +96,15 @@ pub enum Variant {
 }
 
 #[cfg(feature = "train")]
-pub(crate) use closed_form::fit;
-
-#[cfg(feature = "train")]
 mod closed_form {
-    use super::{DlaeParams, Variant};
-    use crate::model::fit::{ease, FitError};
+    use super::{Dlae, Variant};
+    use crate::model::fit::FitError;
+    use crate::model::kinds::ease;
     use crate::model::parts::Part;
     use crate::sparse::Csr;
 
     /// Fits DLAE or EDLAE on the binarised `train`.
-    pub(crate) fn fit(train: &Csr, p: &DlaeParams, variant: Variant) -> Result<Part, FitError> {
+    pub(crate) fn fit(train: &Csr, p: &Dlae, variant: Variant) -> Result<Part, FitError> {
         let model = match variant {
             Variant::Dlae => "dlae",
             Variant::Edlae => "edlae",
@@ -124,7 +153,7 @@ mod closed_form {
         #[allow(clippy::needless_range_loop)]
         fn dlae_is_p_times_g_off_the_diagonal() {
             // G = [[2,1,0],[1,2,1],[0,1,1]]; p = 0.5 → Λ = diag(G) + 1 = [3,3,2].
-            let p = DlaeParams {
+            let p = Dlae {
                 l2: 1.0,
                 dropout: 0.5,
                 prune_top_k: 0,
@@ -150,14 +179,14 @@ mod closed_form {
 
         #[test]
         fn edlae_without_dropout_is_ease() {
-            let p = DlaeParams {
+            let p = Dlae {
                 l2: 1.0,
                 dropout: 0.0,
                 prune_top_k: 0,
                 min_rating: None,
             };
             let a = fit(&x(), &p, Variant::Edlae).unwrap();
-            let b = ease::fit(&x(), 1.0, 0).unwrap();
+            let b = ease::solve::fit(&x(), 1.0, 0).unwrap();
             assert_eq!(a, b);
         }
     }

@@ -1,0 +1,66 @@
+//! Matrix factorisation trained with BPR in burn (`train::mf_bpr`): user
+//! and item factors plus an item bias, served as a factor part.
+
+use crate::model::params::{self, ParamError};
+use crate::model::spec::ModelKeys;
+use serde::{Deserialize, Serialize};
+
+/// The `mf_bpr` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfBpr {
+    /// Latent factors.
+    pub factors: usize,
+    /// Passes over the positives.
+    pub epochs: u32,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// L2 on the embeddings.
+    pub reg: f64,
+    /// Triples per batch.
+    pub batch_size: usize,
+    /// Train rows rated at least this are positives (0: every rated row).
+    pub min_rating: f32,
+}
+
+impl Default for MfBpr {
+    fn default() -> Self {
+        Self {
+            factors: 64,
+            epochs: 30,
+            lr: 0.01,
+            reg: 1e-5,
+            batch_size: 4096,
+            min_rating: 0.0,
+        }
+    }
+}
+
+impl ModelKeys for MfBpr {
+    const KIND: &'static str = "mf_bpr";
+    fn check(&self) -> Result<(), ParamError> {
+        use params::{float, int};
+        int("factors", self.factors as u64, 1, 4096)?;
+        int("epochs", u64::from(self.epochs), 1, 100_000)?;
+        float("lr", self.lr, 0.0, true, 10.0)?;
+        float("reg", self.reg, 0.0, false, 1e3)?;
+        int("batch_size", self.batch_size as u64, 1, 1 << 24)?;
+        float("min_rating", f64::from(self.min_rating), 0.0, false, 1e6)
+    }
+    fn trains(&self) -> bool {
+        true
+    }
+    #[cfg(feature = "train")]
+    fn fit(
+        &self,
+        ctx: &mut crate::model::fit::FitContext,
+    ) -> Result<crate::model::Part, crate::model::fit::FitError> {
+        let m = crate::model::fit::learned::bpr(ctx, self)?;
+        Ok(crate::model::Part::Factors {
+            user: m.user,
+            item: m.item,
+            item_bias: Some(m.bias),
+            head: None,
+        })
+    }
+}
