@@ -208,6 +208,27 @@ pub fn evaluate(
     scorer: &dyn Scorer,
     settings: &EvalSettings,
 ) -> EvalReport {
+    evaluate_observed(train, test, scorer, settings, &|_| {})
+}
+
+/// The users [`evaluate`] ranks: those with a relevant test item.
+#[cfg(feature = "train")]
+pub fn evaluated_users(test: &Csr, threshold: f32) -> usize {
+    (0..test.n_rows)
+        .filter(|&u| test.row(u).1.iter().any(|&r| r >= threshold))
+        .count()
+}
+
+/// [`evaluate`], calling `on_users(n)` from the worker threads as each
+/// block of `n` users is done (a progress bar).
+#[cfg(feature = "train")]
+pub fn evaluate_observed(
+    train: &Csr,
+    test: &Csr,
+    scorer: &dyn Scorer,
+    settings: &EvalSettings,
+    on_users: &(dyn Fn(usize) + Sync),
+) -> EvalReport {
     check_shapes(train, scorer);
     assert!(
         test.n_rows == train.n_rows && test.n_cols == train.n_cols,
@@ -269,6 +290,7 @@ pub fn evaluate(
                             out.push(user_metrics(&s.items, &s.relevant, k));
                         }
                     }
+                    on_users(block.len());
                     out
                 },
             )

@@ -10,6 +10,7 @@ use crate::data::{self, stats::DatasetStats, Dataset};
 use crate::eval::evaluator::{self, EvalSettings};
 use crate::model::fit::{self, FitContext, FitNotes};
 use crate::model::Engine;
+use crate::progress::Progress;
 use crate::track::local::LocalTracker;
 use crate::track::store::{Meta, RunDir};
 use crate::track::{Fanout, FileKind, Tracker};
@@ -132,12 +133,14 @@ fn evaluate_model(
     run: &RunDir,
 ) -> Result<BTreeMap<String, f64>> {
     let t = Instant::now();
-    let report = evaluator::evaluate(
-        &ds.train,
-        &ds.test,
-        &fitted.engine,
-        &EvalSettings::from(&exp.eval),
-    );
+    let settings = EvalSettings::from(&exp.eval);
+    let users = evaluator::evaluated_users(&ds.test, settings.relevance_threshold);
+    let progress = Progress::new("evaluation", users as u64, "users");
+    let report =
+        evaluator::evaluate_observed(&ds.train, &ds.test, &fitted.engine, &settings, &|n| {
+            progress.inc(n as u64)
+        });
+    progress.finish();
     let eval_secs = t.elapsed().as_secs_f64();
     let (names, values) = report.per_user_table();
     let raw: Vec<u64> = report
@@ -240,7 +243,11 @@ fn member_metrics(exp: &Experiment, ds: &Dataset, engine: &Engine) -> BTreeMap<S
         let mut alone = m.clone();
         alone.weight = 1.0;
         let single = Engine::new(vec![alone], engine.normalization, ds.train.clone());
-        let report = evaluator::evaluate(&ds.train, &ds.test, &single, &settings);
+        let users = evaluator::evaluated_users(&ds.test, settings.relevance_threshold);
+        let progress = Progress::new(format!("evaluation of {}", m.name), users as u64, "users");
+        let report = evaluator::evaluate_observed(&ds.train, &ds.test, &single, &settings, &|n| {
+            progress.inc(n as u64)
+        });
         for (k, v) in report.to_flat() {
             if k != "users_evaluated" {
                 out.insert(format!("{}/{k}", m.name), v);

@@ -8,6 +8,7 @@ use crate::eval::evaluator::{self, EvalSettings, Scorer};
 use crate::model::kinds::{mf_bpr::MfBpr, recommender_net::RecommenderNet};
 use crate::model::parts::{Mat, Part, RatingHead};
 use crate::model::spec::ModelKeys;
+use crate::progress::Progress;
 use crate::train::{
     self, EpochMetrics, MfBprModel, MfBprParams, RecNetModel, RecNetParams, TrainInput, Triplets,
 };
@@ -218,6 +219,12 @@ fn emit(ctx: &mut FitContext, m: &EpochMetrics, with_rating_errors: bool) {
     );
 }
 
+/// A bar over a trainer's epochs (off a terminal each epoch logs its own
+/// line, see [`emit`]).
+fn epochs_bar(kind: &str, epochs: u32) -> Progress {
+    Progress::new(format!("{kind}: epochs"), u64::from(epochs), "epochs")
+}
+
 fn train_err(e: train::TrainError) -> FitError {
     FitError::Train(e)
 }
@@ -239,7 +246,9 @@ pub(crate) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
     let schedule = exp.train.lr_schedule.clone();
     let lr_at = move |e: u32| schedule.at(e);
     let val = ValRanking::new(&rows, exp);
+    let progress = epochs_bar(RecommenderNet::KIND, params.epochs);
     let m = train::train_recommender_net_probed(&input, &params, &lr_at, &mut |e, model| {
+        progress.inc(1);
         emit(ctx, e, true);
         probe(
             ctx,
@@ -308,7 +317,9 @@ pub(crate) fn bpr(ctx: &mut FitContext, keys: &MfBpr) -> Result<Bpr, FitError> {
         min_rating: keys.min_rating,
     };
     let val = ValRanking::new(&rows, exp);
+    let progress = epochs_bar(MfBpr::KIND, p.epochs);
     let m = train::train_mf_bpr_probed(&input, &p, &mut |e, model| {
+        progress.inc(1);
         emit(ctx, e, false);
         probe(
             ctx,

@@ -93,12 +93,21 @@ pub(super) mod solve {
         for (i, &l) in penalty.iter().enumerate().take(g.nrows()) {
             g[(i, i)] += l;
         }
+        // One dense call with no progress of its own: say what is running and
+        // for how long, since at 17,000 items it takes minutes.
+        let t0 = std::time::Instant::now();
+        tracing::info!(
+            items = g.nrows(),
+            "{model}: Cholesky inverse of the penalised Gram matrix"
+        );
         let llt = g.llt(Side::Lower).map_err(|e| FitError::Numerical {
             model,
             msg: format!("XᵀX + Λ is not positive definite ({e:?}); raise model.l2"),
         })?;
         drop(g);
-        Ok(llt.inverse())
+        let inv = llt.inverse();
+        tracing::info!(secs = t0.elapsed().as_secs_f64(), "{model}: inverse done");
+        Ok(inv)
     }
 
     /// EASE's weight `B[j, i] = −P[j, i] / P[i, i]`: column `i` scaled so that
@@ -126,7 +135,10 @@ pub(super) mod solve {
         let mut values = Vec::with_capacity(n * keep);
         indptr.push(0);
         let mut row: Vec<(u32, f32)> = Vec::with_capacity(n);
+        let progress =
+            crate::progress::Progress::new("item-item weights exported", n as u64, "items");
         for j in 0..n {
+            progress.inc(1);
             row.clear();
             for i in 0..n {
                 if i != j {

@@ -103,7 +103,7 @@ mod solve {
             l1: n * p.alpha * p.l1_ratio,
             l2: n * p.alpha * (1.0 - p.l1_ratio),
         };
-        let bar = crate::progress::count_bar("slim: items", n_items as u64);
+        let bar = crate::progress::Progress::new("slim: items solved", n_items as u64, "items");
         let columns: Vec<Vec<(u32, f32)>> = (0..n_items)
             .into_par_iter()
             .map_init(
@@ -115,7 +115,7 @@ mod solve {
                 },
             )
             .collect();
-        bar.finish_and_clear();
+        bar.finish();
         let mut counts = vec![0usize; n_items + 1];
         for col in &columns {
             for &(k, _) in col {
