@@ -24,7 +24,7 @@
 //! the planted rating model, [`rng`] the seeded streams and samplers, [`catalogue`] and
 //! [`catalogue_csv`] the anime and their two CSV files, [`model`] the catalogue's view for
 //! the per-row hot loop, [`users`] the activity and taste of each user, and [`animelist`]
-//! the rows of animelist.csv.
+//! the rows of animelist.csv; [`scale`] names the preset sizes.
 
 mod animelist;
 mod catalogue;
@@ -32,6 +32,7 @@ mod catalogue_csv;
 mod model;
 mod params;
 mod rng;
+mod scale;
 #[cfg(test)]
 mod testutil;
 mod users;
@@ -46,6 +47,8 @@ use catalogue::Catalogue;
 use catalogue_csv::{write_anime_csv, write_synopsis_csv};
 use model::Model;
 use users::allocate_activity;
+
+pub use scale::Scale;
 
 /// What to generate. `rows` is the exact number of animelist.csv data rows.
 #[derive(Debug, Clone, PartialEq)]
