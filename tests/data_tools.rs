@@ -9,32 +9,10 @@ use common::{run, text, Fx};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// users 1..3, anime 10..40; the same rows as the library's unit test, whose
-/// figures are worked out by hand.
-const LIST: &str = "user_id,anime_id,rating,watching_status,watched_episodes
-1,10,8,2,12
-1,20,9,2,24
-1,30,0,6,0
-1,40,7,1,3
-1,10,10,2,12
-2,10,3,4,1
-2,20,8,2,24
-3,10,0,6,0
-3,20,0,3,5
-";
-const ANIME: &str = "MAL_ID,Name,Genres
-10,Ten,\"Action, Drama\"
-20,Twenty,Action
-30,Thirty,Comedy
-40,Forty,\"Action, Comedy\"
-";
-
-fn hand_folder(fx: &Fx) -> PathBuf {
-    let dir = fx.path("hand");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("animelist.csv"), LIST).unwrap();
-    fs::write(dir.join("anime.csv"), ANIME).unwrap();
-    dir
+/// The hand-made data set whose figures the library's unit test works out
+/// by hand (tests/fixtures/compare-hand); read in place.
+fn hand_folder() -> PathBuf {
+    anirec::testdata::fixture("compare-hand")
 }
 
 fn synth_exp(fx: &Fx) -> PathBuf {
@@ -83,8 +61,11 @@ fn compare(fx: &Fx, a: &Path, b: &Path) -> String {
 #[test]
 fn hand_made_folder_against_a_synthetic_experiment() {
     let fx = Fx::new();
-    let out = compare(&fx, &hand_folder(&fx), &synth_exp(&fx));
-    assert!(out.starts_with("| statistic | hand | synthcmp |"), "{out}");
+    let out = compare(&fx, &hand_folder(), &synth_exp(&fx));
+    assert!(
+        out.starts_with("| statistic | compare-hand | synthcmp |"),
+        "{out}"
+    );
     let t = table(&out);
     assert_eq!(cell(&t, "animelist rows"), ("9", "3000"));
     assert_eq!(cell(&t, "users").1, "120");
@@ -111,7 +92,7 @@ fn hand_made_folder_against_a_synthetic_experiment() {
     let o = run(fx
         .cmd()
         .args(["data", "compare"])
-        .arg(fx.path("hand"))
+        .arg(hand_folder())
         .arg(&generated));
     assert!(o.status.success(), "{}", text(&o));
     let plain = String::from_utf8_lossy(&o.stdout);
@@ -124,7 +105,7 @@ fn real_mal_ratings_are_read_whole() {
         return;
     };
     let fx = Fx::new();
-    let out = compare(&fx, &real, &hand_folder(&fx));
+    let out = compare(&fx, &real, &hand_folder());
     let t = table(&out);
     // The folder's README: 99,999 rows of 575 users on 7,123 anime, all rated
     // and all written as completed.
@@ -139,7 +120,7 @@ fn real_mal_ratings_are_read_whole() {
 #[test]
 fn refusals_name_the_problem() {
     let fx = Fx::new();
-    let hand = hand_folder(&fx);
+    let hand = hand_folder();
     let bad = fx.path("bad");
     fs::create_dir_all(&bad).unwrap();
     fs::write(
@@ -213,8 +194,11 @@ fn synth_scale_presets_are_sizes_and_exclude_explicit_sizes() {
 fn a_data_only_config_is_named_after_its_file() {
     let fx = Fx::new();
     let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/synthetic.yaml");
-    let out = compare(&fx, &cfg, &hand_folder(&fx));
-    assert!(out.starts_with("| statistic | synthetic | hand |"), "{out}");
+    let out = compare(&fx, &cfg, &hand_folder());
+    assert!(
+        out.starts_with("| statistic | synthetic | compare-hand |"),
+        "{out}"
+    );
     // configs/synthetic.yaml: 2,000 users, 300,000 rows, generated under the
     // working folder's default cache.
     let t = table(&out);

@@ -591,18 +591,8 @@ mod tests {
     use super::*;
 
     /// A hand-made list: users 1, 2, 3; anime 10, 20, 30, 40. Every figure below is worked out
-    /// by hand from these rows.
-    const LIST: &str = "user_id,anime_id,rating,watching_status,watched_episodes
-1,10,8,2,12
-1,20,9,2,24
-1,30,0,6,0
-1,40,7,1,3
-1,10,10,2,12
-2,10,3,4,1
-2,20,8,2,24
-3,10,0,6,0
-3,20,0,3,5
-";
+    /// by hand from these rows (the e2e tests read the same folder through the CLI).
+    const LIST: &str = include_str!("../../tests/fixtures/compare-hand/animelist.csv");
 
     fn stats_of(text: &str) -> Result<CompareStats, DataError> {
         let acc = scan(
