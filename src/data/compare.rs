@@ -22,6 +22,8 @@ use std::path::Path;
 
 /// Longest animelist.csv line accepted: five integers fit in 60 bytes.
 const MAX_LINE: u64 = 4096;
+/// Columns accepted in the header (the real file has 5).
+const MAX_COLUMNS: usize = 16;
 /// Distinct users accepted (MAL has ~325k); bounds the per-user table.
 const MAX_USERS: usize = 20_000_000;
 /// Largest anime id accepted (MAL ids are below 50k); anime counts are indexed by id.
@@ -230,6 +232,15 @@ fn trim_eol(line: &[u8]) -> &[u8] {
 
 fn locate(path: &Path, header: &[u8]) -> Result<Columns, DataError> {
     let names = header_fields(header, b',');
+    if names.len() > MAX_COLUMNS {
+        return Err(DataError::Csv {
+            path: path.into(),
+            msg: format!(
+                "the header has {} columns; animelist.csv has 5 (user_id,anime_id,rating,watching_status,watched_episodes)",
+                names.len()
+            ),
+        });
+    }
     let find = |want: &str| names.iter().position(|n| n == want);
     let need = |want: &str| {
         find(want).ok_or_else(|| DataError::MissingColumn {
@@ -264,8 +275,9 @@ fn parse_bounded(field: &[u8], max: u64) -> Option<u64> {
     (v <= max).then_some(v)
 }
 
+/// Parses, bounds and counts one data line.
 fn row(path: &Path, line: u64, text: &[u8], c: &Columns, acc: &mut Acc) -> Result<(), DataError> {
-    let mut fields = [&text[..0]; 8];
+    let mut fields = [&text[..0]; MAX_COLUMNS];
     let mut n = 0usize;
     for f in text.split(|&b| b == b',') {
         if n < fields.len() {
@@ -317,36 +329,44 @@ fn row(path: &Path, line: u64, text: &[u8], c: &Columns, acc: &mut Acc) -> Resul
             .unwrap_or(STATUSES.len());
         acc.status[k] += 1;
     }
-    acc.rows += 1;
-    acc.hist[rating as usize] += 1;
-    let u = match acc.last {
-        Some((id, k)) if id == user => k,
-        _ => {
-            let next = acc.per_user.len();
-            let k = *acc.user_index.entry(user).or_insert(next);
-            if k == next {
-                if next >= MAX_USERS {
-                    return Err(DataError::Unusable(format!(
-                        "{}: more than {MAX_USERS} distinct users; compare a sample (anirec data synth sizes, or the head of the file)",
-                        path.display()
-                    )));
+    acc.add(path, user, anime, rating)
+}
+
+impl Acc {
+    /// Counts one row (status already counted); `rating` is 0..=10, `anime` <= [`MAX_ANIME_ID`].
+    fn add(&mut self, path: &Path, user: u32, anime: u32, rating: u64) -> Result<(), DataError> {
+        self.rows += 1;
+        self.hist[rating as usize] += 1;
+        let u = match self.last {
+            Some((id, k)) if id == user => k,
+            _ => {
+                let next = self.per_user.len();
+                let k = *self.user_index.entry(user).or_insert(next);
+                if k == next {
+                    if next >= MAX_USERS {
+                        return Err(DataError::Unusable(format!(
+                            "{}: more than {MAX_USERS} distinct users; compare a sample (anirec data synth sizes, or the head of the file)",
+                            path.display()
+                        )));
+                    }
+                    self.per_user.push((0, 0));
                 }
-                acc.per_user.push((0, 0));
+                self.last = Some((user, k));
+                k
             }
-            acc.last = Some((user, k));
-            k
+        };
+        if rating > 0 {
+            let slot = &mut self.per_user[u];
+            slot.0 = slot.0.saturating_add(1);
+            slot.1 += rating;
+            let a = anime as usize;
+            if a >= self.per_anime.len() {
+                self.per_anime.resize(a + 1, 0);
+            }
+            self.per_anime[a] += 1;
         }
-    };
-    if rating > 0 {
-        acc.per_user[u].0 += 1;
-        acc.per_user[u].1 += rating;
-        let a = anime as usize;
-        if a >= acc.per_anime.len() {
-            acc.per_anime.resize(a + 1, 0);
-        }
-        acc.per_anime[a] += 1;
+        Ok(())
     }
-    Ok(())
 }
 
 fn share(part: u64, whole: u64) -> f64 {
@@ -691,6 +711,9 @@ mod tests {
         assert!(err.to_string().contains("user_id"), "{err}");
         let err = stats_of("user_id,anime_id,rating\n").expect_err("empty");
         assert!(err.to_string().contains("no rows"), "{err}");
+        let wide = format!("user_id,anime_id,rating{}\n1,2,3\n", ",x".repeat(20));
+        let err = stats_of(&wide).expect_err("wide header");
+        assert!(err.to_string().contains("23 columns"), "{err}");
         let long = format!("user_id,anime_id,rating\n1,2,{}\n", "7".repeat(5000));
         let err = stats_of(&long).expect_err("long line");
         assert!(err.to_string().contains("longer than"), "{err}");
