@@ -133,7 +133,7 @@ pub(super) struct SynthArgs {
     /// x 2,500 anime x 300k rows (the default sizes, configs/synthetic.yaml),
     /// mal-5m = 4,200 x 17,000 x 5.7M (the original project's working set,
     /// configs/synthetic-mal-scale.yaml), mal-full = 325,000 x 17,500 x 70M
-    /// (the whole Kaggle MAL 2020 animelist.csv; ~1.5 GB).
+    /// (the shape of the whole Kaggle MAL 2020 animelist.csv).
     #[arg(long, value_enum, conflicts_with_all = ["users", "anime", "rows"])]
     scale: Option<Scale>,
     /// Users [default: 2000, the quickstart size].
