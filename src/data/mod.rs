@@ -3,6 +3,7 @@
 //! processed rows cached as Parquet keyed by a fingerprint of inputs and settings.
 
 mod cache;
+pub mod compare;
 pub(crate) mod csv;
 mod error;
 pub mod fetch;
