@@ -215,6 +215,12 @@ pub enum LrScheduleKind {
     RampExp,
     /// `max` throughout.
     Constant,
+    /// Linear ramp from `start` to `max` over `ramp_epochs`, then a cosine
+    /// from `max` down to `min` at the last of `train.epochs`.
+    Cosine,
+    /// Linear ramp from `start` to `max` over `ramp_epochs`, then `max`
+    /// times `decay` every `step_epochs`, never below `min`.
+    Step,
 }
 
 /// Learning-rate schedule.
@@ -231,8 +237,10 @@ pub struct LrSchedule {
     pub min: f64,
     /// Epochs of linear ramp.
     pub ramp_epochs: u32,
-    /// Per-epoch decay factor after the ramp.
+    /// Decay factor after the ramp: per epoch (`ramp_exp`), per step (`step`).
     pub decay: f64,
+    /// Epochs per step of the `step` schedule.
+    pub step_epochs: u32,
 }
 
 impl Default for LrSchedule {
@@ -244,23 +252,33 @@ impl Default for LrSchedule {
             min: 1e-4,
             ramp_epochs: 5,
             decay: 0.8,
+            step_epochs: 10,
         }
     }
 }
 
 impl LrSchedule {
-    /// Learning rate for a 0-based epoch.
-    pub fn at(&self, epoch: u32) -> f64 {
+    /// Learning rate for a 0-based epoch of a run of `epochs`.
+    pub fn at(&self, epoch: u32, epochs: u32) -> f64 {
+        if self.kind != LrScheduleKind::Constant && epoch < self.ramp_epochs {
+            return (self.max - self.start) / f64::from(self.ramp_epochs) * f64::from(epoch)
+                + self.start;
+        }
+        let after = epoch.saturating_sub(self.ramp_epochs);
         match self.kind {
             LrScheduleKind::Constant => self.max,
             LrScheduleKind::RampExp => {
-                if epoch < self.ramp_epochs {
-                    (self.max - self.start) / f64::from(self.ramp_epochs) * f64::from(epoch)
-                        + self.start
-                } else {
-                    (self.max - self.min) * self.decay.powi((epoch - self.ramp_epochs) as i32)
-                        + self.min
-                }
+                (self.max - self.min) * self.decay.powi(after as i32) + self.min
+            }
+            LrScheduleKind::Cosine => {
+                // The last epoch reaches `min` exactly.
+                let span = epochs.saturating_sub(self.ramp_epochs + 1).max(1);
+                let t = f64::from(after.min(span)) / f64::from(span);
+                self.min + (self.max - self.min) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+            }
+            LrScheduleKind::Step => {
+                let steps = after / self.step_epochs.max(1);
+                (self.max * self.decay.powi(steps as i32)).max(self.min)
             }
         }
     }
@@ -506,6 +524,21 @@ impl TrainConfig {
                 format!("{} is not allowed; allowed: a factor in (0, 1]", lr.decay),
             ));
         }
+        for (k, v) in [
+            ("ramp_epochs", lr.ramp_epochs),
+            ("step_epochs", lr.step_epochs),
+        ] {
+            if v > 100_000 || (k == "step_epochs" && v == 0) {
+                return Err(invalid(
+                    f,
+                    &format!("train.lr_schedule.{k}"),
+                    format!(
+                        "{v} is not allowed; allowed: an integer in [{}, 100000]",
+                        u32::from(k == "step_epochs")
+                    ),
+                ));
+            }
+        }
         if t.early_stopping.monitor != "val_loss" {
             return Err(invalid(
                 f,
@@ -575,10 +608,53 @@ mod tests {
     #[test]
     fn ramp_exp_matches_the_original_schedule() {
         let s = LrSchedule::default();
-        assert!((s.at(0) - 1e-5).abs() < 1e-15);
-        assert!((s.at(4) - (1e-5 + 4.0 * (5e-5 - 1e-5) / 5.0)).abs() < 1e-15);
+        assert!((s.at(0, 20) - 1e-5).abs() < 1e-15);
+        assert!((s.at(4, 20) - (1e-5 + 4.0 * (5e-5 - 1e-5) / 5.0)).abs() < 1e-15);
         // after the ramp: (max - min) * decay^(e - ramp) + min
-        assert!((s.at(5) - 5e-5).abs() < 1e-15);
-        assert!((s.at(6) - ((5e-5 - 1e-4) * 0.8 + 1e-4)).abs() < 1e-15);
+        assert!((s.at(5, 20) - 5e-5).abs() < 1e-15);
+        assert!((s.at(6, 20) - ((5e-5 - 1e-4) * 0.8 + 1e-4)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn cosine_and_step_golden_values() {
+        let base = LrSchedule {
+            start: 0.001,
+            max: 0.01,
+            min: 0.0,
+            ramp_epochs: 2,
+            decay: 0.5,
+            step_epochs: 3,
+            ..LrSchedule::default()
+        };
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        let cos = LrSchedule {
+            kind: LrScheduleKind::Cosine,
+            ..base.clone()
+        };
+        // Ramp 0.001, 0.0055; then max at epoch 2, half way at 6, min at 10 (the last of 11).
+        let got: Vec<f64> = [0, 1, 2, 6, 10, 15]
+            .iter()
+            .map(|&e| cos.at(e, 11))
+            .collect();
+        for (g, w) in got.iter().zip([0.001, 0.0055, 0.01, 0.005, 0.0, 0.0]) {
+            assert!(close(*g, w), "cosine {got:?}");
+        }
+        let step = LrSchedule {
+            kind: LrScheduleKind::Step,
+            min: 0.002,
+            ..base
+        };
+        let got: Vec<f64> = [2, 4, 5, 8, 11, 30]
+            .iter()
+            .map(|&e| step.at(e, 40))
+            .collect();
+        for (g, w) in got.iter().zip([0.01, 0.01, 0.005, 0.0025, 0.002, 0.002]) {
+            assert!(close(*g, w), "step {got:?}");
+        }
+        let constant = LrSchedule {
+            kind: LrScheduleKind::Constant,
+            ..LrSchedule::default()
+        };
+        assert_eq!(constant.at(0, 20), 5e-5);
     }
 }

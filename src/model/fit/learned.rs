@@ -244,7 +244,8 @@ pub(crate) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
         checkpoint_dir: ctx.checkpoint_dir.clone(),
     };
     let schedule = exp.train.lr_schedule.clone();
-    let lr_at = move |e: u32| schedule.at(e);
+    let epochs = exp.train.epochs;
+    let lr_at = move |e: u32| schedule.at(e, epochs);
     let val = ValRanking::new(&rows, exp);
     let progress = epochs_bar(RecommenderNet::KIND, params.epochs);
     let m = train::train_recommender_net_probed(&input, &params, &lr_at, &mut |e, model| {
