@@ -612,7 +612,10 @@ mod tests {
 
     /// A hand-made list: users 1, 2, 3; anime 10, 20, 30, 40. Every figure below is worked out
     /// by hand from these rows (the e2e tests read the same folder through the CLI).
-    const LIST: &str = include_str!("../../tests/fixtures/compare-hand/animelist.csv");
+    fn list() -> String {
+        let path = crate::testdata::fixture("compare-hand").join("animelist.csv");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
 
     fn stats_of(text: &str) -> Result<CompareStats, DataError> {
         let acc = scan(
@@ -626,7 +629,7 @@ mod tests {
 
     #[test]
     fn statistics_of_a_hand_made_list() {
-        let s = stats_of(LIST).expect("valid list");
+        let s = stats_of(&list()).expect("valid list");
         assert_eq!(s.rows, 9);
         assert_eq!(s.users, 3);
         // Ratings > 0: 8, 9, 7, 10 (user 1), 3, 8 (user 2); user 3 rated nothing.
@@ -721,7 +724,7 @@ mod tests {
 
     #[test]
     fn table_lists_every_statistic_for_both_sides() {
-        let mut a = stats_of(LIST).expect("valid");
+        let mut a = stats_of(&list()).expect("valid");
         a.name = "A".into();
         a.catalogue_anime = Some(4);
         a.genres = vec![("Action".into(), 0.5), ("Drama".into(), 0.25)];
