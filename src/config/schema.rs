@@ -290,7 +290,10 @@ impl LrSchedule {
 pub struct EarlyStopping {
     /// Off switch.
     pub enabled: bool,
-    /// Metric watched (lower is better).
+    /// Metric watched: `val_loss` (the trainer's own, lower is better;
+    /// recommender_net only), or `val_ndcg@10` / `val_recall@20` (PROTOCOL
+    /// ranking on the validation carve each epoch, higher is better; every
+    /// learned model). The best epoch's weights are kept either way.
     pub monitor: String,
     /// Epochs without improvement before stopping.
     pub patience: u32,
@@ -539,13 +542,15 @@ impl TrainConfig {
                 ));
             }
         }
-        if t.early_stopping.monitor != "val_loss" {
+        const MONITORS: [&str; 3] = ["val_loss", "val_ndcg@10", "val_recall@20"];
+        if !MONITORS.contains(&t.early_stopping.monitor.as_str()) {
             return Err(invalid(
                 f,
                 "train.early_stopping.monitor",
                 format!(
-                    "{:?} is not allowed; allowed: val_loss",
-                    t.early_stopping.monitor
+                    "{:?} is not allowed; allowed: {}",
+                    t.early_stopping.monitor,
+                    MONITORS.join(", ")
                 ),
             ));
         }
@@ -603,6 +608,27 @@ mod tests {
         for good in ["x", "a.b", "mal-real_2"] {
             assert!(exp(good).is_ok(), "{good}");
         }
+    }
+
+    #[test]
+    fn early_stopping_watches_the_loss_or_a_ranking_metric() {
+        let exp = |monitor: &str| {
+            let text = format!(
+                "name: x\ndata: {{format: synthetic}}\ntrain: {{early_stopping: {{monitor: {monitor:?}}}}}"
+            );
+            Experiment::from_value(serde_yaml::from_str(&text).unwrap(), Path::new("exp.yaml"))
+        };
+        for ok in ["val_loss", "val_ndcg@10", "val_recall@20"] {
+            assert!(exp(ok).is_ok(), "{ok}");
+        }
+        let e = exp("val_map")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("train.early_stopping.monitor") && e.contains("val_ndcg@10"),
+            "{e}"
+        );
     }
 
     #[test]

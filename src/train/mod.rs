@@ -40,10 +40,12 @@
 //! trainers read), `metrics` (what they report per epoch), `rng`, `host`
 //! (backends and host access to tensors), `pool` (buffer recycling),
 //! `kernels` (the fused autodiff ops), `adam`, `checkpoint` (the file
-//! format), then one folder per model.
+//! format), `early_stop` (on a metric other than the trainer's loss), then
+//! one folder per model.
 
 mod adam;
 mod checkpoint;
+mod early_stop;
 mod error;
 mod host;
 mod input;
@@ -57,6 +59,7 @@ mod rng;
 mod testutil;
 
 pub use adam::KerasAdam;
+pub use early_stop::{EarlyStop, Goal};
 pub use error::TrainError;
 pub use host::{EvalBackend, TrainBackend};
 pub use input::{TrainInput, Triplets};

@@ -10,7 +10,8 @@ use crate::model::parts::{Mat, Part, RatingHead};
 use crate::model::spec::ModelKeys;
 use crate::progress::Progress;
 use crate::train::{
-    self, EpochMetrics, MfBprModel, MfBprParams, RecNetModel, RecNetParams, TrainInput, Triplets,
+    self, EarlyStop, EpochMetrics, Goal, MfBprModel, MfBprParams, RecNetModel, RecNetParams,
+    TrainInput, Triplets,
 };
 
 /// Dense-index triplets of a CSR.
@@ -151,6 +152,13 @@ impl Scorer for Factors<'_> {
     }
 }
 
+/// This epoch's validation ranking metrics.
+#[derive(Clone, Copy)]
+struct Ranks {
+    ndcg: f64,
+    recall: f64,
+}
+
 /// Emits the epoch's validation ranking metrics and asks the sweep's pruner
 /// (if any) whether to stop before the last of `epochs`.
 fn probe(
@@ -160,9 +168,9 @@ fn probe(
     m: &EpochMetrics,
     epochs: u32,
     s: &dyn Scorer,
-) -> bool {
+) -> (bool, Option<Ranks>) {
     let Some(val) = val else {
-        return false;
+        return (false, None);
     };
     let (ndcg, recall) = val.eval(s);
     let e = m.epoch + 1;
@@ -171,12 +179,55 @@ fn probe(
     // Only the experiment's own model is pruned (not a hybrid member, not
     // user_knn's embedding pre-training).
     let alone = ctx.exp.model.kind() == kind;
-    alone
+    let prune = alone
         && crate::sweep::prune::report_epoch(
             e,
             e >= epochs,
             &[("val_ndcg@10", ndcg), ("val_recall@20", recall)],
-        )
+        );
+    (prune, Some(Ranks { ndcg, recall }))
+}
+
+/// Early stopping on a ranking metric (`train.early_stopping.monitor:
+/// val_ndcg@10 | val_recall@20`), for any trainer: the glue, not the
+/// trainer, keeps the best epoch's model. `None` when stopping is off or
+/// watches the trainer's own loss.
+struct RankingStop<M> {
+    recall: bool,
+    stop: EarlyStop<M>,
+}
+
+impl<M: Clone> RankingStop<M> {
+    fn from(exp: &Experiment) -> Option<Self> {
+        let es = &exp.train.early_stopping;
+        let recall = match es.monitor.as_str() {
+            _ if !es.enabled => return None,
+            "val_ndcg@10" => false,
+            "val_recall@20" => true,
+            _ => return None,
+        };
+        Some(Self {
+            recall,
+            stop: EarlyStop::new(Goal::Higher, es.patience),
+        })
+    }
+
+    /// Whether to stop after this epoch.
+    fn observe(this: &mut Option<Self>, epoch: u32, ranks: Option<Ranks>, model: &M) -> bool {
+        let (Some(s), Some(r)) = (this.as_mut(), ranks) else {
+            return false;
+        };
+        let v = if s.recall { r.recall } else { r.ndcg };
+        s.stop.observe(epoch, v, model)
+    }
+
+    /// The best epoch's model, or `last` when nothing was watched.
+    fn best(this: Option<Self>, last: M) -> (Option<u32>, M) {
+        match this.and_then(|s| s.stop.into_best()) {
+            Some((epoch, m)) => (Some(epoch), m),
+            None => (None, last),
+        }
+    }
 }
 
 fn bpr_scorer(m: &MfBprModel) -> Factors<'_> {
@@ -239,7 +290,8 @@ pub(crate) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
         dim,
         epochs: exp.train.epochs,
         batch_size: exp.train.batch_size,
-        patience: es.enabled.then_some(es.patience),
+        // A ranking monitor is watched here (RankingStop), not by the trainer.
+        patience: (es.enabled && es.monitor == "val_loss").then_some(es.patience),
         seed: exp.seed,
         checkpoint_dir: ctx.checkpoint_dir.clone(),
     };
@@ -248,20 +300,25 @@ pub(crate) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
     let lr_at = move |e: u32| schedule.at(e, epochs);
     let val = ValRanking::new(&rows, exp);
     let progress = epochs_bar(RecommenderNet::KIND, params.epochs);
+    let mut ranking = RankingStop::from(exp);
     let m = train::train_recommender_net_probed(&input, &params, &lr_at, &mut |e, model| {
         progress.inc(1);
         emit(ctx, e, true);
-        probe(
+        let s = recnet_scorer(model);
+        let (prune, ranks) = probe(
             ctx,
             val.as_ref(),
             RecommenderNet::KIND,
             e,
             params.epochs,
-            &recnet_scorer(model),
-        )
+            &s,
+        );
+        RankingStop::observe(&mut ranking, e.epoch, ranks, model) || prune
     })
     .map_err(train_err)?;
-    (ctx.on_metric)("best_epoch", f64::from(m.best_epoch + 1), m.best_epoch + 1);
+    let (ranked_best, m) = RankingStop::best(ranking, m);
+    let best = ranked_best.unwrap_or(m.best_epoch) + 1;
+    (ctx.on_metric)("best_epoch", f64::from(best), best);
     let mut user = Mat {
         rows: input.n_users,
         cols: dim,
@@ -319,19 +376,27 @@ pub(crate) fn bpr(ctx: &mut FitContext, keys: &MfBpr) -> Result<Bpr, FitError> {
     };
     let val = ValRanking::new(&rows, exp);
     let progress = epochs_bar(MfBpr::KIND, p.epochs);
+    // Only the experiment's own mf_bpr stops early (not user_knn's
+    // embedding pre-training, whose epochs are mf_bpr's defaults).
+    let mut ranking = RankingStop::from(exp).filter(|_| exp.model.kind() == MfBpr::KIND);
     let m = train::train_mf_bpr_probed(&input, &p, &mut |e, model| {
         progress.inc(1);
         emit(ctx, e, false);
-        probe(
+        let (prune, ranks) = probe(
             ctx,
             val.as_ref(),
             MfBpr::KIND,
             e,
             p.epochs,
             &bpr_scorer(model),
-        )
+        );
+        RankingStop::observe(&mut ranking, e.epoch, ranks, model) || prune
     })
     .map_err(train_err)?;
+    let (best, m) = RankingStop::best(ranking, m);
+    if let Some(b) = best {
+        (ctx.on_metric)("best_epoch", f64::from(b + 1), b + 1);
+    }
     Ok(Bpr {
         user: Mat {
             rows: input.n_users,
