@@ -211,12 +211,17 @@ pub fn evaluate(
     evaluate_observed(train, test, scorer, settings, &|_| {})
 }
 
-/// The users [`evaluate`] ranks: those with a relevant test item.
+/// How many users [`evaluate`] ranks: those with a relevant test item.
 #[cfg(feature = "train")]
 pub fn evaluated_users(test: &Csr, threshold: f32) -> usize {
     (0..test.n_rows)
-        .filter(|&u| test.row(u).1.iter().any(|&r| r >= threshold))
+        .filter(|&u| has_relevant(test, u, threshold))
         .count()
+}
+
+#[cfg(feature = "train")]
+fn has_relevant(test: &Csr, u: usize, threshold: f32) -> bool {
+    test.row(u).1.iter().any(|&r| r >= threshold)
 }
 
 /// [`evaluate`], calling `on_users(n)` from the worker threads as each
@@ -245,7 +250,7 @@ pub fn evaluate_observed(
     let cand = Candidates::new(train);
 
     let users: Vec<u32> = (0..test.n_rows)
-        .filter(|&u| test.row(u).1.iter().any(|&r| r >= thr))
+        .filter(|&u| has_relevant(test, u, thr))
         .map(|u| u as u32)
         .collect();
 

@@ -83,8 +83,8 @@ impl<K: ModelKeys> ModelSpec for Checked<K> {
         K::KIND
     }
     fn keys(&self) -> Value {
-        // Serialising a plain keys struct to YAML cannot fail (no maps with
-        // non-string keys, no non-finite floats after check()).
+        // A keys struct is plain fields (numbers, strings, enums, options),
+        // which serde_yaml always serialises; Null is only a fallback.
         serde_yaml::to_value(&self.0).unwrap_or(Value::Null)
     }
     fn trains(&self) -> bool {

@@ -134,13 +134,7 @@ fn evaluate_model(
 ) -> Result<BTreeMap<String, f64>> {
     let t = Instant::now();
     let settings = EvalSettings::from(&exp.eval);
-    let users = evaluator::evaluated_users(&ds.test, settings.relevance_threshold);
-    let progress = Progress::new("evaluation", users as u64, "users");
-    let report =
-        evaluator::evaluate_observed(&ds.train, &ds.test, &fitted.engine, &settings, &|n| {
-            progress.inc(n as u64)
-        });
-    progress.finish();
+    let report = evaluate_shown("evaluation", ds, &fitted.engine, &settings);
     let eval_secs = t.elapsed().as_secs_f64();
     let (names, values) = report.per_user_table();
     let raw: Vec<u64> = report
@@ -230,6 +224,21 @@ fn write_run_plots(run: &RunDir, engine: &Engine, catalog: &[CatalogEntry]) {
     }
 }
 
+/// The full-ranking evaluation of `engine` on `ds`'s test split, with a
+/// progress bar (or log lines) named `what`.
+fn evaluate_shown(
+    what: &str,
+    ds: &Dataset,
+    engine: &Engine,
+    settings: &EvalSettings,
+) -> evaluator::EvalReport {
+    let users = evaluator::evaluated_users(&ds.test, settings.relevance_threshold);
+    let progress = Progress::new(what, users as u64, "users");
+    evaluator::evaluate_observed(&ds.train, &ds.test, engine, settings, &|n| {
+        progress.inc(n as u64)
+    })
+}
+
 /// A hybrid's members evaluated alone on the same split, as
 /// `<kind>/<metric>` (e.g. `ease/ndcg@10`), so a summary shows at a glance
 /// whether the blend beats each of its parts.
@@ -243,11 +252,8 @@ fn member_metrics(exp: &Experiment, ds: &Dataset, engine: &Engine) -> BTreeMap<S
         let mut alone = m.clone();
         alone.weight = 1.0;
         let single = Engine::new(vec![alone], engine.normalization, ds.train.clone());
-        let users = evaluator::evaluated_users(&ds.test, settings.relevance_threshold);
-        let progress = Progress::new(format!("evaluation of {}", m.name), users as u64, "users");
-        let report = evaluator::evaluate_observed(&ds.train, &ds.test, &single, &settings, &|n| {
-            progress.inc(n as u64)
-        });
+        let what = format!("evaluation of {}", m.name);
+        let report = evaluate_shown(&what, ds, &single, &settings);
         for (k, v) in report.to_flat() {
             if k != "users_evaluated" {
                 out.insert(format!("{}/{k}", m.name), v);
