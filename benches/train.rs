@@ -6,6 +6,8 @@
 //!   normalised dot, Linear, BatchNorm, burn's Adam); the fused model's whole
 //!   epoch (318 such batches) is `benches/pipeline.rs`'s `train` group;
 //! * one mf_bpr epoch (64 factors, batch 4,096);
+//! * one mult_vae epoch (stock burn ops; `benches/keras_mult_vae.py` is the
+//!   Keras side of the comparison);
 //! * what a recommender_net checkpoint costs: one checkpointed epoch, and a
 //!   resume that only loads a finished run's checkpoint and exports it.
 //!
@@ -15,9 +17,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use anirec::config::OptimizerKind;
 use anirec::train::{
-    train_mf_bpr, train_recommender_net, MfBprParams, RecNetParams, TrainBackend, TrainInput,
-    Triplets,
+    train_mf_bpr, train_mult_vae, train_recommender_net, MfBprParams, MultVaeParams, RecNetParams,
+    TrainBackend, TrainInput, Triplets,
 };
 use burn::backend::ndarray::NdArrayDevice;
 use burn::module::Module;
@@ -241,5 +244,41 @@ fn recnet_checkpoint(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, stock_burn_batch, bpr_epoch, recnet_checkpoint);
+/// One Mult-VAE epoch (600-200, batches of 500 users, stock burn ops and
+/// burn's Adam) on every row as a positive: the figure to set beside
+/// `benches/keras_mult_vae.py`, which trains the same model on the same
+/// generated data in Keras 3.
+fn mult_vae_epoch(c: &mut Criterion) {
+    let data = Data::mal_scale();
+    let input = data.input();
+    let p = MultVaeParams {
+        hidden: 600,
+        latent: 200,
+        epochs: 1,
+        batch_size: 500,
+        lr: 1e-3,
+        optimizer: OptimizerKind::Adam,
+        weight_decay: 0.0,
+        dropout: 0.5,
+        beta_max: 0.2,
+        anneal_epochs: 50,
+        min_rating: 0.0,
+        seed: 1,
+    };
+    let mut g = c.benchmark_group("train");
+    g.sample_size(10).measurement_time(Duration::from_secs(60));
+    g.bench_function(
+        "mult_vae epoch, 4,200 users x 17,000 items, 600-200, batch 500",
+        |b| b.iter(|| train_mult_vae(&input, &p, &mut |_, _| false).expect("train")),
+    );
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    stock_burn_batch,
+    bpr_epoch,
+    recnet_checkpoint,
+    mult_vae_epoch
+);
 criterion_main!(benches);

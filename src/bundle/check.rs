@@ -152,6 +152,11 @@ pub(crate) fn member(
                 }
             }
         }
+        Part::Autoencoder(a) => {
+            if let Some(e) = a.shape_error(n_items, MAX_DIMS) {
+                return Err(format!("member {k}: {e}"));
+            }
+        }
         Part::ItemItem { .. } | Part::Popularity { .. } => {}
     }
     Ok(())

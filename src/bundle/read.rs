@@ -5,6 +5,7 @@
 
 use super::check::{self, MAX_MANIFEST_BYTES};
 use super::{sha256, Bundle, BundleError, CatalogEntry, Manifest, MemberMeta, FORMAT_VERSION};
+use crate::model::autoencoder::{Autoencoder, Dense, MAX_LAYERS};
 use crate::model::parts::{Mat, Part, RatingHead};
 use crate::model::{Engine, Member};
 use crate::sparse::Csr;
@@ -236,6 +237,29 @@ fn member_part(
                 )));
             }
             Part::Popularity { scores }
+        }
+        "autoencoder" => {
+            let n = param("layers")?;
+            if !(1.0..=MAX_LAYERS as f64).contains(&n) || n.fract() != 0.0 {
+                return Err(bad(format!(
+                    "member {k}: {n} encoder layers, expected a whole number from 1 to {MAX_LAYERS}"
+                )));
+            }
+            let layers = (0..n as usize)
+                .map(|l| {
+                    Ok(Dense {
+                        w: r.mat(&format!("{p}.layer{l}.w"))?,
+                        b: r.f32(&format!("{p}.layer{l}.b"))?,
+                        tanh: param(&format!("layer{l}.tanh"))? != 0.0,
+                    })
+                })
+                .collect::<Result<Vec<_>, BundleError>>()?;
+            Part::Autoencoder(Autoencoder {
+                layers,
+                item: r.mat(&format!("{p}.item"))?,
+                item_bias: r.f32(&format!("{p}.item_bias"))?,
+                min_rating: param("min_rating")? as f32,
+            })
         }
         other => return Err(bad(format!("member {k}: unknown part type {other:?}"))),
     })

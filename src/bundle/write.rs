@@ -208,6 +208,18 @@ impl Tensors {
             Part::Popularity { scores } => {
                 self.f32(&format!("{p}.scores"), vec![scores.len()], scores)
             }
+            Part::Autoencoder(a) => {
+                params.insert("layers".into(), a.layers.len() as f64);
+                params.insert("min_rating".into(), f64::from(a.min_rating));
+                for (k, l) in a.layers.iter().enumerate() {
+                    self.mat(&format!("{p}.layer{k}.w"), &l.w);
+                    self.f32(&format!("{p}.layer{k}.b"), vec![l.b.len()], &l.b);
+                    params.insert(format!("layer{k}.tanh"), f64::from(u8::from(l.tanh)));
+                }
+                self.mat(&format!("{p}.item"), &a.item);
+                let n = a.item_bias.len();
+                self.f32(&format!("{p}.item_bias"), vec![n], &a.item_bias);
+            }
         }
         params
     }

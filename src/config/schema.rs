@@ -223,6 +223,19 @@ pub enum LrScheduleKind {
     Step,
 }
 
+/// Which of burn's stock optimizers a learned model steps with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// Adam; a weight decay is an L2 term added to the gradient.
+    #[default]
+    Adam,
+    /// Adam with decoupled weight decay (Loshchilov & Hutter).
+    Adamw,
+    /// Plain stochastic gradient descent (weight decay as L2).
+    Sgd,
+}
+
 /// Learning-rate schedule.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -291,7 +304,7 @@ pub struct EarlyStopping {
     /// Off switch.
     pub enabled: bool,
     /// Metric watched: `val_loss` (the trainer's own, lower is better;
-    /// recommender_net only), or `val_ndcg@10` / `val_recall@20` (PROTOCOL
+    /// recommender_net and mult_vae), or `val_ndcg@10` / `val_recall@20` (PROTOCOL
     /// ranking on the validation carve each epoch, higher is better; every
     /// learned model). The best epoch's weights are kept either way.
     pub monitor: String,

@@ -1,6 +1,7 @@
 //! The scoring engine: a weighted, normalised blend of parts over the users'
 //! rating histories. Used by evaluation, `anirec recommend` and the server.
 
+use super::autoencoder::Autoencoder;
 use super::parts::{dot, liked_mask, Mat, Part};
 use crate::config::Normalization;
 use crate::sparse::Csr;
@@ -79,11 +80,11 @@ impl Engine {
         };
         let item_sq_norms = members
             .iter()
-            .map(|m| match &m.part {
-                Part::Factors { item, .. } => (0..item.rows)
+            .map(|m| match m.part.item_vectors() {
+                Some(item) => (0..item.rows)
                     .map(|r| dot(item.row(r), item.row(r)))
                     .collect(),
-                _ => Vec::new(),
+                None => Vec::new(),
             })
             .collect();
         Self {
@@ -211,10 +212,20 @@ impl Engine {
         true
     }
 
-    /// A factor part for a batch of known users in one pass over the item
-    /// vectors (what `score_part` computes per user). False, writing
-    /// nothing, for other parts or when a user has no vector.
+    /// A factor or autoencoder part for a batch of users in one pass over
+    /// the item vectors (what `score_part` computes per user). False,
+    /// writing nothing, for other parts or when a user has no vector.
     fn factors_many(&self, part: &Part, ctxs: &[UserCtx], outs: &mut [Vec<f32>]) -> bool {
+        if let Part::Autoencoder(a) = part {
+            let hs: Vec<Vec<f32>> = ctxs.iter().map(|c| a.encode(c.items, c.ratings)).collect();
+            let vs: Vec<&[f32]> = hs.iter().map(Vec::as_slice).collect();
+            let outs = &mut outs[..ctxs.len()];
+            a.item.matvec_many(&vs, outs);
+            for o in outs.iter_mut() {
+                o.iter_mut().zip(&a.item_bias).for_each(|(o, b)| *o += b);
+            }
+            return true;
+        }
         let Part::Factors {
             user,
             item,
@@ -250,15 +261,18 @@ impl Engine {
         let mut total = None;
         for m in self.members.iter().filter(|m| m.weight > 0.0) {
             let s = match &m.part {
-                Part::Factors { item, .. } if a < item.rows && b < item.rows => {
-                    let (x, y) = (item.row(a), item.row(b));
-                    let (xx, yy) = match self.sq_norms(m) {
-                        Some(sq) => (sq[a], sq[b]),
-                        None => (dot(x, x), dot(y, y)),
-                    };
-                    let n = (xx * yy).sqrt().max(1e-12);
-                    dot(x, y) / n
-                }
+                Part::Factors { .. } | Part::Autoencoder(_) => match m.part.item_vectors() {
+                    Some(item) if a < item.rows && b < item.rows => {
+                        let (x, y) = (item.row(a), item.row(b));
+                        let (xx, yy) = match self.sq_norms(m) {
+                            Some(sq) => (sq[a], sq[b]),
+                            None => (dot(x, x), dot(y, y)),
+                        };
+                        let n = (xx * yy).sqrt().max(1e-12);
+                        dot(x, y) / n
+                    }
+                    _ => continue,
+                },
                 Part::ItemItem { weights, .. } if a < weights.n_rows => {
                     let (cols, w) = weights.row(a);
                     cols.iter()
@@ -313,10 +327,10 @@ impl Engine {
     fn sq_norms(&self, m: &Member) -> Option<&[f32]> {
         let k = self.members.iter().position(|x| std::ptr::eq(x, m))?;
         let sq = self.item_sq_norms.get(k)?;
-        match &m.part {
-            Part::Factors { item, .. } if sq.len() == item.rows => Some(sq),
-            _ => None,
-        }
+        m.part
+            .item_vectors()
+            .filter(|v| sq.len() == v.rows)
+            .map(|_| &sq[..])
     }
 
     /// Rating predictions on the original scale (models with a rating head only).
@@ -396,6 +410,7 @@ impl Engine {
                 user_vectors,
                 ..
             } => self.score_knn(ctx, *neighbors, user_vectors.as_ref(), out),
+            Part::Autoencoder(a) => a.score(ctx.items, ctx.ratings, out),
         }
     }
 
@@ -403,7 +418,7 @@ impl Engine {
         let i = item as usize;
         match &m.part {
             Part::Popularity { .. } => out.fill(0.0),
-            Part::Factors { item: v, .. } => {
+            Part::Factors { item: v, .. } | Part::Autoencoder(Autoencoder { item: v, .. }) => {
                 v.matvec(v.row(i), out);
                 let norm = |x: f32| x.sqrt().max(1e-12);
                 match self.sq_norms(m) {

@@ -262,6 +262,9 @@ pub enum Part {
         /// Optional user embeddings for similarity (else mean-centred rating vectors).
         user_vectors: Option<Mat>,
     },
+    /// A user-history autoencoder (`mult_vae`): liked items → dense
+    /// layers → `h · v_i + b_i`; new users are encoded the same way.
+    Autoencoder(super::autoencoder::Autoencoder),
     /// Log-popularity prior.
     Popularity {
         /// Per-item score.
@@ -270,6 +273,16 @@ pub enum Part {
 }
 
 impl Part {
+    /// The per-item vectors whose cosines relate items (factor and
+    /// autoencoder parts).
+    pub fn item_vectors(&self) -> Option<&Mat> {
+        match self {
+            Part::Factors { item, .. } => Some(item),
+            Part::Autoencoder(a) => Some(&a.item),
+            _ => None,
+        }
+    }
+
     /// Short name for logs and reasons.
     pub fn name(&self) -> &'static str {
         match self {
@@ -278,6 +291,7 @@ impl Part {
             Part::Content { .. } => "content",
             Part::UserKnn { .. } => "user_knn",
             Part::Popularity { .. } => "popularity",
+            Part::Autoencoder(_) => "autoencoder",
         }
     }
 }

@@ -160,15 +160,15 @@ pub(crate) struct Embedding {
 }
 
 /// PCA of the item embeddings of `engine`: factor vectors of mf_bpr, else
-/// recommender_net, else any factor member, else content vectors. `None`
+/// recommender_net, else any member with item vectors (factors, an
+/// autoencoder's output layer), else content vectors. `None`
 /// when the model has no item vectors (EASE, kNN, popularity).
 pub(crate) fn embedding_of(engine: &Engine, catalog: &[CatalogEntry]) -> Option<Embedding> {
     let factors = |name: Option<&str>| {
-        engine.members.iter().find_map(|m| match &m.part {
-            Part::Factors { item, .. } if name.is_none_or(|n| n == m.name) => {
-                Some((m.name.clone(), item))
-            }
-            _ => None,
+        engine.members.iter().find_map(|m| {
+            let item = m.part.item_vectors()?;
+            name.is_none_or(|n| n == m.name)
+                .then(|| (m.name.clone(), item))
         })
     };
     let (source, pca) = if let Some((name, item)) = factors(Some("mf_bpr"))

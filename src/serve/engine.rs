@@ -42,7 +42,7 @@ impl Mode {
 fn is_collaborative(m: &Member) -> bool {
     matches!(
         m.part,
-        Part::Factors { .. } | Part::ItemItem { .. } | Part::UserKnn { .. }
+        Part::Factors { .. } | Part::ItemItem { .. } | Part::UserKnn { .. } | Part::Autoencoder(_)
     )
 }
 

@@ -1,4 +1,4 @@
-//! Training of the two learnt models, on burn 0.21 (CPU `NdArray` backend with
+//! Training of the learnt models, on burn 0.21 (CPU `NdArray` backend with
 //! reverse-mode `Autodiff`).
 //!
 //! * [`train_recommender_net`]: a faithful reproduction of the original Keras
@@ -8,6 +8,8 @@
 //!   per-epoch checkpoints and resume (`recnet/`).
 //! * [`train_mf_bpr`]: matrix factorisation with item bias trained with the BPR
 //!   ranking loss and sampled negatives (`mf_bpr/`).
+//! * [`train_mult_vae`]: the Mult-VAE of Liang et al. (2018) in stock burn
+//!   ops and burn's own optimizers (`optim`), no fused kernel (`mult_vae/`).
 //!
 //! Speed: the model graphs are tiny but the tensors are not (a batch touches
 //! 2 × 10 000 × 128 embedding floats and Adam updates every row of both
@@ -39,7 +41,8 @@
 //! One concern per file: `error` (why training failed), `input` (what the
 //! trainers read), `metrics` (what they report per epoch), `rng`, `host`
 //! (backends and host access to tensors), `pool` (buffer recycling),
-//! `kernels` (the fused autodiff ops), `adam`, `checkpoint` (the file
+//! `kernels` (the fused autodiff ops), `adam`, `optim` (burn's stock
+//! optimizers by name), `checkpoint` (the file
 //! format), `early_stop` (on a metric other than the trainer's loss), then
 //! one folder per model.
 
@@ -52,6 +55,8 @@ mod input;
 mod kernels;
 mod metrics;
 mod mf_bpr;
+mod mult_vae;
+mod optim;
 mod pool;
 mod recnet;
 mod rng;
@@ -65,4 +70,5 @@ pub use host::{EvalBackend, TrainBackend};
 pub use input::{TrainInput, Triplets};
 pub use metrics::{EpochMetrics, Probe};
 pub use mf_bpr::{train_mf_bpr, train_mf_bpr_probed, MfBprModel, MfBprParams};
+pub use mult_vae::{train_mult_vae, MultVaeModel, MultVaeParams};
 pub use recnet::{train_recommender_net, train_recommender_net_probed, RecNetModel, RecNetParams};

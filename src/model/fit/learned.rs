@@ -5,13 +5,15 @@ use super::{FitContext, FitError};
 use crate::config::Experiment;
 use crate::data::{process, Csr, Dataset, Ratings, VALIDATION_SEED};
 use crate::eval::evaluator::{self, EvalSettings, Scorer};
-use crate::model::kinds::{mf_bpr::MfBpr, recommender_net::RecommenderNet};
+use crate::model::autoencoder::{Autoencoder, Dense};
+use crate::model::kinds::{mf_bpr::MfBpr, mult_vae::MultVae, recommender_net::RecommenderNet};
 use crate::model::parts::{Mat, Part, RatingHead};
 use crate::model::spec::ModelKeys;
+use crate::model::{Engine, Member};
 use crate::progress::Progress;
 use crate::train::{
-    self, EarlyStop, EpochMetrics, Goal, MfBprModel, MfBprParams, RecNetModel, RecNetParams,
-    TrainInput, Triplets,
+    self, EarlyStop, EpochMetrics, Goal, MfBprModel, MfBprParams, MultVaeModel, MultVaeParams,
+    RecNetModel, RecNetParams, TrainInput, Triplets,
 };
 
 /// Dense-index triplets of a CSR.
@@ -193,32 +195,47 @@ fn probe(
 /// trainer, keeps the best epoch's model. `None` when stopping is off or
 /// watches the trainer's own loss.
 struct RankingStop<M> {
-    recall: bool,
+    watch: Watch,
     stop: EarlyStop<M>,
 }
 
+#[derive(Clone, Copy)]
+enum Watch {
+    Ndcg,
+    Recall,
+    Loss,
+}
+
 impl<M: Clone> RankingStop<M> {
-    fn from(exp: &Experiment) -> Option<Self> {
+    /// `loss`: whether this glue also watches `val_loss` (for a trainer
+    /// that does not stop on its own loss).
+    fn from(exp: &Experiment, loss: bool) -> Option<Self> {
         let es = &exp.train.early_stopping;
-        let recall = match es.monitor.as_str() {
+        let (watch, goal) = match es.monitor.as_str() {
             _ if !es.enabled => return None,
-            "val_ndcg@10" => false,
-            "val_recall@20" => true,
+            "val_ndcg@10" => (Watch::Ndcg, Goal::Higher),
+            "val_recall@20" => (Watch::Recall, Goal::Higher),
+            "val_loss" if loss => (Watch::Loss, Goal::Lower),
             _ => return None,
         };
         Some(Self {
-            recall,
-            stop: EarlyStop::new(Goal::Higher, es.patience),
+            watch,
+            stop: EarlyStop::new(goal, es.patience),
         })
     }
 
     /// Whether to stop after this epoch.
-    fn observe(this: &mut Option<Self>, epoch: u32, ranks: Option<Ranks>, model: &M) -> bool {
-        let (Some(s), Some(r)) = (this.as_mut(), ranks) else {
+    fn observe(this: &mut Option<Self>, m: &EpochMetrics, ranks: Option<Ranks>, model: &M) -> bool {
+        let Some(s) = this.as_mut() else {
             return false;
         };
-        let v = if s.recall { r.recall } else { r.ndcg };
-        s.stop.observe(epoch, v, model)
+        let v = match (s.watch, ranks) {
+            (Watch::Loss, _) => m.val_loss,
+            (Watch::Ndcg, Some(r)) => r.ndcg,
+            (Watch::Recall, Some(r)) => r.recall,
+            (_, None) => return false,
+        };
+        s.stop.observe(m.epoch, v, model)
     }
 
     /// The best epoch's model, or `last` when nothing was watched.
@@ -300,7 +317,7 @@ pub(crate) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
     let lr_at = move |e: u32| schedule.at(e, epochs);
     let val = ValRanking::new(&rows, exp);
     let progress = epochs_bar(RecommenderNet::KIND, params.epochs);
-    let mut ranking = RankingStop::from(exp);
+    let mut ranking = RankingStop::from(exp, false);
     let m = train::train_recommender_net_probed(&input, &params, &lr_at, &mut |e, model| {
         progress.inc(1);
         emit(ctx, e, true);
@@ -313,7 +330,7 @@ pub(crate) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
             params.epochs,
             &s,
         );
-        RankingStop::observe(&mut ranking, e.epoch, ranks, model) || prune
+        RankingStop::observe(&mut ranking, e, ranks, model) || prune
     })
     .map_err(train_err)?;
     let (ranked_best, m) = RankingStop::best(ranking, m);
@@ -378,7 +395,7 @@ pub(crate) fn bpr(ctx: &mut FitContext, keys: &MfBpr) -> Result<Bpr, FitError> {
     let progress = epochs_bar(MfBpr::KIND, p.epochs);
     // Only the experiment's own mf_bpr stops early (not user_knn's
     // embedding pre-training, whose epochs are mf_bpr's defaults).
-    let mut ranking = RankingStop::from(exp).filter(|_| exp.model.kind() == MfBpr::KIND);
+    let mut ranking = RankingStop::from(exp, false).filter(|_| exp.model.kind() == MfBpr::KIND);
     let m = train::train_mf_bpr_probed(&input, &p, &mut |e, model| {
         progress.inc(1);
         emit(ctx, e, false);
@@ -390,7 +407,7 @@ pub(crate) fn bpr(ctx: &mut FitContext, keys: &MfBpr) -> Result<Bpr, FitError> {
             p.epochs,
             &bpr_scorer(model),
         );
-        RankingStop::observe(&mut ranking, e.epoch, ranks, model) || prune
+        RankingStop::observe(&mut ranking, e, ranks, model) || prune
     })
     .map_err(train_err)?;
     let (best, m) = RankingStop::best(ranking, m);
@@ -410,4 +427,86 @@ pub(crate) fn bpr(ctx: &mut FitContext, keys: &MfBpr) -> Result<Bpr, FitError> {
         },
         bias: m.item_bias,
     })
+}
+
+/// The serving part of a trained Mult-VAE: the encoder up to the latent
+/// mean, the decoder's hidden layer, and the output layer item-major.
+pub(crate) fn autoencoder_part(
+    m: &MultVaeModel,
+    n_items: usize,
+    hidden: usize,
+    latent: usize,
+    min_rating: f32,
+) -> Autoencoder {
+    let dense = |(w, b): &(Vec<f32>, Vec<f32>), rows: usize, cols: usize, tanh: bool| Dense {
+        w: Mat {
+            rows,
+            cols,
+            data: w.clone(),
+        },
+        b: b.clone(),
+        tanh,
+    };
+    Autoencoder {
+        layers: vec![
+            dense(&m.enc, n_items, hidden, true),
+            dense(&m.mu, hidden, latent, false),
+            dense(&m.dec, latent, hidden, true),
+        ],
+        item: Mat {
+            rows: n_items,
+            cols: hidden,
+            data: m.out.0.clone(),
+        },
+        item_bias: m.out.1.clone(),
+        min_rating,
+    }
+}
+
+pub(crate) fn mult_vae(ctx: &mut FitContext, keys: &MultVae) -> Result<Part, FitError> {
+    let (ds, exp) = (ctx.data, ctx.exp);
+    let rows = Rows::carve(ds, exp);
+    let input = rows.input();
+    let p = MultVaeParams {
+        hidden: keys.hidden,
+        latent: keys.latent,
+        epochs: keys.epochs,
+        batch_size: keys.batch_size,
+        lr: keys.lr,
+        optimizer: keys.optimizer,
+        weight_decay: keys.weight_decay,
+        dropout: keys.dropout,
+        beta_max: keys.beta_max,
+        anneal_epochs: keys.anneal_epochs,
+        min_rating: keys.min_rating,
+        seed: exp.seed,
+    };
+    let part =
+        |m: &MultVaeModel| autoencoder_part(m, input.n_items, p.hidden, p.latent, p.min_rating);
+    let val = ValRanking::new(&rows, exp);
+    let progress = epochs_bar(MultVae::KIND, p.epochs);
+    let mut ranking = RankingStop::from(exp, true).filter(|_| exp.model.kind() == MultVae::KIND);
+    let m = train::train_mult_vae(&input, &p, &mut |e, model| {
+        progress.inc(1);
+        emit(ctx, e, false);
+        let scorer = val.as_ref().map(|v| {
+            let member = Member {
+                name: MultVae::KIND.into(),
+                weight: 1.0,
+                part: Part::Autoencoder(part(model)),
+            };
+            Engine::new(vec![member], Default::default(), v.fit.clone())
+        });
+        let (prune, ranks) = match &scorer {
+            Some(s) => probe(ctx, val.as_ref(), MultVae::KIND, e, p.epochs, s),
+            None => (false, None),
+        };
+        RankingStop::observe(&mut ranking, e, ranks, model) || prune
+    })
+    .map_err(train_err)?;
+    let (best, m) = RankingStop::best(ranking, m);
+    if let Some(b) = best {
+        (ctx.on_metric)("best_epoch", f64::from(b + 1), b + 1);
+    }
+    Ok(Part::Autoencoder(part(&m)))
 }

@@ -8,6 +8,7 @@ pub mod content;
 pub mod dlae;
 pub mod ease;
 pub mod mf_bpr;
+pub mod mult_vae;
 pub mod popularity;
 pub mod recommender_net;
 pub mod slim;
@@ -20,7 +21,7 @@ use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 
 /// The kinds this crate ships, in the order error messages list them.
-const BUILTIN: [Kind; 9] = [
+const BUILTIN: [Kind; 10] = [
     kind::<popularity::Popularity>(),
     kind::<ease::Ease>(),
     kind::<user_knn::UserKnn>(),
@@ -30,6 +31,7 @@ const BUILTIN: [Kind; 9] = [
     kind::<slim::Slim>(),
     kind::<dlae::Dlae>(),
     kind::<dlae::Edlae>(),
+    kind::<mult_vae::MultVae>(),
 ];
 
 /// Kinds added at run time by a program built on the library.

@@ -1,0 +1,45 @@
+//! burn's stock optimizers behind one value, chosen by a model's
+//! `optimizer` key: a model written on burn's `Module` gets Adam, AdamW or
+//! SGD without a fused kernel or an optimizer of its own.
+
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{
+    Adam, AdamConfig, AdamW, AdamWConfig, GradientsParams, Optimizer, Sgd, SgdConfig,
+};
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::config::OptimizerKind;
+
+/// One of burn's optimizers for module `M`.
+pub(crate) enum AnyOptim<M: AutodiffModule<B>, B: AutodiffBackend> {
+    Adam(OptimizerAdaptor<Adam, M, B>),
+    AdamW(OptimizerAdaptor<AdamW, M, B>),
+    Sgd(OptimizerAdaptor<Sgd<B::InnerBackend>, M, B>),
+}
+
+impl<M: AutodiffModule<B>, B: AutodiffBackend> AnyOptim<M, B> {
+    /// `weight_decay` 0 means none (AdamW's default decay is not applied).
+    pub(crate) fn new(kind: OptimizerKind, weight_decay: f64) -> Self {
+        let l2 = (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32));
+        match kind {
+            OptimizerKind::Adam => Self::Adam(AdamConfig::new().with_weight_decay(l2).init()),
+            OptimizerKind::Adamw => Self::AdamW(
+                AdamWConfig::new()
+                    .with_weight_decay(weight_decay as f32)
+                    .init(),
+            ),
+            OptimizerKind::Sgd => Self::Sgd(SgdConfig::new().with_weight_decay(l2).init()),
+        }
+    }
+
+    /// One update of `module` with `grads` at learning rate `lr`.
+    pub(crate) fn step(&mut self, lr: f64, module: M, grads: GradientsParams) -> M {
+        match self {
+            Self::Adam(o) => o.step(lr, module, grads),
+            Self::AdamW(o) => o.step(lr, module, grads),
+            Self::Sgd(o) => o.step(lr, module, grads),
+        }
+    }
+}
