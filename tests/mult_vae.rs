@@ -14,11 +14,15 @@ const MODEL: &str =
     "{kind: mult_vae, hidden: 32, latent: 8, epochs: 6, batch_size: 64, lr: 0.005, min_rating: 7}";
 
 fn experiment(fx: &Fx) -> PathBuf {
+    experiment_with(fx, MODEL)
+}
+
+fn experiment_with(fx: &Fx, model: &str) -> PathBuf {
     let path = fx.path("exp.yaml");
     fs::write(
         &path,
         format!(
-            "name: vae\nruns_dir: {}\ndata:\n  {SYNTH}\n  cache_dir: {}\neval: {{k: [10], relevance_threshold: 7}}\nmodel: {MODEL}\ntrain: {{early_stopping: {{monitor: val_ndcg@10, patience: 10}}}}\n",
+            "name: vae\nruns_dir: {}\ndata:\n  {SYNTH}\n  cache_dir: {}\neval: {{k: [10], relevance_threshold: 7}}\nmodel: {model}\ntrain: {{early_stopping: {{monitor: val_ndcg@10, patience: 10}}}}\n",
             fx.runs().display(),
             fx.cache().display()
         ),
@@ -93,4 +97,16 @@ fn trains_records_reproduces_and_serves() {
         new.iter().all(|i| i.anime_id != liked),
         "liked items are excluded"
     );
+}
+
+#[test]
+fn is_a_hybrid_member() {
+    let fx = Fx::new();
+    let member = MODEL.replace("{kind", "{weight: 1, kind");
+    let model = format!("{{kind: hybrid, members: [{member}, {{kind: popularity, weight: 0.2}}]}}");
+    let exp = experiment_with(&fx, &model);
+    let summary = run_to(&fx, &exp, &fx.path("h"));
+    let alone = summary["mult_vae/ndcg@10"].as_f64().unwrap_or(-1.0);
+    assert!(alone > 0.0, "the member is evaluated alone: {summary}");
+    assert!(summary["ndcg@10"].as_f64().unwrap() > 0.0, "{summary}");
 }

@@ -82,7 +82,10 @@ fn learns_the_groups_and_is_reproducible() {
         "same seed, same weights"
     );
     let losses = |m: &MultVaeModel| -> Vec<(f64, f64)> {
-        m.history.iter().map(|e| (e.train_loss, e.val_loss)).collect()
+        m.history
+            .iter()
+            .map(|e| (e.train_loss, e.val_loss))
+            .collect()
     };
     assert_eq!(losses(&again), losses(&m));
 }
