@@ -17,9 +17,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anirec::config::OptimizerKind;
 use anirec::train::{
-    train_mf_bpr, train_mult_vae, train_recommender_net, MfBprParams, MultVaeParams, RecNetParams,
+    train_mf_bpr, train_mult_vae, train_recommender_net, MfBprParams, MultVae, RecNetParams,
     TrainBackend, TrainInput, Triplets,
 };
 use burn::backend::ndarray::NdArrayDevice;
@@ -189,6 +188,7 @@ fn bpr_epoch(c: &mut Criterion) {
         epochs: 1,
         batch_size: 4096,
         lr: 0.01,
+        lr_schedule: None,
         reg: 1e-5,
         seed: 1,
         min_rating: 0.0,
@@ -251,25 +251,16 @@ fn recnet_checkpoint(c: &mut Criterion) {
 fn mult_vae_epoch(c: &mut Criterion) {
     let data = Data::mal_scale();
     let input = data.input();
-    let p = MultVaeParams {
-        hidden: 600,
-        latent: 200,
+    // The paper's settings (the kind's defaults), one epoch.
+    let p = MultVae {
         epochs: 1,
-        batch_size: 500,
-        lr: 1e-3,
-        optimizer: OptimizerKind::Adam,
-        weight_decay: 0.0,
-        dropout: 0.5,
-        beta_max: 0.2,
-        anneal_epochs: 50,
-        min_rating: 0.0,
-        seed: 1,
+        ..MultVae::default()
     };
     let mut g = c.benchmark_group("train");
     g.sample_size(10).measurement_time(Duration::from_secs(60));
     g.bench_function(
         "mult_vae epoch, 4,200 users x 17,000 items, 600-200, batch 500",
-        |b| b.iter(|| train_mult_vae(&input, &p, &mut |_, _| false).expect("train")),
+        |b| b.iter(|| train_mult_vae(&input, &p, 1, &mut |_, _| false).expect("train")),
     );
     g.finish();
 }

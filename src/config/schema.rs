@@ -2,6 +2,7 @@
 //! a typo is an error, never a silently ignored setting.
 
 use super::{invalid, ConfigError, ModelConfig, SweepConfig};
+use crate::model::params::ParamError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -237,7 +238,7 @@ pub enum OptimizerKind {
 }
 
 /// Learning-rate schedule.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LrSchedule {
     /// Shape of the learning rate over the epochs.
@@ -271,6 +272,41 @@ impl Default for LrSchedule {
 }
 
 impl LrSchedule {
+    /// Every value in range; the error's key is `lr_schedule.<key>`, for the
+    /// caller to prefix with its section (`train.`, `model.`).
+    pub fn check(&self) -> Result<(), ParamError> {
+        for (k, v) in [
+            ("lr_schedule.start", self.start),
+            ("lr_schedule.max", self.max),
+            ("lr_schedule.min", self.min),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                let msg = format!("{v} is not allowed; allowed: a positive learning rate");
+                return Err(ParamError::new(k, msg));
+            }
+        }
+        if !(self.decay > 0.0 && self.decay <= 1.0) {
+            let msg = format!("{} is not allowed; allowed: a factor in (0, 1]", self.decay);
+            return Err(ParamError::new("lr_schedule.decay", msg));
+        }
+        for (k, v, lo) in [
+            ("lr_schedule.ramp_epochs", self.ramp_epochs, 0),
+            ("lr_schedule.step_epochs", self.step_epochs, 1),
+        ] {
+            if v > 100_000 || v < lo {
+                let msg = format!("{v} is not allowed; allowed: an integer in [{lo}, 100000]");
+                return Err(ParamError::new(k, msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rate of a model with its own constant `lr` and an optional
+    /// schedule (mf_bpr, mult_vae) at a 0-based epoch of `epochs`.
+    pub fn rate(schedule: Option<&Self>, lr: f64, epoch: u32, epochs: u32) -> f64 {
+        schedule.map_or(lr, |s| s.at(epoch, epochs))
+    }
+
     /// Learning rate for a 0-based epoch of a run of `epochs`.
     pub fn at(&self, epoch: u32, epochs: u32) -> f64 {
         if self.kind != LrScheduleKind::Constant && epoch < self.ramp_epochs {
@@ -523,37 +559,8 @@ impl TrainConfig {
                 ),
             ));
         }
-        let lr = &t.lr_schedule;
-        for (k, v) in [("start", lr.start), ("max", lr.max), ("min", lr.min)] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(invalid(
-                    f,
-                    &format!("train.lr_schedule.{k}"),
-                    format!("{v} is not allowed; allowed: a positive learning rate"),
-                ));
-            }
-        }
-        if !(lr.decay > 0.0 && lr.decay <= 1.0) {
-            return Err(invalid(
-                f,
-                "train.lr_schedule.decay",
-                format!("{} is not allowed; allowed: a factor in (0, 1]", lr.decay),
-            ));
-        }
-        for (k, v) in [
-            ("ramp_epochs", lr.ramp_epochs),
-            ("step_epochs", lr.step_epochs),
-        ] {
-            if v > 100_000 || (k == "step_epochs" && v == 0) {
-                return Err(invalid(
-                    f,
-                    &format!("train.lr_schedule.{k}"),
-                    format!(
-                        "{v} is not allowed; allowed: an integer in [{}, 100000]",
-                        u32::from(k == "step_epochs")
-                    ),
-                ));
-            }
+        if let Err(e) = t.lr_schedule.check() {
+            return Err(invalid(f, &format!("train.{}", e.key), e.msg));
         }
         const MONITORS: [&str; 3] = ["val_loss", "val_ndcg@10", "val_recall@20"];
         if !MONITORS.contains(&t.early_stopping.monitor.as_str()) {

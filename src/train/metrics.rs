@@ -28,6 +28,21 @@ pub struct EpochMetrics {
     pub secs: f64,
 }
 
+impl EpochMetrics {
+    /// An epoch of a ranking-loss model: no rating errors (NaN).
+    pub(crate) fn ranking(epoch: u32, lr: f64, train_loss: f64, val_loss: f64, secs: f64) -> Self {
+        Self {
+            epoch,
+            lr,
+            train_loss,
+            val_loss,
+            val_mae: f64::NAN,
+            val_mse: f64::NAN,
+            secs,
+        }
+    }
+}
+
 mod nan_as_null {
     use serde::{Deserialize, Deserializer, Serializer};
 

@@ -70,5 +70,5 @@ pub use host::{EvalBackend, TrainBackend};
 pub use input::{TrainInput, Triplets};
 pub use metrics::{EpochMetrics, Probe};
 pub use mf_bpr::{train_mf_bpr, train_mf_bpr_probed, MfBprModel, MfBprParams};
-pub use mult_vae::{train_mult_vae, MultVaeModel, MultVaeParams};
+pub use mult_vae::{train_mult_vae, MultVae, MultVaeModel};
 pub use recnet::{train_recommender_net, train_recommender_net_probed, RecNetModel, RecNetParams};

@@ -12,8 +12,8 @@ use crate::model::spec::ModelKeys;
 use crate::model::{Engine, Member};
 use crate::progress::Progress;
 use crate::train::{
-    self, EarlyStop, EpochMetrics, Goal, MfBprModel, MfBprParams, MultVaeModel, MultVaeParams,
-    RecNetModel, RecNetParams, TrainInput, Triplets,
+    self, EarlyStop, EpochMetrics, Goal, MfBprModel, MfBprParams, MultVaeModel, RecNetModel,
+    RecNetParams, TrainInput, Triplets,
 };
 
 /// Dense-index triplets of a CSR.
@@ -387,6 +387,7 @@ pub(crate) fn bpr(ctx: &mut FitContext, keys: &MfBpr) -> Result<Bpr, FitError> {
         epochs: keys.epochs,
         batch_size: keys.batch_size,
         lr: keys.lr,
+        lr_schedule: keys.lr_schedule.clone(),
         reg: keys.reg,
         seed: exp.seed,
         min_rating: keys.min_rating,
@@ -463,30 +464,16 @@ pub(crate) fn autoencoder_part(
     }
 }
 
-pub(crate) fn mult_vae(ctx: &mut FitContext, keys: &MultVae) -> Result<Part, FitError> {
+pub(crate) fn mult_vae(ctx: &mut FitContext, p: &MultVae) -> Result<Part, FitError> {
     let (ds, exp) = (ctx.data, ctx.exp);
     let rows = Rows::carve(ds, exp);
     let input = rows.input();
-    let p = MultVaeParams {
-        hidden: keys.hidden,
-        latent: keys.latent,
-        epochs: keys.epochs,
-        batch_size: keys.batch_size,
-        lr: keys.lr,
-        optimizer: keys.optimizer,
-        weight_decay: keys.weight_decay,
-        dropout: keys.dropout,
-        beta_max: keys.beta_max,
-        anneal_epochs: keys.anneal_epochs,
-        min_rating: keys.min_rating,
-        seed: exp.seed,
-    };
     let part =
         |m: &MultVaeModel| autoencoder_part(m, input.n_items, p.hidden, p.latent, p.min_rating);
     let val = ValRanking::new(&rows, exp);
     let progress = epochs_bar(MultVae::KIND, p.epochs);
     let mut ranking = RankingStop::from(exp, true).filter(|_| exp.model.kind() == MultVae::KIND);
-    let m = train::train_mult_vae(&input, &p, &mut |e, model| {
+    let m = train::train_mult_vae(&input, p, exp.seed, &mut |e, model| {
         progress.inc(1);
         emit(ctx, e, false);
         let scorer = val.as_ref().map(|v| {

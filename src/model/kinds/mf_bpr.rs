@@ -13,8 +13,12 @@ pub struct MfBpr {
     pub factors: usize,
     /// Passes over the positives.
     pub epochs: u32,
-    /// Adam learning rate.
+    /// Adam learning rate (constant unless `lr_schedule` is set).
     pub lr: f64,
+    /// A schedule over the epochs (the keys of `train.lr_schedule`), which
+    /// replaces the constant `lr` when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr_schedule: Option<crate::config::LrSchedule>,
     /// L2 on the embeddings.
     pub reg: f64,
     /// Triples per batch.
@@ -29,6 +33,7 @@ impl Default for MfBpr {
             factors: 64,
             epochs: 30,
             lr: 0.01,
+            lr_schedule: None,
             reg: 1e-5,
             batch_size: 4096,
             min_rating: 0.0,
@@ -43,6 +48,9 @@ impl ModelKeys for MfBpr {
         int("factors", self.factors as u64, 1, 4096)?;
         int("epochs", u64::from(self.epochs), 1, 100_000)?;
         float("lr", self.lr, 0.0, true, 10.0)?;
+        if let Some(s) = &self.lr_schedule {
+            s.check()?;
+        }
         float("reg", self.reg, 0.0, false, 1e3)?;
         int("batch_size", self.batch_size as u64, 1, 1 << 24)?;
         float("min_rating", f64::from(self.min_rating), 0.0, false, 1e6)
@@ -62,5 +70,30 @@ impl ModelKeys for MfBpr {
             item_bias: Some(m.bias),
             head: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LrSchedule;
+
+    #[test]
+    fn a_schedule_is_checked_like_train_lr_schedule() {
+        let bad = MfBpr {
+            lr_schedule: Some(LrSchedule {
+                max: -1.0,
+                ..LrSchedule::default()
+            }),
+            ..MfBpr::default()
+        };
+        let e = bad.check().unwrap_err();
+        assert_eq!(e.key, "lr_schedule.max");
+        assert!(e.msg.contains("positive learning rate"), "{}", e.msg);
+        let good = MfBpr {
+            lr_schedule: Some(LrSchedule::default()),
+            ..MfBpr::default()
+        };
+        assert_eq!(good.check(), Ok(()));
     }
 }

@@ -20,8 +20,12 @@ pub struct MultVae {
     pub epochs: u32,
     /// Users per mini-batch.
     pub batch_size: usize,
-    /// Constant learning rate.
+    /// Learning rate (constant unless `lr_schedule` is set).
     pub lr: f64,
+    /// A schedule over the epochs (the keys of `train.lr_schedule`), which
+    /// replaces the constant `lr` when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr_schedule: Option<crate::config::LrSchedule>,
     /// `adam`, `adamw` or `sgd` (burn's own).
     pub optimizer: OptimizerKind,
     /// Weight decay (L2 for adam/sgd, decoupled for adamw; 0: none).
@@ -46,6 +50,7 @@ impl Default for MultVae {
             epochs: 100,
             batch_size: 500,
             lr: 1e-3,
+            lr_schedule: None,
             optimizer: OptimizerKind::Adam,
             weight_decay: 0.0,
             dropout: 0.5,
@@ -66,6 +71,9 @@ impl ModelKeys for MultVae {
         int("batch_size", self.batch_size as u64, 1, 1 << 20)?;
         int("anneal_epochs", u64::from(self.anneal_epochs), 0, 100_000)?;
         float("lr", self.lr, 0.0, true, 10.0)?;
+        if let Some(s) = &self.lr_schedule {
+            s.check()?;
+        }
         float("weight_decay", self.weight_decay, 0.0, false, 10.0)?;
         float("dropout", self.dropout, 0.0, false, 0.95)?;
         float("beta_max", self.beta_max, 0.0, false, 10.0)?;

@@ -20,8 +20,10 @@ pub struct MfBprParams {
     pub epochs: u32,
     /// (user, positive, negative) triples per mini-batch.
     pub batch_size: usize,
-    /// Constant Adam learning rate.
+    /// Adam learning rate (constant unless `lr_schedule`).
     pub lr: f64,
+    /// Per-epoch schedule replacing the constant `lr`.
+    pub lr_schedule: Option<crate::config::LrSchedule>,
     /// L2 weight on ‖u‖² + ‖v_pos‖² + ‖v_neg‖² per triple.
     pub reg: f64,
     /// Seed of initial weights, shuffles and negative sampling.

@@ -13,6 +13,7 @@ fn bpr_ranks_held_out_positives() {
         epochs: 20,
         batch_size: 128,
         lr: 0.01,
+        lr_schedule: None,
         reg: 1e-2,
         seed: 3,
         min_rating: 8.0,
@@ -56,4 +57,34 @@ fn bpr_ranks_held_out_positives() {
     let again = train_mf_bpr(&input, &p, &mut |_| {}).unwrap();
     assert_eq!(strip_secs(&again.history), strip_secs(&m.history));
     assert_eq!(again.user_emb, m.user_emb);
+}
+
+#[test]
+fn follows_a_learning_rate_schedule() {
+    use crate::config::{LrSchedule, LrScheduleKind};
+    let data = Planted::new(60, 40, 0.5, 0.5, 2);
+    let input = data.input();
+    let schedule = LrSchedule {
+        kind: LrScheduleKind::Step,
+        start: 0.02,
+        max: 0.02,
+        min: 0.004,
+        ramp_epochs: 0,
+        decay: 0.5,
+        step_epochs: 2,
+    };
+    let p = MfBprParams {
+        factors: 4,
+        epochs: 6,
+        batch_size: 64,
+        lr: 0.01,
+        lr_schedule: Some(schedule),
+        reg: 1e-3,
+        seed: 1,
+        min_rating: 8.0,
+    };
+    let m = train_mf_bpr(&input, &p, &mut |_| {}).unwrap();
+    let lrs: Vec<f64> = m.history.iter().map(|e| e.lr).collect();
+    // 0.02 halved every 2 epochs, floored at 0.004 (the constant lr unused).
+    assert_eq!(lrs, [0.02, 0.02, 0.01, 0.01, 0.005, 0.005]);
 }

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use super::net::MfBprNet;
 use super::positives::Positives;
 use super::{MfBprModel, MfBprParams};
+use crate::config::LrSchedule;
 use crate::train::adam::KerasAdam;
 use crate::train::error::{invalid, TrainError};
 use crate::train::host::{host_vec, EvalBackend, TrainBackend};
@@ -78,19 +79,14 @@ pub fn train_mf_bpr_probed(
 
     for epoch in 0..p.epochs {
         let t0 = Instant::now();
-        let (next, loss_sum, n) = run_epoch(model, &mut optim, &rows, p, ni, epoch);
+        let lr = LrSchedule::rate(p.lr_schedule.as_ref(), p.lr, epoch, p.epochs);
+        let (next, loss_sum, n) = run_epoch(model, &mut optim, &rows, p, ni, lr, epoch);
         model = next;
         let exported = export_bpr(&model.valid(), f);
         let val_loss = bpr_val_loss(&exported, &rows.vu, &rows.vi, &rows.val_neg);
-        let m = EpochMetrics {
-            epoch,
-            lr: p.lr,
-            train_loss: loss_sum / n.max(1) as f64,
-            val_loss,
-            val_mae: f64::NAN,
-            val_mse: f64::NAN,
-            secs: t0.elapsed().as_secs_f64(),
-        };
+        let train_loss = loss_sum / n.max(1) as f64;
+        let secs = t0.elapsed().as_secs_f64();
+        let m = EpochMetrics::ranking(epoch, lr, train_loss, val_loss, secs);
         let stop = probe(&m, &exported);
         history.push(m);
         if stop {
@@ -171,6 +167,7 @@ fn run_epoch(
     rows: &Rows,
     p: &MfBprParams,
     n_items: usize,
+    lr: f64,
     epoch: u32,
 ) -> (MfBprNet<TrainBackend>, f64, usize) {
     let order = epoch_order(rows.tu.len(), p.seed, epoch);
@@ -196,7 +193,7 @@ fn run_epoch(
         loss_sum += loss.clone().into_scalar() as f64 * users.len() as f64;
         n += users.len();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(p.lr, model, grads);
+        model = optim.step(lr, model, grads);
     }
     (model, loss_sum, n)
 }

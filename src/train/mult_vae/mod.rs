@@ -18,38 +18,10 @@ mod train;
 
 pub use train::train_mult_vae;
 
-use super::metrics::EpochMetrics;
-use crate::config::OptimizerKind;
+/// The model's settings are its YAML keys, read once (`model::kinds`).
+pub use crate::model::kinds::mult_vae::MultVae;
 
-/// Parameters of [`train_mult_vae`].
-#[derive(Debug, Clone)]
-pub struct MultVaeParams {
-    /// Width of the encoder's and decoder's hidden layer.
-    pub hidden: usize,
-    /// Latent dimensions.
-    pub latent: usize,
-    /// Passes over the users.
-    pub epochs: u32,
-    /// Users per mini-batch.
-    pub batch_size: usize,
-    /// Constant learning rate.
-    pub lr: f64,
-    /// Which stock optimizer.
-    pub optimizer: OptimizerKind,
-    /// L2 / decoupled weight decay (0: none).
-    pub weight_decay: f64,
-    /// Input dropout probability.
-    pub dropout: f64,
-    /// Final weight of the KL term.
-    pub beta_max: f64,
-    /// Epochs over which β rises from 0 at the rate that reaches 1 at their
-    /// end (capped at `beta_max`).
-    pub anneal_epochs: u32,
-    /// Train rows rated at least this are the positives.
-    pub min_rating: f32,
-    /// Seed of the initial weights, shuffles, dropout masks and samples.
-    pub seed: u64,
-}
+use super::metrics::EpochMetrics;
 
 /// The trained network's weights for serving: every matrix row-major
 /// `[inputs, outputs]` except the output layer, stored item-major.

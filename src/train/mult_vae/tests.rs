@@ -24,20 +24,20 @@ fn groups() -> Rows {
     (tu, ti, tr, vu, vi, vr)
 }
 
-fn params() -> MultVaeParams {
-    MultVaeParams {
+fn params() -> MultVae {
+    MultVae {
         hidden: 16,
         latent: 4,
         epochs: 60,
         batch_size: 8,
         lr: 0.01,
+        lr_schedule: None,
         optimizer: crate::config::OptimizerKind::Adam,
         weight_decay: 0.0,
         dropout: 0.2,
         beta_max: 0.2,
         anneal_epochs: 20,
         min_rating: 7.0,
-        seed: 5,
     }
 }
 
@@ -60,7 +60,7 @@ fn learns_the_groups_and_is_reproducible() {
         rating_min: 1.0,
         rating_max: 10.0,
     };
-    let run = || train_mult_vae(&input, &params(), &mut |_, _| false).unwrap();
+    let run = || train_mult_vae(&input, &params(), 5, &mut |_, _| false).unwrap();
     let m = run();
     assert_eq!(m.history.len(), 60);
     let (first, last) = (&m.history[0], &m.history[59]);

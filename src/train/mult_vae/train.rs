@@ -10,7 +10,8 @@ use burn::tensor::backend::Backend;
 
 use super::batch::{encoder_input, targets, Positives};
 use super::net::{normal, MultVaeNet};
-use super::{MultVaeModel, MultVaeParams};
+use super::{MultVae, MultVaeModel};
+use crate::config::LrSchedule;
 use crate::train::error::{invalid, TrainError};
 use crate::train::host::{host_vec, tensor_from, EvalBackend, TrainBackend};
 use crate::train::input::TrainInput;
@@ -18,7 +19,7 @@ use crate::train::metrics::{EpochMetrics, Probe};
 use crate::train::optim::AnyOptim;
 use crate::train::rng::{epoch_order, stream_rng, STREAM_INIT, STREAM_NEG};
 
-fn check(p: &MultVaeParams) -> Result<(), TrainError> {
+fn check(p: &MultVae) -> Result<(), TrainError> {
     if p.hidden == 0 || p.latent == 0 || p.batch_size == 0 {
         return Err(invalid(
             "mult_vae: hidden, latent and batch_size must be > 0",
@@ -36,12 +37,14 @@ fn check(p: &MultVaeParams) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Trains Mult-VAE on the positives of `input.train`; `probe` sees each
+/// Trains Mult-VAE on the positives of `input.train` (every draw from
+/// `seed`'s streams); `probe` sees each
 /// epoch's metrics and weights and may stop training. Returns the last
 /// epoch's model.
 pub fn train_mult_vae(
     input: &TrainInput,
-    p: &MultVaeParams,
+    p: &MultVae,
+    seed: u64,
     probe: Probe<'_, MultVaeModel>,
 ) -> Result<MultVaeModel, TrainError> {
     input.check()?;
@@ -57,7 +60,7 @@ pub fn train_mult_vae(
             p.min_rating
         )));
     }
-    let mut rng = stream_rng(p.seed, STREAM_INIT, 0);
+    let mut rng = stream_rng(seed, STREAM_INIT, 0);
     let mut model = MultVaeNet::<TrainBackend>::init(ni, p.hidden, p.latent, &mut rng, &device);
     let mut optim = AnyOptim::new(p.optimizer, p.weight_decay);
     let steps_per_epoch = users.len().div_ceil(p.batch_size);
@@ -65,10 +68,11 @@ pub fn train_mult_vae(
     let mut history = Vec::new();
     for epoch in 0..p.epochs {
         let t0 = Instant::now();
+        let lr = LrSchedule::rate(p.lr_schedule.as_ref(), p.lr, epoch, p.epochs);
         let step0 = u64::from(epoch) * steps_per_epoch as u64;
         let beta = |step: u64| (step as f64 / anneal_steps as f64).min(p.beta_max);
-        let mut rng = stream_rng(p.seed, STREAM_NEG, u64::from(epoch));
-        let order = epoch_order(users.len(), p.seed, epoch);
+        let mut rng = stream_rng(seed, STREAM_NEG, u64::from(epoch));
+        let order = epoch_order(users.len(), seed, epoch);
         let (mut loss_sum, mut n) = (0f64, 0usize);
         for (k, chunk) in order.chunks(p.batch_size).enumerate() {
             let batch: Vec<u32> = chunk.iter().map(|&r| users[r as usize]).collect();
@@ -85,20 +89,14 @@ pub fn train_mult_vae(
             loss_sum += f64::from(loss.clone().into_scalar()) * b as f64;
             n += b;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(p.lr, model, grads);
+            model = optim.step(lr, model, grads);
         }
         let eval = model.valid();
         let val_loss = held_out_nll(&eval, &fit, &val, ni, p.batch_size);
         let exported = export(&eval);
-        let m = EpochMetrics {
-            epoch,
-            lr: p.lr,
-            train_loss: loss_sum / n.max(1) as f64,
-            val_loss,
-            val_mae: f64::NAN,
-            val_mse: f64::NAN,
-            secs: t0.elapsed().as_secs_f64(),
-        };
+        let train_loss = loss_sum / n.max(1) as f64;
+        let secs = t0.elapsed().as_secs_f64();
+        let m = EpochMetrics::ranking(epoch, lr, train_loss, val_loss, secs);
         let stop = probe(&m, &exported);
         history.push(m);
         if stop {
