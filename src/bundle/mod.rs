@@ -228,6 +228,10 @@ mod tests {
                     neighbors: 5,
                     like_quantile: 0.5,
                     user_vectors: None,
+                    // Some(_) so that the round trip covers the neighbour index.
+                    index: Some(crate::model::knn_index::NeighbourIndex::from_lists(
+                        Csr::from_triplets(2, 2, &[(0, 1, 0.5), (1, 0, 0.25)]),
+                    )),
                 },
             },
             Member {

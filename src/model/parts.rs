@@ -261,6 +261,9 @@ pub enum Part {
         like_quantile: f32,
         /// Optional user embeddings for similarity (else mean-centred rating vectors).
         user_vectors: Option<Mat>,
+        /// Each known user's neighbours, found at fit time (rating
+        /// similarity only); without it they are searched per request.
+        index: Option<crate::model::knn_index::NeighbourIndex>,
     },
     /// Log-popularity prior.
     Popularity {
