@@ -1,0 +1,367 @@
+//! The fit-time neighbour search: a block-wise sparse R·Rᵀ over the upper
+//! triangle.
+//!
+//! A block of BLOCK query users is multiplied against one tile of TILE
+//! candidate users at a time; the BLOCK × TILE accumulator (256 KiB) stays
+//! in L2. The users' ratings are regrouped tile-major ([`Tiles`]), so a
+//! tile's part of an item's raters is one contiguous run read in item
+//! order, not a cursor into a 300 MB array revisited per tile (which was a
+//! cache miss per item per tile, 40 % of the time).
+//!
+//! Each pair is computed once: a block only meets candidates from its own
+//! first user on. A pair's dot product is then offered in both directions —
+//! to the query's own heap, and (candidate in a later block) to the
+//! candidate's shared heap, which earlier blocks fill. A dot product's
+//! terms are the same products added in the same (ascending item) order
+//! from either side, so both similarities are the bits the per-user search
+//! computes; the top-k under a strict order does not depend on the order
+//! the pairs arrive in.
+
+use super::{user_norms, NeighbourIndex};
+use crate::sparse::Csr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Most index entries [`build`] makes (n_users × neighbours): beyond this a
+/// `neighbors` setting meant for "everyone" would hold gigabytes, and the
+/// per-user search (constant memory) is used instead.
+pub(crate) const MAX_ENTRIES: usize = 1 << 28;
+
+/// Query users per block: each tile's item runs are read once per block.
+const BLOCK: usize = 64;
+/// Candidate users per tile: the BLOCK × TILE f32 accumulator is 256 KiB,
+/// half of a small L2.
+pub(super) const TILE: usize = 1024;
+
+/// `a` ranks below `b`: lower similarity, or equal and higher user index
+/// (the order of [`crate::eval::topk::top_k_excluding`]).
+#[inline]
+fn worse(a: (u32, f32), b: (u32, f32)) -> bool {
+    a.1 < b.1 || (a.1 == b.1 && a.0 > b.0)
+}
+
+/// Offers `x` to the bounded min-heap `h` of the best `k` (k ≥ 1).
+fn heap_push(h: &mut Vec<(u32, f32)>, k: usize, x: (u32, f32)) {
+    if h.len() < k {
+        h.push(x);
+        let mut pos = h.len() - 1;
+        while pos > 0 {
+            let parent = (pos - 1) / 2;
+            if !worse(h[pos], h[parent]) {
+                break;
+            }
+            h.swap(pos, parent);
+            pos = parent;
+        }
+    } else if worse(h[0], x) {
+        h[0] = x;
+        let n = h.len();
+        let mut pos = 0;
+        loop {
+            let l = 2 * pos + 1;
+            if l >= n {
+                break;
+            }
+            let r = l + 1;
+            let c = if r < n && worse(h[r], h[l]) { r } else { l };
+            if !worse(h[c], h[pos]) {
+                break;
+            }
+            h.swap(c, pos);
+            pos = c;
+        }
+    }
+}
+
+/// Best first: descending similarity, then ascending user.
+fn sort_best_first(row: &mut [(u32, f32)]) {
+    row.sort_unstable_by(|a, b| {
+        b.1.partial_cmp(&a.1)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.0.cmp(&b.0))
+    });
+}
+
+/// The ratings regrouped by (user tile, item, user): run `(t, j)` is the
+/// users of tile `t` who rated item `j`, ascending, with their ratings.
+struct Tiles {
+    n_items: usize,
+    /// Start of run `(t, j)` at `t * n_items + j`; one more entry at the end.
+    ptr: Vec<usize>,
+    users: Vec<u32>,
+    vals: Vec<f32>,
+}
+
+impl Tiles {
+    fn new(history: &Csr) -> Self {
+        let n_items = history.n_cols;
+        let n_tiles = history.n_rows.div_ceil(TILE);
+        let mut ptr = vec![0usize; n_tiles * n_items + 1];
+        for u in 0..history.n_rows {
+            let t = u / TILE;
+            for &j in history.row(u).0 {
+                ptr[t * n_items + j as usize + 1] += 1;
+            }
+        }
+        for f in 0..n_tiles * n_items {
+            ptr[f + 1] += ptr[f];
+        }
+        let mut next = ptr.clone();
+        let mut users = vec![0u32; history.nnz()];
+        let mut vals = vec![0f32; history.nnz()];
+        for u in 0..history.n_rows {
+            let t = u / TILE;
+            let (items, rs) = history.row(u);
+            for (&j, &r) in items.iter().zip(rs) {
+                let slot = &mut next[t * n_items + j as usize];
+                users[*slot] = u as u32;
+                vals[*slot] = r;
+                *slot += 1;
+            }
+        }
+        Self {
+            n_items,
+            ptr,
+            users,
+            vals,
+        }
+    }
+
+    /// Run `(t, j)`: users and ratings.
+    #[inline]
+    fn run(&self, t: usize, j: u32) -> (&[u32], &[f32]) {
+        let f = t * self.n_items + j as usize;
+        let (a, b) = (self.ptr[f], self.ptr[f + 1]);
+        (&self.users[a..b], &self.vals[a..b])
+    }
+}
+
+/// Scratch of one worker, reused across blocks (nothing is allocated per
+/// candidate or per tile).
+struct Scratch {
+    /// (item, query slot, rating) of every rating of the block's users.
+    entries: Vec<(u32, u32, f32)>,
+    /// Distinct items of the block: (item, first entry, end of entries).
+    groups: Vec<(u32, usize, usize)>,
+    /// TILE × BLOCK partial dot products, candidate-major.
+    acc: Vec<f32>,
+    /// Per query slot: its best neighbours from its own block on.
+    heaps: Vec<Vec<(u32, f32)>>,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            groups: Vec::new(),
+            acc: vec![0.0; TILE * BLOCK],
+            heaps: (0..BLOCK).map(|_| Vec::new()).collect(),
+        }
+    }
+}
+
+/// A user's neighbours found from earlier blocks, shared by the workers.
+/// `floor` holds the bits of the heap's worst similarity once it is full
+/// (0 before): a pair below it is dropped without taking the lock.
+struct Shared {
+    heaps: Vec<Mutex<Vec<(u32, f32)>>>,
+    floor: Vec<AtomicU32>,
+}
+
+/// What the search reads.
+struct Search<'a> {
+    history: &'a Csr,
+    tiles: &'a Tiles,
+    norms: &'a [f32],
+    k: usize,
+    shared: &'a Shared,
+}
+
+impl Search<'_> {
+    /// Users `q0..q0 + n`'s (n ≤ BLOCK) best neighbours among users from
+    /// `q0` on; pushes the pairs' reverse similarities to later users'
+    /// shared heaps.
+    fn block(&self, q0: usize, n: usize, s: &mut Scratch) -> Vec<Vec<(u32, f32)>> {
+        s.entries.clear();
+        for b in 0..n {
+            let (items, rs) = self.history.row(q0 + b);
+            s.entries
+                .extend(items.iter().zip(rs).map(|(&j, &r)| (j, b as u32, r)));
+        }
+        // By item, then slot: a pair's products are then added in the
+        // order of the per-user search (ascending item).
+        s.entries.sort_unstable_by_key(|&(j, b, _)| (j, b));
+        s.groups.clear();
+        let mut start = 0;
+        while start < s.entries.len() {
+            let j = s.entries[start].0;
+            let end = start + s.entries[start..].partition_point(|e| e.0 == j);
+            s.groups.push((j, start, end));
+            start = end;
+        }
+        for h in &mut s.heaps[..n] {
+            h.clear();
+            h.reserve(self.k);
+        }
+        let n_users = self.history.n_rows;
+        let mut t = q0 / TILE;
+        while t * TILE < n_users {
+            self.tile(t, s);
+            self.harvest(q0, n, t, s);
+            t += 1;
+        }
+        s.heaps[..n]
+            .iter_mut()
+            .map(|h| {
+                let mut row = std::mem::take(h);
+                sort_best_first(&mut row);
+                row
+            })
+            .collect()
+    }
+
+    /// Adds the block's products with tile `t`'s users into `acc`.
+    fn tile(&self, t: usize, s: &mut Scratch) {
+        let t0 = t * TILE;
+        for &(j, a, z) in &s.groups {
+            let queries = &s.entries[a..z];
+            let (users, vals) = self.tiles.run(t, j);
+            for (&v, &rv) in users.iter().zip(vals) {
+                let base = (v as usize - t0) * BLOCK;
+                let row = &mut s.acc[base..base + BLOCK];
+                for &(_, b, r) in queries {
+                    row[b as usize & (BLOCK - 1)] += r * rv;
+                }
+            }
+        }
+    }
+
+    /// Turns `acc` into cosines both ways (dividing as the per-user search
+    /// does), offers the positive ones to the heaps and clears `acc`.
+    fn harvest(&self, q0: usize, n: usize, t: usize, s: &mut Scratch) {
+        let t0 = t * TILE;
+        let t1 = (t0 + TILE).min(self.history.n_rows);
+        let q1 = q0 + n;
+        for v in t0..t1 {
+            let row = &mut s.acc[(v - t0) * BLOCK..(v - t0) * BLOCK + n];
+            if v < q0 {
+                // Before the block (its first tile): the pair belongs to an
+                // earlier block.
+                row.fill(0.0);
+                continue;
+            }
+            let nv = self.norms[v].max(1e-12);
+            for (b, a) in row.iter_mut().enumerate() {
+                let dot = *a;
+                if dot == 0.0 {
+                    continue;
+                }
+                *a = 0.0;
+                let u = q0 + b;
+                if v == u {
+                    continue;
+                }
+                let nu = self.norms[u].max(1e-12);
+                let sim = dot / (nu * nv);
+                if sim > 0.0 && sim.is_finite() {
+                    heap_push(&mut s.heaps[b], self.k, (v as u32, sim));
+                }
+                if v >= q1 {
+                    let back = dot / (nv * nu);
+                    self.offer(v, (u as u32, back));
+                }
+            }
+        }
+    }
+
+    /// Offers `x` to user `v`'s shared heap.
+    fn offer(&self, v: usize, x: (u32, f32)) {
+        if !(x.1 > 0.0 && x.1.is_finite())
+            || x.1 < f32::from_bits(self.shared.floor[v].load(Ordering::Relaxed))
+        {
+            return;
+        }
+        // A poisoned lock only means another worker panicked; the heap
+        // itself is always consistent between pushes.
+        let mut h = self.shared.heaps[v]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        heap_push(&mut h, self.k, x);
+        if h.len() == self.k {
+            self.shared.floor[v].store(h[0].1.to_bits(), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Every user's top-`k` neighbours by cosine of the rows of `history`
+/// (users × items), on the rayon pool, with a progress bar.
+pub(crate) fn build(history: &Csr, k: usize) -> NeighbourIndex {
+    use rayon::prelude::*;
+    let n_users = history.n_rows;
+    let k = k.clamp(1, n_users.max(1));
+    let tiles = Tiles::new(history);
+    let norms = user_norms(history);
+    let shared = Shared {
+        heaps: (0..n_users).map(|_| Mutex::new(Vec::new())).collect(),
+        floor: (0..n_users).map(|_| AtomicU32::new(0)).collect(),
+    };
+    let search = Search {
+        history,
+        tiles: &tiles,
+        norms: &norms,
+        k,
+        shared: &shared,
+    };
+    // A block meets the users from its own on, so the work per block falls
+    // linearly: progress advances by each block's share of all pairs (in
+    // users' worth) for an honest rate and ETA.
+    let starts: Vec<usize> = (0..n_users).step_by(BLOCK).collect();
+    let pairs = |q0: usize| (BLOCK.min(n_users - q0) * (n_users - q0)) as u128;
+    let total: u128 = starts.iter().map(|&q0| pairs(q0)).sum::<u128>().max(1);
+    let progress =
+        crate::progress::Progress::new("user_knn: neighbour search", n_users as u64, "users");
+    let done = AtomicU64::new(0);
+    let blocks: Vec<Vec<Vec<(u32, f32)>>> = starts
+        .par_iter()
+        .map_init(Scratch::new, |s, &q0| {
+            let n = BLOCK.min(n_users - q0);
+            let rows = search.block(q0, n, s);
+            let w = pairs(q0) as u64;
+            let before = u128::from(done.fetch_add(w, Ordering::Relaxed));
+            let after = before + u128::from(w);
+            let users = |p: u128| (p * n_users as u128 / total) as u64;
+            progress.inc(users(after) - users(before));
+            rows
+        })
+        .collect();
+    progress.finish();
+    drop(tiles);
+    let mut lists = Csr {
+        n_rows: n_users,
+        n_cols: n_users,
+        indptr: Vec::with_capacity(n_users + 1),
+        indices: Vec::with_capacity(n_users * k.min(64)),
+        values: Vec::with_capacity(n_users * k.min(64)),
+    };
+    lists.indptr.push(0);
+    let mut row = Vec::new();
+    for (u, forward) in blocks.into_iter().flatten().enumerate() {
+        // From earlier blocks and from this one on: disjoint candidates, so
+        // the best k of the union is the best k overall.
+        row.clear();
+        row.extend(forward);
+        let earlier = shared.heaps[u]
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default();
+        row.extend(earlier);
+        sort_best_first(&mut row);
+        row.truncate(k);
+        for &(v, sim) in &row {
+            lists.indices.push(v);
+            lists.values.push(sim);
+        }
+        lists.indptr.push(lists.indices.len());
+    }
+    NeighbourIndex { lists }
+}
