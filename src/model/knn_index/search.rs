@@ -33,6 +33,60 @@ const BLOCK: usize = 64;
 /// half of a small L2.
 pub(super) const TILE: usize = 1024;
 
+/// Slots of a block that must share an item for its products to be added
+/// as one dense row (all BLOCK lanes, the others adding `r · 0`) instead of
+/// one scattered add per slot: a scattered add waits on L2 about as long as
+/// a whole row's SIMD pass takes.
+const DENSE_MIN: usize = 2;
+
+/// `acc[v - t0][l] += rv · q[l]` for every `(v, rv)` of a run. Adding
+/// `rv · 0` to a lane leaves its sum unchanged (up to the sign of a zero,
+/// which the harvest reads as no overlap), so the dense pass gives the bits
+/// of the scattered one. Separate multiply and add, never fused, as in the
+/// per-user search.
+#[inline(always)]
+fn axpy_body(acc: &mut [[f32; BLOCK]], t0: usize, users: &[u32], vals: &[f32], q: &[f32; BLOCK]) {
+    for (&v, &rv) in users.iter().zip(vals) {
+        let row = &mut acc[v as usize - t0];
+        for l in 0..BLOCK {
+            row[l] += rv * q[l];
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn axpy_avx2(acc: &mut [[f32; BLOCK]], t0: usize, users: &[u32], vals: &[f32], q: &[f32; BLOCK]) {
+    axpy_body(acc, t0, users, vals, q);
+}
+
+/// [`axpy_body`] with AVX2 when the CPU has it: the crate builds for
+/// baseline x86-64 so one binary runs anywhere.
+fn axpy(
+    avx2: bool,
+    acc: &mut [[f32; BLOCK]],
+    t0: usize,
+    users: &[u32],
+    vals: &[f32],
+    q: &[f32; BLOCK],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: `avx2` is `has_avx2()`, the CPU supports AVX2.
+        unsafe { axpy_avx2(acc, t0, users, vals, q) };
+        return;
+    }
+    let _ = avx2;
+    axpy_body(acc, t0, users, vals, q);
+}
+
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// `a` ranks below `b`: lower similarity, or equal and higher user index
 /// (the order of [`crate::eval::topk::top_k_excluding`]).
 #[inline]
@@ -143,8 +197,12 @@ struct Scratch {
     entries: Vec<(u32, u32, f32)>,
     /// Distinct items of the block: (item, first entry, end of entries).
     groups: Vec<(u32, usize, usize)>,
+    /// Per group: the block's ratings of its item, one lane per query
+    /// slot (0 for the others), when DENSE_MIN or more slots rated it.
+    dense: Vec<Option<usize>>,
+    lanes: Vec<[f32; BLOCK]>,
     /// TILE × BLOCK partial dot products, candidate-major.
-    acc: Vec<f32>,
+    acc: Vec<[f32; BLOCK]>,
     /// Per query slot: its best neighbours from its own block on.
     heaps: Vec<Vec<(u32, f32)>>,
 }
@@ -154,7 +212,9 @@ impl Scratch {
         Self {
             entries: Vec::new(),
             groups: Vec::new(),
-            acc: vec![0.0; TILE * BLOCK],
+            dense: Vec::new(),
+            lanes: Vec::new(),
+            acc: vec![[0.0; BLOCK]; TILE],
             heaps: (0..BLOCK).map(|_| Vec::new()).collect(),
         }
     }
@@ -175,6 +235,8 @@ struct Search<'a> {
     norms: &'a [f32],
     k: usize,
     shared: &'a Shared,
+    /// The CPU has AVX2 (checked once).
+    avx2: bool,
 }
 
 impl Search<'_> {
@@ -192,11 +254,23 @@ impl Search<'_> {
         // order of the per-user search (ascending item).
         s.entries.sort_unstable_by_key(|&(j, b, _)| (j, b));
         s.groups.clear();
+        s.dense.clear();
+        s.lanes.clear();
         let mut start = 0;
         while start < s.entries.len() {
             let j = s.entries[start].0;
             let end = start + s.entries[start..].partition_point(|e| e.0 == j);
             s.groups.push((j, start, end));
+            if end - start >= DENSE_MIN {
+                let mut q = [0f32; BLOCK];
+                for &(_, b, r) in &s.entries[start..end] {
+                    q[b as usize & (BLOCK - 1)] = r;
+                }
+                s.dense.push(Some(s.lanes.len()));
+                s.lanes.push(q);
+            } else {
+                s.dense.push(None);
+            }
             start = end;
         }
         for h in &mut s.heaps[..n] {
@@ -223,12 +297,15 @@ impl Search<'_> {
     /// Adds the block's products with tile `t`'s users into `acc`.
     fn tile(&self, t: usize, s: &mut Scratch) {
         let t0 = t * TILE;
-        for &(j, a, z) in &s.groups {
-            let queries = &s.entries[a..z];
+        for (&(j, a, z), dense) in s.groups.iter().zip(&s.dense) {
             let (users, vals) = self.tiles.run(t, j);
+            if let Some(d) = *dense {
+                axpy(self.avx2, &mut s.acc, t0, users, vals, &s.lanes[d]);
+                continue;
+            }
+            let queries = &s.entries[a..z];
             for (&v, &rv) in users.iter().zip(vals) {
-                let base = (v as usize - t0) * BLOCK;
-                let row = &mut s.acc[base..base + BLOCK];
+                let row = &mut s.acc[v as usize - t0];
                 for &(_, b, r) in queries {
                     row[b as usize & (BLOCK - 1)] += r * rv;
                 }
@@ -243,7 +320,7 @@ impl Search<'_> {
         let t1 = (t0 + TILE).min(self.history.n_rows);
         let q1 = q0 + n;
         for v in t0..t1 {
-            let row = &mut s.acc[(v - t0) * BLOCK..(v - t0) * BLOCK + n];
+            let row = &mut s.acc[v - t0][..n];
             if v < q0 {
                 // Before the block (its first tile): the pair belongs to an
                 // earlier block.
@@ -296,6 +373,11 @@ impl Search<'_> {
 /// Every user's top-`k` neighbours by cosine of the rows of `history`
 /// (users × items), on the rayon pool, with a progress bar.
 pub(crate) fn build(history: &Csr, k: usize) -> NeighbourIndex {
+    build_with(history, k, has_avx2())
+}
+
+/// [`build`], with AVX2 or without.
+fn build_with(history: &Csr, k: usize, avx2: bool) -> NeighbourIndex {
     use rayon::prelude::*;
     let n_users = history.n_rows;
     let k = k.clamp(1, n_users.max(1));
@@ -311,6 +393,7 @@ pub(crate) fn build(history: &Csr, k: usize) -> NeighbourIndex {
         norms: &norms,
         k,
         shared: &shared,
+        avx2,
     };
     // A block meets the users from its own on, so the work per block falls
     // linearly: progress advances by each block's share of all pairs (in
@@ -364,4 +447,32 @@ pub(crate) fn build(history: &Csr, k: usize) -> NeighbourIndex {
         lists.indptr.push(lists.indices.len());
     }
     NeighbourIndex { lists }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generic_and_the_avx2_passes_give_the_same_bits() {
+        // Every 3rd rating on one of 4 items: many items shared by a block
+        // (the dense pass) besides the scattered ones.
+        let mut t = Vec::new();
+        let mut x = 11u64;
+        for u in 0..(TILE + 300) as u32 {
+            for _ in 0..8 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                let j = if x >> 62 == 0 {
+                    (x >> 40) % 4
+                } else {
+                    (x >> 40) % 60
+                };
+                t.push((u, j as u32, ((x >> 20) % 10 + 1) as f32));
+            }
+        }
+        let h = Csr::from_triplets(TILE + 300, 60, &t);
+        let generic = build_with(&h, 7, false);
+        assert_eq!(build_with(&h, 7, has_avx2()), generic);
+        assert!(generic.lists().nnz() > 0);
+    }
 }
