@@ -2,7 +2,7 @@
 //! triangle.
 //!
 //! A block of BLOCK query users is multiplied against one tile of TILE
-//! candidate users at a time; the BLOCK × TILE accumulator (256 KiB) stays
+//! candidate users at a time; the BLOCK × TILE accumulator (128 KiB) stays
 //! in L2. The users' ratings are regrouped tile-major ([`Tiles`]), so a
 //! tile's part of an item's raters is one contiguous run read in item
 //! order, not a cursor into a 300 MB array revisited per tile (which was a
@@ -29,9 +29,9 @@ pub(crate) const MAX_ENTRIES: usize = 1 << 28;
 
 /// Query users per block: each tile's item runs are read once per block.
 const BLOCK: usize = 64;
-/// Candidate users per tile: the BLOCK × TILE f32 accumulator is 256 KiB,
-/// half of a small L2.
-pub(super) const TILE: usize = 1024;
+/// Candidate users per tile: the BLOCK × TILE f32 accumulator is 128 KiB,
+/// a quarter of a small L2, leaving room for the rater runs streamed past it.
+pub(super) const TILE: usize = 512;
 
 /// Slots of a block that must share an item for its products to be added
 /// as one dense row (all BLOCK lanes, the others adding `r · 0`) instead of
@@ -205,6 +205,12 @@ struct Scratch {
     acc: Vec<[f32; BLOCK]>,
     /// Per query slot: its best neighbours from its own block on.
     heaps: Vec<Vec<(u32, f32)>>,
+    /// Per query slot: its norm (1 past the block's end), the worst
+    /// similarity in its full heap (0 before it is full, ∞ past the end),
+    /// and the candidate's similarities being harvested.
+    nu: [f32; BLOCK],
+    floor: [f32; BLOCK],
+    sims: [f32; BLOCK],
 }
 
 impl Scratch {
@@ -216,6 +222,9 @@ impl Scratch {
             lanes: Vec::new(),
             acc: vec![[0.0; BLOCK]; TILE],
             heaps: (0..BLOCK).map(|_| Vec::new()).collect(),
+            nu: [1.0; BLOCK],
+            floor: [f32::INFINITY; BLOCK],
+            sims: [0.0; BLOCK],
         }
     }
 }
@@ -277,6 +286,13 @@ impl Search<'_> {
             h.clear();
             h.reserve(self.k);
         }
+        for b in 0..BLOCK {
+            (s.nu[b], s.floor[b]) = if b < n {
+                (self.norms[q0 + b].max(1e-12), 0.0)
+            } else {
+                (1.0, f32::INFINITY)
+            };
+        }
         let n_users = self.history.n_rows;
         let mut t = q0 / TILE;
         while t * TILE < n_users {
@@ -314,39 +330,57 @@ impl Search<'_> {
     }
 
     /// Turns `acc` into cosines both ways (dividing as the per-user search
-    /// does), offers the positive ones to the heaps and clears `acc`.
+    /// does: `dot / (|u| · |v|)` is the same number from either side),
+    /// offers those that could enter a heap and clears `acc`. The division
+    /// and the test against the heaps' floors are done for all lanes of a
+    /// candidate at once (they vectorise); heaps are touched only on a hit.
     fn harvest(&self, q0: usize, n: usize, t: usize, s: &mut Scratch) {
         let t0 = t * TILE;
         let t1 = (t0 + TILE).min(self.history.n_rows);
         let q1 = q0 + n;
         for v in t0..t1 {
-            let row = &mut s.acc[v - t0][..n];
+            let row = &mut s.acc[v - t0];
             if v < q0 {
                 // Before the block (its first tile): the pair belongs to an
                 // earlier block.
-                row.fill(0.0);
+                *row = [0.0; BLOCK];
                 continue;
             }
             let nv = self.norms[v].max(1e-12);
-            for (b, a) in row.iter_mut().enumerate() {
-                let dot = *a;
-                if dot == 0.0 {
-                    continue;
+            let back = if v >= q1 {
+                f32::from_bits(self.shared.floor[v].load(Ordering::Relaxed))
+            } else {
+                f32::INFINITY
+            };
+            let mut any = false;
+            for l in 0..BLOCK {
+                let sim = row[l] / (s.nu[l] * nv);
+                row[l] = 0.0;
+                s.sims[l] = sim;
+                any |= (sim > 0.0) & ((sim >= s.floor[l]) | (sim >= back));
+            }
+            if any {
+                self.hits(q0, n, v, back, s);
+            }
+        }
+    }
+
+    /// The lanes of candidate `v` that may enter the query's heap or `v`'s.
+    fn hits(&self, q0: usize, n: usize, v: usize, back: f32, s: &mut Scratch) {
+        for b in 0..n {
+            let sim = s.sims[b];
+            if !(sim > 0.0 && sim.is_finite()) || v == q0 + b {
+                continue;
+            }
+            if sim >= s.floor[b] {
+                let h = &mut s.heaps[b];
+                heap_push(h, self.k, (v as u32, sim));
+                if h.len() == self.k {
+                    s.floor[b] = h[0].1;
                 }
-                *a = 0.0;
-                let u = q0 + b;
-                if v == u {
-                    continue;
-                }
-                let nu = self.norms[u].max(1e-12);
-                let sim = dot / (nu * nv);
-                if sim > 0.0 && sim.is_finite() {
-                    heap_push(&mut s.heaps[b], self.k, (v as u32, sim));
-                }
-                if v >= q1 {
-                    let back = dot / (nv * nu);
-                    self.offer(v, (u as u32, back));
-                }
+            }
+            if sim >= back && v >= q0 + n {
+                self.offer(v, ((q0 + b) as u32, sim));
             }
         }
     }
