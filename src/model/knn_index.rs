@@ -82,6 +82,7 @@ impl NeighbourIndex {
 }
 
 /// L2 norm of each user's rating vector, as the engine computes it.
+#[cfg(feature = "train")]
 pub(crate) fn user_norms(history: &Csr) -> Vec<f32> {
     (0..history.n_rows)
         .map(|u| history.row(u).1.iter().map(|r| r * r).sum::<f32>().sqrt())

@@ -353,11 +353,12 @@ impl Search<'_> {
                 f32::INFINITY
             };
             let mut any = false;
-            for l in 0..BLOCK {
-                let sim = row[l] / (s.nu[l] * nv);
-                row[l] = 0.0;
-                s.sims[l] = sim;
-                any |= (sim > 0.0) & ((sim >= s.floor[l]) | (sim >= back));
+            let lanes = row.iter_mut().zip(&s.nu).zip(&s.floor).zip(&mut s.sims);
+            for (((a, &nu), &floor), out) in lanes {
+                let sim = *a / (nu * nv);
+                *a = 0.0;
+                *out = sim;
+                any |= (sim > 0.0) & ((sim >= floor) | (sim >= back));
             }
             if any {
                 self.hits(q0, n, v, back, s);
