@@ -124,6 +124,7 @@ pub(crate) fn member(
             neighbors,
             like_quantile,
             user_vectors,
+            index,
         } => {
             // More neighbours than users is legitimate (a config written for
             // a larger data set; the scorer takes them all); absurd values
@@ -150,6 +151,10 @@ pub(crate) fn member(
                         v.rows, v.cols
                     ));
                 }
+            }
+            if let Some(x) = index {
+                x.check(n_users, *neighbors)
+                    .map_err(|e| format!("member {k}: {e}"))?;
             }
         }
         Part::Autoencoder(a) => {

@@ -228,6 +228,10 @@ mod tests {
                     neighbors: 5,
                     like_quantile: 0.5,
                     user_vectors: None,
+                    // Some(_) so that the round trip covers the neighbour index.
+                    index: Some(crate::model::knn_index::NeighbourIndex::from_lists(
+                        Csr::from_triplets(2, 2, &[(0, 1, 0.5), (1, 0, 0.25)]),
+                    )),
                 },
             },
             Member {
@@ -314,6 +318,24 @@ mod tests {
         // rewriting replaces atomically
         write(&dir, &contents(&e, &catalog())).unwrap();
         assert!(read(&dir).is_ok());
+    }
+
+    #[test]
+    fn a_neighbour_index_past_its_bounds_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = in_run(d.path());
+        let mut e = engine();
+        for m in &mut e.members {
+            if let Part::UserKnn { index, .. } = &mut m.part {
+                // User 0 listed as its own neighbour.
+                *index = Some(crate::model::knn_index::NeighbourIndex::from_lists(
+                    Csr::from_triplets(2, 2, &[(0, 0, 0.5)]),
+                ));
+            }
+        }
+        write(&dir, &contents(&e, &catalog())).unwrap();
+        let err = read(&dir).unwrap_err().to_string();
+        assert!(err.contains("own neighbour"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use super::check::{self, MAX_MANIFEST_BYTES};
 use super::{sha256, Bundle, BundleError, CatalogEntry, Manifest, MemberMeta, FORMAT_VERSION};
 use crate::model::autoencoder::{Autoencoder, Dense, MAX_LAYERS};
+use crate::model::knn_index::NeighbourIndex;
 use crate::model::parts::{Mat, Part, RatingHead};
 use crate::model::{Engine, Member};
 use crate::sparse::Csr;
@@ -221,10 +222,21 @@ fn member_part(
             } else {
                 None
             };
+            // Absent in bundles from before the fit-time index (and for
+            // embedding similarity): neighbours are then searched per request.
+            let name = format!("{p}.neighbours.indptr");
+            let index = if r.st.names().contains(&name.as_str()) {
+                Some(NeighbourIndex::from_lists(
+                    r.csr(&format!("{p}.neighbours"))?,
+                ))
+            } else {
+                None
+            };
             Part::UserKnn {
                 neighbors: param("neighbors")? as usize,
                 like_quantile: param("like_quantile")? as f32,
                 user_vectors,
+                index,
             }
         }
         "popularity" => {

@@ -198,11 +198,15 @@ impl Tensors {
                 neighbors,
                 like_quantile,
                 user_vectors,
+                index,
             } => {
                 params.insert("neighbors".into(), *neighbors as f64);
                 params.insert("like_quantile".into(), f64::from(*like_quantile));
                 if let Some(v) = user_vectors {
                     self.mat(&format!("{p}.user_vectors"), v);
+                }
+                if let Some(x) = index {
+                    self.csr(&format!("{p}.neighbours"), x.lists());
                 }
             }
             Part::Popularity { scores } => {

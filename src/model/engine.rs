@@ -2,6 +2,7 @@
 //! rating histories. Used by evaluation, `anirec recommend` and the server.
 
 use super::autoencoder::Autoencoder;
+use super::knn_index::NeighbourIndex;
 use super::parts::{dot, liked_mask, Mat, Part};
 use crate::config::Normalization;
 use crate::sparse::Csr;
@@ -408,8 +409,9 @@ impl Engine {
             Part::UserKnn {
                 neighbors,
                 user_vectors,
+                index,
                 ..
-            } => self.score_knn(ctx, *neighbors, user_vectors.as_ref(), out),
+            } => self.score_knn(ctx, *neighbors, user_vectors.as_ref(), index.as_ref(), out),
             Part::Autoencoder(a) => a.score(ctx.items, ctx.ratings, out),
         }
     }
@@ -481,7 +483,22 @@ impl Engine {
         }
     }
 
-    fn score_knn(&self, ctx: &UserCtx, k: usize, user_vectors: Option<&Mat>, out: &mut [f32]) {
+    fn score_knn(
+        &self,
+        ctx: &UserCtx,
+        k: usize,
+        user_vectors: Option<&Mat>,
+        index: Option<&NeighbourIndex>,
+        out: &mut [f32],
+    ) {
+        // A known user's neighbours were found at fit time (the same list
+        // the search below would find); a new user is searched for.
+        let indexed = index.filter(|x| x.n_users() == self.history.n_rows);
+        if let Some((x, u)) = indexed.zip(ctx.user.filter(|&u| (u as usize) < self.n_users())) {
+            let (ids, sims) = x.neighbours(u as usize);
+            self.knn_accumulate(ids.iter().copied().zip(sims.iter().copied()), out);
+            return;
+        }
         let n_users = self.history.n_rows;
         let mut sim = vec![0f32; n_users];
         match (user_vectors, ctx.user) {
@@ -518,6 +535,12 @@ impl Engine {
         // top_k_excluding reserves min(k, users): `k` comes from a bundle.
         let mut top: Vec<(u32, f32)> = Vec::new();
         crate::eval::topk::top_k_excluding(&sim, &[], k, &mut top);
+        self.knn_accumulate(top.into_iter(), out);
+    }
+
+    /// `out[i]` = the summed similarity of the neighbours who liked item
+    /// `i`, over `(neighbour, similarity)` best first.
+    fn knn_accumulate(&self, top: impl Iterator<Item = (u32, f32)>, out: &mut [f32]) {
         out.fill(0.0);
         for (v, s) in top {
             if s <= 0.0 {
@@ -736,6 +759,7 @@ mod tests {
                     neighbors: 1,
                     like_quantile: 0.75,
                     user_vectors: None,
+                    index: None,
                 },
             }],
             Normalization::Minmax,

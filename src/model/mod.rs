@@ -13,6 +13,7 @@ pub mod engine;
 #[cfg(feature = "train")]
 pub mod fit;
 pub mod kinds;
+pub mod knn_index;
 pub mod params;
 pub mod parts;
 pub mod spec;

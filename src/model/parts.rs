@@ -259,8 +259,11 @@ pub enum Part {
         neighbors: usize,
         /// A neighbour's item counts as liked at or above this quantile of their ratings.
         like_quantile: f32,
-        /// Optional user embeddings for similarity (else mean-centred rating vectors).
+        /// Optional user embeddings for similarity (else cosine of the raw rating vectors).
         user_vectors: Option<Mat>,
+        /// Each known user's neighbours, found at fit time (rating
+        /// similarity only); without it they are searched per request.
+        index: Option<crate::model::knn_index::NeighbourIndex>,
     },
     /// A user-history autoencoder (`mult_vae`): liked items → dense
     /// layers → `h · v_i + b_i`; new users are encoded the same way.

@@ -1,7 +1,9 @@
 //! User-based collaborative filtering: a user's score for an anime is the
 //! similarity-weighted share of their nearest neighbours who liked it. The
-//! neighbours are found at scoring time from the histories in the engine
-//! (or from user embeddings learnt by `mf_bpr`), so fitting is cheap.
+//! neighbours by rating similarity are found once at fit time for every
+//! known user (see [`crate::model::knn_index`]) and searched per request for
+//! a new one; by embedding similarity (user vectors learnt by `mf_bpr`) they
+//! are found at scoring time.
 
 use crate::model::params::{self, ParamError, MAX_COUNT};
 use crate::model::spec::ModelKeys;
@@ -64,6 +66,25 @@ impl ModelKeys for UserKnn {
         &self,
         ctx: &mut crate::model::fit::FitContext,
     ) -> Result<crate::model::Part, crate::model::fit::FitError> {
+        let n_users = ctx.data.train.n_rows;
+        let entries = n_users.saturating_mul(self.neighbors.min(n_users));
+        let index = if self.similarity == Similarity::Ratings {
+            if entries <= crate::model::knn_index::MAX_ENTRIES {
+                Some(crate::model::knn_index::build(
+                    &ctx.data.train,
+                    self.neighbors,
+                ))
+            } else {
+                tracing::warn!(
+                    n_users,
+                    neighbors = self.neighbors,
+                    "user_knn: the neighbour index would hold {entries} entries; neighbours are searched per user at scoring time instead"
+                );
+                None
+            }
+        } else {
+            None
+        };
         let user_vectors = if self.similarity == Similarity::Embeddings {
             // Neighbours by cosine of BPR user embeddings, mf_bpr's defaults.
             let bpr = super::mf_bpr::MfBpr {
@@ -80,6 +101,7 @@ impl ModelKeys for UserKnn {
             neighbors: self.neighbors,
             like_quantile: self.like_quantile,
             user_vectors,
+            index,
         })
     }
 }
