@@ -49,6 +49,29 @@ fn sift_down(h: &mut [(u32, f32)], mut pos: usize) {
     }
 }
 
+/// Offers `x` to `h`, a bounded min-heap of the best `k` (k ≥ 1) with the
+/// worst kept entry at the root: pushed while there is room, else it
+/// replaces the root when it ranks above it (same order as the top-k scan).
+/// Used by user_knn's neighbour search, which only fits build.
+#[cfg(feature = "train")]
+#[inline]
+pub(crate) fn offer(h: &mut Vec<(u32, f32)>, k: usize, x: (u32, f32)) {
+    if h.len() < k {
+        h.push(x);
+        let last = h.len() - 1;
+        sift_up(h, last);
+    } else if worse(h[0], x) {
+        h[0] = x;
+        sift_down(h, 0);
+    }
+}
+
+/// Sorts `row` best first: descending score, then ascending index.
+#[cfg(feature = "train")]
+pub(crate) fn sort_best_first(row: &mut [(u32, f32)]) {
+    row.sort_unstable_by(best_first);
+}
+
 /// Top-k (item, score) of `scores`, skipping items in `exclude` (sorted ascending) and any item whose
 /// score is not finite; best first; ties broken by lower item index. O(n log k), no allocation beyond `out`.
 ///

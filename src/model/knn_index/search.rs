@@ -18,6 +18,7 @@
 //! the pairs arrive in.
 
 use super::{user_norms, NeighbourIndex};
+use crate::eval::topk::{offer, sort_best_first};
 use crate::sparse::Csr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -85,55 +86,6 @@ fn has_avx2() -> bool {
     return std::arch::is_x86_feature_detected!("avx2");
     #[cfg(not(target_arch = "x86_64"))]
     false
-}
-
-/// `a` ranks below `b`: lower similarity, or equal and higher user index
-/// (the order of [`crate::eval::topk::top_k_excluding`]).
-#[inline]
-fn worse(a: (u32, f32), b: (u32, f32)) -> bool {
-    a.1 < b.1 || (a.1 == b.1 && a.0 > b.0)
-}
-
-/// Offers `x` to the bounded min-heap `h` of the best `k` (k ≥ 1).
-fn heap_push(h: &mut Vec<(u32, f32)>, k: usize, x: (u32, f32)) {
-    if h.len() < k {
-        h.push(x);
-        let mut pos = h.len() - 1;
-        while pos > 0 {
-            let parent = (pos - 1) / 2;
-            if !worse(h[pos], h[parent]) {
-                break;
-            }
-            h.swap(pos, parent);
-            pos = parent;
-        }
-    } else if worse(h[0], x) {
-        h[0] = x;
-        let n = h.len();
-        let mut pos = 0;
-        loop {
-            let l = 2 * pos + 1;
-            if l >= n {
-                break;
-            }
-            let r = l + 1;
-            let c = if r < n && worse(h[r], h[l]) { r } else { l };
-            if !worse(h[c], h[pos]) {
-                break;
-            }
-            h.swap(c, pos);
-            pos = c;
-        }
-    }
-}
-
-/// Best first: descending similarity, then ascending user.
-fn sort_best_first(row: &mut [(u32, f32)]) {
-    row.sort_unstable_by(|a, b| {
-        b.1.partial_cmp(&a.1)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(a.0.cmp(&b.0))
-    });
 }
 
 /// The ratings regrouped by (user tile, item, user): run `(t, j)` is the
@@ -375,7 +327,7 @@ impl Search<'_> {
             }
             if sim >= s.floor[b] {
                 let h = &mut s.heaps[b];
-                heap_push(h, self.k, (v as u32, sim));
+                offer(h, self.k, (v as u32, sim));
                 if h.len() == self.k {
                     s.floor[b] = h[0].1;
                 }
@@ -398,7 +350,7 @@ impl Search<'_> {
         let mut h = self.shared.heaps[v]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        heap_push(&mut h, self.k, x);
+        offer(&mut h, self.k, x);
         if h.len() == self.k {
             self.shared.floor[v].store(h[0].1.to_bits(), Ordering::Relaxed);
         }
