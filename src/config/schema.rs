@@ -302,7 +302,7 @@ impl LrSchedule {
     }
 
     /// The rate of a model with its own constant `lr` and an optional
-    /// schedule (mf_bpr, mult_vae) at a 0-based epoch of `epochs`.
+    /// schedule (mf_bpr, mult_vae, feature_mf) at a 0-based epoch of `epochs`.
     pub fn rate(schedule: Option<&Self>, lr: f64, epoch: u32, epochs: u32) -> f64 {
         schedule.map_or(lr, |s| s.at(epoch, epochs))
     }
@@ -340,7 +340,7 @@ pub struct EarlyStopping {
     /// Off switch.
     pub enabled: bool,
     /// Metric watched: `val_loss` (the trainer's own, lower is better;
-    /// recommender_net and mult_vae), or `val_ndcg@10` / `val_recall@20` (PROTOCOL
+    /// recommender_net, mult_vae and feature_mf), or `val_ndcg@10` / `val_recall@20` (PROTOCOL
     /// ranking on the validation carve each epoch, higher is better; every
     /// learned model). The best epoch's weights are kept either way.
     pub monitor: String,

@@ -90,7 +90,7 @@ impl Ratings {
 }
 
 /// One catalogue entry (anime, or movie for MovieLens).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Anime {
     /// MAL_ID.
     pub id: u32,

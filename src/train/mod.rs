@@ -8,6 +8,9 @@
 //!   per-epoch checkpoints and resume (`recnet/`).
 //! * [`train_mf_bpr`]: matrix factorisation with item bias trained with the BPR
 //!   ranking loss and sampled negatives (`mf_bpr/`).
+//! * [`train_feature_mf`]: LightFM's hybrid factorisation (items as sums of
+//!   feature embeddings) with the WARP loss, a sequential host loop
+//!   (`feature_mf/`).
 //! * [`train_mult_vae`]: the Mult-VAE of Liang et al. (2018) in stock burn
 //!   ops and burn's own optimizers (`optim`), no fused kernel (`mult_vae/`).
 //!
@@ -50,6 +53,7 @@ mod adam;
 mod checkpoint;
 mod early_stop;
 mod error;
+mod feature_mf;
 mod host;
 mod input;
 mod kernels;
@@ -58,6 +62,7 @@ mod mf_bpr;
 mod mult_vae;
 mod optim;
 mod pool;
+mod positives;
 mod recnet;
 mod rng;
 #[cfg(test)]
@@ -66,6 +71,7 @@ mod testutil;
 pub use adam::KerasAdam;
 pub use early_stop::{EarlyStop, Goal};
 pub use error::TrainError;
+pub use feature_mf::{train_feature_mf, FeatureMfModel, FeatureMfParams};
 pub use host::{EvalBackend, TrainBackend};
 pub use input::{TrainInput, Triplets};
 pub use metrics::{EpochMetrics, Probe};

@@ -1,19 +1,22 @@
-//! The burn-trained models: recommender_net (the original project's model)
-//! and BPR matrix factorisation, turned into factor parts.
+//! The learned models' glue: the validation carve, per-epoch ranking,
+//! early stopping and export into serving parts, for recommender_net (the
+//! original project's model), mf_bpr, mult_vae and feature_mf.
 
 use super::{FitContext, FitError};
 use crate::config::Experiment;
 use crate::data::{process, Csr, Dataset, Ratings, VALIDATION_SEED};
 use crate::eval::evaluator::{self, EvalSettings, Scorer};
 use crate::model::autoencoder::{Autoencoder, Dense};
-use crate::model::kinds::{mf_bpr::MfBpr, mult_vae::MultVae, recommender_net::RecommenderNet};
+use crate::model::kinds::{
+    feature_mf::FeatureMf, mf_bpr::MfBpr, mult_vae::MultVae, recommender_net::RecommenderNet,
+};
 use crate::model::parts::{Mat, Part, RatingHead};
 use crate::model::spec::ModelKeys;
 use crate::model::{Engine, Member};
 use crate::progress::Progress;
 use crate::train::{
-    self, EarlyStop, EpochMetrics, Goal, MfBprModel, MfBprParams, MultVaeModel, RecNetModel,
-    RecNetParams, TrainInput, Triplets,
+    self, EarlyStop, EpochMetrics, FeatureMfParams, Goal, MfBprModel, MfBprParams, MultVaeModel,
+    RecNetModel, RecNetParams, TrainInput, Triplets,
 };
 
 /// Dense-index triplets of a CSR.
@@ -496,4 +499,115 @@ pub(crate) fn mult_vae(ctx: &mut FitContext, p: &MultVae) -> Result<Part, FitErr
         (ctx.on_metric)("best_epoch", f64::from(b + 1), b + 1);
     }
     Ok(Part::Autoencoder(part(&m)))
+}
+
+/// feature_mf trained on the fit carve with `features` (item × feature
+/// weights), stopped on the validation ranking like the other learned
+/// models, exported as a factor part whose item vectors already sum each
+/// anime's feature embeddings (so serving needs no feature table).
+pub(crate) fn feature_mf(
+    ctx: &mut FitContext,
+    keys: &FeatureMf,
+    features: &Csr,
+) -> Result<Part, FitError> {
+    let (ds, exp) = (ctx.data, ctx.exp);
+    let rows = Rows::carve(ds, exp);
+    let input = rows.input();
+    let p = FeatureMfParams {
+        factors: keys.factors,
+        epochs: keys.epochs,
+        lr: keys.lr,
+        lr_schedule: keys.lr_schedule.clone(),
+        max_sampled: keys.max_sampled,
+        reg: keys.reg,
+        min_rating: keys.min_rating,
+        seed: exp.seed,
+    };
+    let val = ValRanking::new(&rows, exp);
+    let progress = epochs_bar(FeatureMf::KIND, p.epochs);
+    let mut ranking = RankingStop::from(exp, true).filter(|_| exp.model.kind() == FeatureMf::KIND);
+    let m = train::train_feature_mf(&input, features, &p, &mut |e, model| {
+        progress.inc(1);
+        emit(ctx, e, false);
+        let (item, bias) = model.items(features);
+        let s = Factors {
+            user: &model.user_emb,
+            item: &item,
+            bias: Some(&bias),
+            dim: model.factors,
+            flip: false,
+        };
+        let (prune, ranks) = probe(ctx, val.as_ref(), FeatureMf::KIND, e, p.epochs, &s);
+        RankingStop::observe(&mut ranking, e, ranks, model) || prune
+    })
+    .map_err(train_err)?;
+    let (best, m) = RankingStop::best(ranking, m);
+    if let Some(b) = best {
+        (ctx.on_metric)("best_epoch", f64::from(b + 1), b + 1);
+    }
+    let m = if keys.refit {
+        let epochs = best.map_or(m.history.len() as u32, |b| b + 1);
+        refit_all(ds, features, &p, epochs, rows.range)?
+    } else {
+        m
+    };
+    let (item, bias) = m.items(features);
+    Ok(Part::Factors {
+        user: Mat {
+            rows: input.n_users,
+            cols: m.factors,
+            data: m.user_emb,
+        },
+        item: Mat {
+            rows: input.n_items,
+            cols: m.factors,
+            data: item,
+        },
+        item_bias: Some(bias),
+        head: None,
+    })
+}
+
+/// feature_mf trained again on every train row (the carve's validation rows
+/// too) for the epoch count the carve chose: the carve only picks the
+/// count, and on ml-100k the 10 % it holds back cost about 2 % NDCG@10 on
+/// the validation split.
+fn refit_all(
+    ds: &Dataset,
+    features: &Csr,
+    p: &FeatureMfParams,
+    epochs: u32,
+    range: (f32, f32),
+) -> Result<train::FeatureMfModel, FitError> {
+    let all = triplets(&ds.train);
+    let input = TrainInput {
+        n_users: ds.train.n_rows,
+        n_items: ds.train.n_cols,
+        train: Triplets {
+            users: &all.user,
+            items: &all.item,
+            ratings: &all.rating,
+        },
+        val: Triplets {
+            users: &[],
+            items: &[],
+            ratings: &[],
+        },
+        rating_min: range.0,
+        rating_max: range.1,
+    };
+    let p = FeatureMfParams {
+        epochs,
+        ..p.clone()
+    };
+    let progress = Progress::new(
+        format!("{}: refit on all train rows", FeatureMf::KIND),
+        u64::from(epochs),
+        "epochs",
+    );
+    train::train_feature_mf(&input, features, &p, &mut |_, _| {
+        progress.inc(1);
+        false
+    })
+    .map_err(train_err)
 }

@@ -80,7 +80,7 @@ impl ModelKeys for Content {
 }
 
 #[cfg(feature = "train")]
-mod vectors {
+pub(super) mod vectors {
     use super::Content;
     use crate::data::{Anime, Csr, Dataset};
     use crate::model::fit::FitError;
@@ -98,7 +98,7 @@ mod vectors {
     ];
 
     /// Lower-case alphabetic tokens of 3+ letters, stopwords removed.
-    fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
+    pub(in crate::model) fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
         text.split(|c: char| !c.is_alphabetic())
             .filter(|w| w.chars().count() >= 3)
             .map(str::to_lowercase)

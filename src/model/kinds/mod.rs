@@ -7,6 +7,7 @@
 pub mod content;
 pub mod dlae;
 pub mod ease;
+pub mod feature_mf;
 pub mod mf_bpr;
 pub mod mult_vae;
 pub mod popularity;
@@ -21,7 +22,7 @@ use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 
 /// The kinds this crate ships, in the order error messages list them.
-const BUILTIN: [Kind; 10] = [
+const BUILTIN: [Kind; 11] = [
     kind::<popularity::Popularity>(),
     kind::<ease::Ease>(),
     kind::<user_knn::UserKnn>(),
@@ -32,6 +33,7 @@ const BUILTIN: [Kind; 10] = [
     kind::<dlae::Dlae>(),
     kind::<dlae::Edlae>(),
     kind::<mult_vae::MultVae>(),
+    kind::<feature_mf::FeatureMf>(),
 ];
 
 /// Kinds added at run time by a program built on the library.

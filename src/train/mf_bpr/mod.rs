@@ -2,7 +2,6 @@
 //! loss and sampled negatives.
 
 mod net;
-mod positives;
 #[cfg(test)]
 mod tests;
 mod train;

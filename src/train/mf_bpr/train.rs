@@ -9,7 +9,6 @@ use burn::optim::{GradientsParams, Optimizer};
 use rayon::prelude::*;
 
 use super::net::MfBprNet;
-use super::positives::Positives;
 use super::{MfBprModel, MfBprParams};
 use crate::config::LrSchedule;
 use crate::train::adam::KerasAdam;
@@ -18,6 +17,7 @@ use crate::train::host::{host_vec, EvalBackend, TrainBackend};
 use crate::train::input::{TrainInput, Triplets};
 use crate::train::metrics::{EpochMetrics, Probe};
 use crate::train::pool;
+use crate::train::positives::Positives;
 use crate::train::rng::{epoch_order, stream_rng, STREAM_NEG, STREAM_VAL_NEG};
 
 type MfBprOptim = OptimizerAdaptor<KerasAdam, MfBprNet<TrainBackend>, TrainBackend>;

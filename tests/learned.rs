@@ -1,8 +1,8 @@
-//! mult_vae end to end through the CLI a user types: a run trains in burn
-//! and records per-epoch validation ranking, the same config and seed give
-//! the same metrics, `anirec recommend` reads its bundle, and the server's
-//! loader scores known users and folds a new user's liked list in without
-//! burn.
+//! The learned models (mult_vae, feature_mf) end to end through the CLI a
+//! user types: a run trains and records per-epoch validation ranking, the
+//! same config and seed give the same metrics, `anirec recommend` reads its
+//! bundle, the server's loader scores known users and folds a new user's
+//! liked list in without burn, and each is a hybrid member.
 
 mod common;
 
@@ -10,12 +10,10 @@ use common::{run, text, Fx, SYNTH};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const MODEL: &str =
+const MULT_VAE: &str =
     "{kind: mult_vae, hidden: 32, latent: 8, epochs: 6, batch_size: 64, lr: 0.005, min_rating: 7}";
-
-fn experiment(fx: &Fx) -> PathBuf {
-    experiment_with(fx, MODEL)
-}
+const FEATURE_MF: &str =
+    "{kind: feature_mf, factors: 16, epochs: 6, min_rating: 7, synopsis_terms: 50}";
 
 fn experiment_with(fx: &Fx, model: &str) -> PathBuf {
     let path = fx.path("exp.yaml");
@@ -43,9 +41,18 @@ fn run_to(fx: &Fx, exp: &Path, dir: &Path) -> serde_json::Value {
 }
 
 #[test]
-fn trains_records_reproduces_and_serves() {
+fn mult_vae_trains_records_reproduces_and_serves() {
+    trains_records_reproduces_and_serves(MULT_VAE);
+}
+
+#[test]
+fn feature_mf_trains_records_reproduces_and_serves() {
+    trains_records_reproduces_and_serves(FEATURE_MF);
+}
+
+fn trains_records_reproduces_and_serves(model: &str) {
     let fx = Fx::new();
-    let exp = experiment(&fx);
+    let exp = experiment_with(&fx, model);
     let (a, b) = (fx.path("a"), fx.path("b"));
     let first = run_to(&fx, &exp, &a);
     let ndcg = first["ndcg@10"].as_f64().unwrap();
@@ -89,7 +96,8 @@ fn trains_records_reproduces_and_serves() {
         anime,
         "the server ranks like recommend"
     );
-    // A new user: their liked list goes through the encoder.
+    // A new user: their liked list is encoded (mult_vae) or averaged
+    // (feature_mf).
     let liked: u32 = anime.parse().unwrap();
     let new = served.recommend_liked(&[liked], mode, 5).unwrap();
     assert_eq!(new.len(), 5);
@@ -100,13 +108,22 @@ fn trains_records_reproduces_and_serves() {
 }
 
 #[test]
-fn is_a_hybrid_member() {
+fn mult_vae_is_a_hybrid_member() {
+    is_a_hybrid_member(MULT_VAE, "mult_vae");
+}
+
+#[test]
+fn feature_mf_is_a_hybrid_member() {
+    is_a_hybrid_member(FEATURE_MF, "feature_mf");
+}
+
+fn is_a_hybrid_member(model: &str, kind: &str) {
     let fx = Fx::new();
-    let member = MODEL.replace("{kind", "{weight: 1, kind");
+    let member = model.replace("{kind", "{weight: 1, kind");
     let model = format!("{{kind: hybrid, members: [{member}, {{kind: popularity, weight: 0.2}}]}}");
     let exp = experiment_with(&fx, &model);
     let summary = run_to(&fx, &exp, &fx.path("h"));
-    let alone = summary["mult_vae/ndcg@10"].as_f64().unwrap_or(-1.0);
+    let alone = summary[format!("{kind}/ndcg@10")].as_f64().unwrap_or(-1.0);
     assert!(alone > 0.0, "the member is evaluated alone: {summary}");
     assert!(summary["ndcg@10"].as_f64().unwrap() > 0.0, "{summary}");
 }

@@ -4,13 +4,13 @@ use rand::Rng;
 use rand_pcg::Pcg64Mcg;
 
 /// Per-user sorted positive items (CSR), for rejecting sampled negatives.
-pub(super) struct Positives {
+pub(crate) struct Positives {
     offsets: Vec<usize>,
     items: Vec<u32>,
 }
 
 impl Positives {
-    pub(super) fn new(n_users: usize, users: &[u32], items: &[u32]) -> Self {
+    pub(crate) fn new(n_users: usize, users: &[u32], items: &[u32]) -> Self {
         let mut offsets = vec![0usize; n_users + 1];
         users.iter().for_each(|&u| offsets[u as usize + 1] += 1);
         for k in 0..n_users {
@@ -35,12 +35,12 @@ impl Positives {
     // `of` and `negative` run per training row from train.rs: `#[inline]`
     // lets them inline across files (codegen units).
     #[inline]
-    pub(super) fn of(&self, u: u32) -> &[u32] {
+    pub(crate) fn of(&self, u: u32) -> &[u32] {
         &self.items[self.offsets[u as usize]..self.offsets[u as usize + 1]]
     }
 
     /// Distinct positives of `u`.
-    pub(super) fn distinct(&self, u: u32) -> usize {
+    pub(crate) fn distinct(&self, u: u32) -> usize {
         let s = self.of(u);
         s.len() - s.windows(2).filter(|w| w[0] == w[1]).count()
     }
@@ -50,7 +50,7 @@ impl Positives {
     /// almost everything) it walks from the last draw to the next allowed
     /// item. `None` if every item is a positive.
     #[inline]
-    pub(super) fn negative(
+    pub(crate) fn negative(
         &self,
         u: u32,
         also_avoid: Option<u32>,
