@@ -9,6 +9,8 @@
 # included).
 #
 # Usage: scripts/scale-bench.sh [families...]     (default: popularity user_knn)
+#   a family may carry --set overrides after a colon, comma-separated:
+#   mf_bpr:model.epochs=20
 #   ANIREC / ANIREC_SERVE: the binaries (default target/release/...)
 #   SCALE_DIR: where the data and runs go (default /var/tmp/anirec-scale;
 #   about 2 GB of data plus one run folder per family)
@@ -57,18 +59,24 @@ serve_figures() {
 
 echo "| family | run wall | peak RSS | fit s | eval s | bundle | serve ready | serve RSS | top-10 p50 / p99 |"
 echo "|---|---|---|---|---|---|---|---|---|"
-for fam in "$@"; do
+for spec in "$@"; do
+  fam=${spec%%:*}
+  sets=()
+  if [[ $spec == *:* ]]; then
+    IFS=, read -ra kv <<<"${spec#*:}"
+    for x in "${kv[@]}"; do sets+=(--set "$x"); done
+  fi
   exp=experiments/mal-real/$fam.yaml
   [ -f "$exp" ] || { echo "| $fam | no $exp |"; continue; }
   run="$DIR/runs/$fam"
   rm -rf "$run"
   if ! /usr/bin/time -f "%e %M" -o "$DIR/time" "$BIN" run "$exp" --run-dir "$run" \
-      --set data.source="$DIR/raw" --set data.cache_dir="$DIR/cache" >"$DIR/$fam.log" 2>&1; then
+      --set data.source="$DIR/raw" --set data.cache_dir="$DIR/cache" "${sets[@]}" >"$DIR/$fam.log" 2>&1; then
     echo "| $fam | run failed: $(tail -1 "$DIR/$fam.log") |"; continue
   fi
   read -r wall kb <"$DIR/time"
   read -r fit ev < <(python3 -c "import json;d=json.load(open('$run/summary.json'));print(round(d['fit_seconds'],1),round(d['eval_seconds'],1))")
   bundle=$(du -sh "$run/bundle" | cut -f1)
-  printf "| %s | %.0f s | %.2f GB | %s | %s | %s | %s |\n" "$fam" "$wall" "$(echo "$kb / 1048576" | bc -l)" \
+  printf "| %s | %.0f s | %.2f GB | %s | %s | %s | %s |\n" "$spec" "$wall" "$(echo "$kb / 1048576" | bc -l)" \
     "$fit" "$ev" "$bundle" "$(serve_figures "$run/bundle")"
 done
