@@ -46,6 +46,18 @@ pub fn int(key: &'static str, v: u64, lo: u64, hi: u64) -> Result<(), ParamError
     ))
 }
 
+/// The keys every epoch-trained model shares: `epochs`, and `lr` or the
+/// `lr_schedule` that replaces it, bounded alike in every kind.
+pub fn training(
+    epochs: u32,
+    lr: f64,
+    schedule: Option<&crate::config::LrSchedule>,
+) -> Result<(), ParamError> {
+    int("epochs", u64::from(epochs), 1, 100_000)?;
+    float("lr", lr, 0.0, true, 10.0)?;
+    schedule.map_or(Ok(()), |s| s.check())
+}
+
 /// An optional `min_rating` (liked-only fitting): a rating scale value.
 pub fn min_rating(v: Option<f64>) -> Result<(), ParamError> {
     v.map_or(Ok(()), |v| float("min_rating", v, 0.0, false, 1e6))

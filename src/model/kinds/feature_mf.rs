@@ -67,11 +67,7 @@ impl ModelKeys for FeatureMf {
     fn check(&self) -> Result<(), ParamError> {
         use params::{float, int};
         int("factors", self.factors as u64, 1, 4096)?;
-        int("epochs", u64::from(self.epochs), 1, 100_000)?;
-        float("lr", self.lr, 0.0, true, 10.0)?;
-        if let Some(s) = &self.lr_schedule {
-            s.check()?;
-        }
+        params::training(self.epochs, self.lr, self.lr_schedule.as_ref())?;
         int("max_sampled", u64::from(self.max_sampled), 1, 10_000)?;
         float("reg", self.reg, 0.0, false, 1e3)?;
         float("min_rating", f64::from(self.min_rating), 0.0, false, 1e6)?;

@@ -67,13 +67,9 @@ impl ModelKeys for MultVae {
         use params::{float, int};
         int("hidden", self.hidden as u64, 1, 8192)?;
         int("latent", self.latent as u64, 1, 4096)?;
-        int("epochs", u64::from(self.epochs), 1, 100_000)?;
+        params::training(self.epochs, self.lr, self.lr_schedule.as_ref())?;
         int("batch_size", self.batch_size as u64, 1, 1 << 20)?;
         int("anneal_epochs", u64::from(self.anneal_epochs), 0, 100_000)?;
-        float("lr", self.lr, 0.0, true, 10.0)?;
-        if let Some(s) = &self.lr_schedule {
-            s.check()?;
-        }
         float("weight_decay", self.weight_decay, 0.0, false, 10.0)?;
         float("dropout", self.dropout, 0.0, false, 0.95)?;
         float("beta_max", self.beta_max, 0.0, false, 10.0)?;
