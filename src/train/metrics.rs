@@ -1,6 +1,24 @@
 //! Per-epoch metrics the trainers emit, and the probe that looks at each
 //! epoch's model.
 
+/// The bar of one epoch's steps ("mf_bpr: epoch 3/20", batches or
+/// positives): at the full MAL scale an epoch takes minutes, so the bar
+/// moves within it (one bar at a time; the per-epoch metrics are log
+/// lines).
+pub(crate) fn epoch_bar(
+    kind: &str,
+    epoch: u32,
+    epochs: u32,
+    total: usize,
+    unit: &'static str,
+) -> crate::progress::Progress {
+    crate::progress::Progress::new(
+        format!("{kind}: epoch {}/{epochs}", epoch + 1),
+        total as u64,
+        unit,
+    )
+}
+
 /// One epoch's metrics, emitted as they happen (the tracker consumes them).
 ///
 /// `epoch` is 0-based (the value `lr_at` was called with). Non-finite values

@@ -13,7 +13,6 @@ use crate::model::kinds::{
 use crate::model::parts::{Mat, Part, RatingHead};
 use crate::model::spec::ModelKeys;
 use crate::model::{Engine, Member};
-use crate::progress::Progress;
 use crate::train::{
     self, EarlyStop, EpochMetrics, FeatureMfParams, Goal, MfBprModel, MfBprParams, MultVaeModel,
     RecNetModel, RecNetParams, TrainInput, Triplets,
@@ -290,12 +289,6 @@ fn emit(ctx: &mut FitContext, m: &EpochMetrics, with_rating_errors: bool) {
     );
 }
 
-/// A bar over a trainer's epochs (off a terminal each epoch logs its own
-/// line, see [`emit`]).
-fn epochs_bar(kind: &str, epochs: u32) -> Progress {
-    Progress::new(format!("{kind}: epochs"), u64::from(epochs), "epochs")
-}
-
 fn train_err(e: train::TrainError) -> FitError {
     FitError::Train(e)
 }
@@ -319,10 +312,8 @@ pub(crate) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
     let epochs = exp.train.epochs;
     let lr_at = move |e: u32| schedule.at(e, epochs);
     let val = ValRanking::new(&rows, exp);
-    let progress = epochs_bar(RecommenderNet::KIND, params.epochs);
     let mut ranking = RankingStop::from(exp, false);
     let m = train::train_recommender_net_probed(&input, &params, &lr_at, &mut |e, model| {
-        progress.inc(1);
         emit(ctx, e, true);
         let s = recnet_scorer(model);
         let (prune, ranks) = probe(
@@ -396,12 +387,10 @@ pub(crate) fn bpr(ctx: &mut FitContext, keys: &MfBpr) -> Result<Bpr, FitError> {
         min_rating: keys.min_rating,
     };
     let val = ValRanking::new(&rows, exp);
-    let progress = epochs_bar(MfBpr::KIND, p.epochs);
     // Only the experiment's own mf_bpr stops early (not user_knn's
     // embedding pre-training, whose epochs are mf_bpr's defaults).
     let mut ranking = RankingStop::from(exp, false).filter(|_| exp.model.kind() == MfBpr::KIND);
     let m = train::train_mf_bpr_probed(&input, &p, &mut |e, model| {
-        progress.inc(1);
         emit(ctx, e, false);
         let (prune, ranks) = probe(
             ctx,
@@ -474,10 +463,8 @@ pub(crate) fn mult_vae(ctx: &mut FitContext, p: &MultVae) -> Result<Part, FitErr
     let part =
         |m: &MultVaeModel| autoencoder_part(m, input.n_items, p.hidden, p.latent, p.min_rating);
     let val = ValRanking::new(&rows, exp);
-    let progress = epochs_bar(MultVae::KIND, p.epochs);
     let mut ranking = RankingStop::from(exp, true).filter(|_| exp.model.kind() == MultVae::KIND);
     let m = train::train_mult_vae(&input, p, exp.seed, &mut |e, model| {
-        progress.inc(1);
         emit(ctx, e, false);
         let scorer = val.as_ref().map(|v| {
             let member = Member {
@@ -524,10 +511,8 @@ pub(crate) fn feature_mf(
         seed: exp.seed,
     };
     let val = ValRanking::new(&rows, exp);
-    let progress = epochs_bar(FeatureMf::KIND, p.epochs);
     let mut ranking = RankingStop::from(exp, true).filter(|_| exp.model.kind() == FeatureMf::KIND);
     let m = train::train_feature_mf(&input, features, &p, &mut |e, model| {
-        progress.inc(1);
         emit(ctx, e, false);
         let (item, bias) = model.items(features);
         let s = Factors {
@@ -600,14 +585,5 @@ fn refit_all(
         epochs,
         ..p.clone()
     };
-    let progress = Progress::new(
-        format!("{}: refit on all train rows", FeatureMf::KIND),
-        u64::from(epochs),
-        "epochs",
-    );
-    train::train_feature_mf(&input, features, &p, &mut |_, _| {
-        progress.inc(1);
-        false
-    })
-    .map_err(train_err)
+    train::train_feature_mf(&input, features, &p, &mut |_, _| false).map_err(train_err)
 }

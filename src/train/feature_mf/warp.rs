@@ -14,7 +14,7 @@ use crate::model::parts::dot;
 use crate::sparse::Csr;
 use crate::train::error::{invalid, TrainError};
 use crate::train::input::{TrainInput, Triplets};
-use crate::train::metrics::{EpochMetrics, Probe};
+use crate::train::metrics::{epoch_bar, EpochMetrics, Probe};
 use crate::train::positives::Positives;
 use crate::train::rng::{epoch_order, stream_rng, STREAM_INIT, STREAM_NEG, STREAM_VAL_NEG};
 
@@ -83,7 +83,11 @@ pub fn train_feature_mf(
         let order = epoch_order(tu.len(), p.seed, epoch);
         let mut rng = stream_rng(p.seed, STREAM_NEG, u64::from(epoch));
         let mut loss = 0f64;
-        for &r in &order {
+        let bar = epoch_bar("feature_mf", epoch, p.epochs, order.len(), "positives");
+        for (k, &r) in order.iter().enumerate() {
+            if k % 4096 == 4095 {
+                bar.inc(4096);
+            }
             let (u, i) = (tu[r as usize], ti[r as usize]);
             let w = step.violator(&m, features, &known, u, i, p.max_sampled, &mut rng);
             if let Some((j, weight)) = w {

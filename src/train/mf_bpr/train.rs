@@ -15,7 +15,7 @@ use crate::train::adam::KerasAdam;
 use crate::train::error::{invalid, TrainError};
 use crate::train::host::{host_vec, EvalBackend, TrainBackend};
 use crate::train::input::{TrainInput, Triplets};
-use crate::train::metrics::{EpochMetrics, Probe};
+use crate::train::metrics::{epoch_bar, EpochMetrics, Probe};
 use crate::train::pool;
 use crate::train::positives::Positives;
 use crate::train::rng::{epoch_order, stream_rng, STREAM_NEG, STREAM_VAL_NEG};
@@ -174,7 +174,15 @@ fn run_epoch(
     let mut rng = stream_rng(p.seed, STREAM_NEG, epoch as u64);
     let mut loss_sum = 0f64;
     let mut n = 0usize;
+    let bar = epoch_bar(
+        "mf_bpr",
+        epoch,
+        p.epochs,
+        order.len().div_ceil(p.batch_size),
+        "batches",
+    );
     for batch in order.chunks(p.batch_size) {
+        bar.inc(1);
         let mut users = Vec::with_capacity(batch.len());
         let mut pos = Vec::with_capacity(batch.len());
         let mut neg = Vec::with_capacity(batch.len());

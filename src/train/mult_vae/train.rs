@@ -15,7 +15,7 @@ use crate::config::LrSchedule;
 use crate::train::error::{invalid, TrainError};
 use crate::train::host::{host_vec, tensor_from, EvalBackend, TrainBackend};
 use crate::train::input::TrainInput;
-use crate::train::metrics::{EpochMetrics, Probe};
+use crate::train::metrics::{epoch_bar, EpochMetrics, Probe};
 use crate::train::optim::AnyOptim;
 use crate::train::rng::{epoch_order, stream_rng, STREAM_INIT, STREAM_NEG};
 
@@ -74,7 +74,9 @@ pub fn train_mult_vae(
         let mut rng = stream_rng(seed, STREAM_NEG, u64::from(epoch));
         let order = epoch_order(users.len(), seed, epoch);
         let (mut loss_sum, mut n) = (0f64, 0usize);
+        let bar = epoch_bar("mult_vae", epoch, p.epochs, steps_per_epoch, "batches");
         for (k, chunk) in order.chunks(p.batch_size).enumerate() {
+            bar.inc(1);
             let batch: Vec<u32> = chunk.iter().map(|&r| users[r as usize]).collect();
             let b = batch.len();
             let x = encoder_input(&fit, &batch, ni, Some((p.dropout, &mut rng)));

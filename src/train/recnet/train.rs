@@ -16,7 +16,7 @@ use crate::train::adam::KerasAdam;
 use crate::train::error::{invalid, TrainError};
 use crate::train::host::{host_vec, tensor_from, EvalBackend, TrainBackend};
 use crate::train::input::{TrainInput, Triplets};
-use crate::train::metrics::{EpochMetrics, Probe};
+use crate::train::metrics::{epoch_bar, EpochMetrics, Probe};
 use crate::train::pool;
 use crate::train::rng::epoch_order;
 
@@ -219,7 +219,15 @@ fn run_epoch(
     let device = Default::default();
     let order = epoch_order(train.len(), p.seed, epoch);
     let mut loss_sum = 0f64;
+    let bar = epoch_bar(
+        "recommender_net",
+        epoch,
+        p.epochs,
+        order.len().div_ceil(p.batch_size),
+        "batches",
+    );
     for batch in order.chunks(p.batch_size) {
+        bar.inc(1);
         let users: Vec<u32> = batch.iter().map(|&r| train.users[r as usize]).collect();
         let items: Vec<u32> = batch.iter().map(|&r| train.items[r as usize]).collect();
         let y: Vec<f32> = batch.iter().map(|&r| targets[r as usize]).collect();
