@@ -194,6 +194,7 @@ fn bpr_epoch(c: &mut Criterion) {
         reg: 1e-5,
         seed: 1,
         min_rating: 0.0,
+        lazy_adam: false,
     };
     let mut g = c.benchmark_group("train");
     g.sample_size(10).measurement_time(Duration::from_secs(40));

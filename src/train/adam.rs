@@ -11,7 +11,11 @@ use super::pool;
 /// Adam exactly as Keras applies it: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g²,
 /// θ ← θ − lr·√(1−β₂ᵗ)/(1−β₁ᵗ) · m / (√v + ε) — note ε is added to the
 /// *uncorrected* √v (Keras' "epsilon hat"), unlike burn/PyTorch Adam.
-/// Dense: every row of an embedding moves each step, as in Keras.
+/// Dense: every row of an embedding moves each step, as in Keras — unless
+/// `lazy`, where a row whose gradient is all zero (an embedding row the
+/// batch did not touch) keeps its weights and moments, as TF's LazyAdam
+/// does: at 323k users × 64 the dense update is ≈ 350 MB of traffic a
+/// step, most of an mf_bpr epoch at the full MAL scale.
 ///
 /// One parallel pass over the parameter, reusing the tensors' buffers; the
 /// state is burn's own [`AdamState`], so records look like burn Adam's.
@@ -23,6 +27,8 @@ pub struct KerasAdam {
     pub beta_2: f32,
     /// ε (Keras default 1e-7).
     pub epsilon: f32,
+    /// Skip rows (the last dimension) whose gradient is all zero.
+    pub lazy: bool,
 }
 
 impl Default for KerasAdam {
@@ -31,6 +37,7 @@ impl Default for KerasAdam {
             beta_1: 0.9,
             beta_2: 0.999,
             epsilon: 1e-7,
+            lazy: false,
         }
     }
 }
@@ -62,19 +69,33 @@ impl<B: Host> SimpleOptimizer<B> for KerasAdam {
         let (b1, b2) = (self.beta_1 as f64, self.beta_2 as f64);
         let lr_t = (lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t))) as f32;
         let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
-        const CHUNK: usize = 1 << 14;
-        p.par_chunks_mut(CHUNK)
-            .zip(m.par_chunks_mut(CHUNK))
-            .zip(v.par_chunks_mut(CHUNK))
-            .zip(g.par_chunks(CHUNK))
+        // A row is the last dimension (an embedding row; one element of a
+        // bias vector); chunks hold whole rows so a lazy skip sees all of one.
+        let row = if self.lazy && D >= 2 {
+            dims[D - 1].max(1)
+        } else {
+            1
+        };
+        let chunk = (1 << 14) / row * row;
+        let lazy = self.lazy;
+        p.par_chunks_mut(chunk.max(row))
+            .zip(m.par_chunks_mut(chunk.max(row)))
+            .zip(v.par_chunks_mut(chunk.max(row)))
+            .zip(g.par_chunks(chunk.max(row)))
             .for_each(|(((p, m), v), g)| {
-                for k in 0..p.len() {
-                    let gk = g[k];
-                    let mk = b1 * m[k] + (1.0 - b1) * gk;
-                    let vk = b2 * v[k] + (1.0 - b2) * gk * gk;
-                    m[k] = mk;
-                    v[k] = vk;
-                    p[k] -= lr_t * mk / (vk.sqrt() + eps);
+                for r in (0..p.len()).step_by(row) {
+                    let end = (r + row).min(p.len());
+                    if lazy && g[r..end].iter().all(|&x| x == 0.0) {
+                        continue;
+                    }
+                    for k in r..end {
+                        let gk = g[k];
+                        let mk = b1 * m[k] + (1.0 - b1) * gk;
+                        let vk = b2 * v[k] + (1.0 - b2) * gk * gk;
+                        m[k] = mk;
+                        v[k] = vk;
+                        p[k] -= lr_t * mk / (vk.sqrt() + eps);
+                    }
                 }
             });
         pool::give(g);
@@ -93,6 +114,32 @@ impl<B: Host> SimpleOptimizer<B> for KerasAdam {
 mod tests {
     use super::*;
     use crate::train::host::{host_vec, tensor_from, EvalBackend, TrainBackend};
+
+    #[test]
+    fn lazy_adam_leaves_untouched_rows_and_moves_touched_ones_like_dense() {
+        type B = EvalBackend;
+        let device = Default::default();
+        let step = |lazy: bool| {
+            let opt = KerasAdam {
+                lazy,
+                ..KerasAdam::default()
+            };
+            let p = tensor_from::<B, 2>(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [3, 2], &device);
+            let g = tensor_from::<B, 2>(vec![0.5, -0.5, 0.0, 0.0, 0.0, 0.25], [3, 2], &device);
+            let (p, s) = SimpleOptimizer::<B>::step(&opt, 0.1, p, g, None);
+            let g = tensor_from::<B, 2>(vec![0.0, 0.0, 0.0, 0.0, 0.1, 0.1], [3, 2], &device);
+            let (p, _) = SimpleOptimizer::<B>::step(&opt, 0.1, p, g, s);
+            host_vec(p)
+        };
+        let (dense, lazy) = (step(false), step(true));
+        assert_eq!(&lazy[2..4], &[3.0, 4.0], "row 1 never had a gradient");
+        assert_eq!(&lazy[4..], &dense[4..], "row 2 had one at both steps");
+        assert_ne!(
+            &lazy[..2],
+            &dense[..2],
+            "row 0: dense momentum keeps moving it"
+        );
+    }
 
     #[test]
     fn keras_adam_matches_formula() {

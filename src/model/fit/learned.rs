@@ -385,6 +385,7 @@ pub(crate) fn bpr(ctx: &mut FitContext, keys: &MfBpr) -> Result<Bpr, FitError> {
         reg: keys.reg,
         seed: exp.seed,
         min_rating: keys.min_rating,
+        lazy_adam: keys.lazy_adam,
     };
     let val = ValRanking::new(&rows, exp);
     // Only the experiment's own mf_bpr stops early (not user_knn's

@@ -25,6 +25,9 @@ pub struct MfBpr {
     pub batch_size: usize,
     /// Train rows rated at least this are positives (0: every rated row).
     pub min_rating: f32,
+    /// Adam moves only the embedding rows a batch touched, with their
+    /// moments (TF's LazyAdam); off, every row moves every step as in Keras.
+    pub lazy_adam: bool,
 }
 
 impl Default for MfBpr {
@@ -37,6 +40,7 @@ impl Default for MfBpr {
             reg: 1e-5,
             batch_size: 4096,
             min_rating: 0.0,
+            lazy_adam: false,
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct MfBprParams {
     pub seed: u64,
     /// Train rows with a rating ≥ this are positives (use −∞ for all rows).
     pub min_rating: f32,
+    /// Adam moves only the rows a batch touched (see [`super::KerasAdam`]).
+    pub lazy_adam: bool,
 }
 
 /// The trained BPR model: `score(u, i) = user_emb[u]·item_emb[i] + item_bias[i]`.

@@ -17,6 +17,7 @@ fn bpr_ranks_held_out_positives() {
         reg: 1e-2,
         seed: 3,
         min_rating: 8.0,
+        lazy_adam: false,
     };
     let m = train_mf_bpr(&input, &p, &mut |_| {}).unwrap();
     assert_eq!(m.history.len(), 20);
@@ -82,6 +83,7 @@ fn follows_a_learning_rate_schedule() {
         reg: 1e-3,
         seed: 1,
         min_rating: 8.0,
+        lazy_adam: false,
     };
     let m = train_mf_bpr(&input, &p, &mut |_| {}).unwrap();
     let lrs: Vec<f64> = m.history.iter().map(|e| e.lr).collect();

@@ -74,7 +74,10 @@ pub fn train_mf_bpr_probed(
     let rows = Rows::new(input, p)?;
 
     let mut model = MfBprNet::<TrainBackend>::init(nu, ni, f, p.seed, &device);
-    let mut optim: MfBprOptim = OptimizerAdaptor::from(KerasAdam::default());
+    let mut optim: MfBprOptim = OptimizerAdaptor::from(KerasAdam {
+        lazy: p.lazy_adam,
+        ..KerasAdam::default()
+    });
     let mut history = Vec::new();
 
     for epoch in 0..p.epochs {
