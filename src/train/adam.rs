@@ -76,12 +76,12 @@ impl<B: Host> SimpleOptimizer<B> for KerasAdam {
         } else {
             1
         };
-        let chunk = (1 << 14) / row * row;
+        let chunk = ((1 << 14) / row * row).max(row);
         let lazy = self.lazy;
-        p.par_chunks_mut(chunk.max(row))
-            .zip(m.par_chunks_mut(chunk.max(row)))
-            .zip(v.par_chunks_mut(chunk.max(row)))
-            .zip(g.par_chunks(chunk.max(row)))
+        p.par_chunks_mut(chunk)
+            .zip(m.par_chunks_mut(chunk))
+            .zip(v.par_chunks_mut(chunk))
+            .zip(g.par_chunks(chunk))
             .for_each(|(((p, m), v), g)| {
                 for r in (0..p.len()).step_by(row) {
                     let end = (r + row).min(p.len());

@@ -54,6 +54,12 @@ impl Rows {
     }
 
     fn input(&self) -> TrainInput<'_> {
+        self.input_of(&self.fit, &self.val)
+    }
+
+    /// The carve's sizes and rating range around other rows (feature_mf's
+    /// refit trains on all of train with no validation rows).
+    fn input_of<'a>(&self, train: &'a Ratings, val: &'a Ratings) -> TrainInput<'a> {
         fn t(r: &Ratings) -> Triplets<'_> {
             Triplets {
                 users: &r.user,
@@ -64,8 +70,8 @@ impl Rows {
         TrainInput {
             n_users: self.n_users,
             n_items: self.n_items,
-            train: t(&self.fit),
-            val: t(&self.val),
+            train: t(train),
+            val: t(val),
             rating_min: self.range.0,
             rating_max: self.range.1,
         }
@@ -533,7 +539,7 @@ pub(crate) fn feature_mf(
     }
     let m = if keys.refit {
         let epochs = best.map_or(m.history.len() as u32, |b| b + 1);
-        refit_all(ds, features, &p, epochs, rows.range)?
+        refit_all(ds, &rows, features, &p, epochs)?
     } else {
         m
     };
@@ -560,31 +566,16 @@ pub(crate) fn feature_mf(
 /// the validation split.
 fn refit_all(
     ds: &Dataset,
+    rows: &Rows,
     features: &Csr,
     p: &FeatureMfParams,
     epochs: u32,
-    range: (f32, f32),
 ) -> Result<train::FeatureMfModel, FitError> {
-    let all = triplets(&ds.train);
-    let input = TrainInput {
-        n_users: ds.train.n_rows,
-        n_items: ds.train.n_cols,
-        train: Triplets {
-            users: &all.user,
-            items: &all.item,
-            ratings: &all.rating,
-        },
-        val: Triplets {
-            users: &[],
-            items: &[],
-            ratings: &[],
-        },
-        rating_min: range.0,
-        rating_max: range.1,
-    };
+    let (all, none) = (triplets(&ds.train), Ratings::default());
     let p = FeatureMfParams {
         epochs,
         ..p.clone()
     };
+    let input = rows.input_of(&all, &none);
     train::train_feature_mf(&input, features, &p, &mut |_, _| false).map_err(train_err)
 }

@@ -118,13 +118,10 @@ pub(super) mod solve {
             for (k, u) in users.enumerate() {
                 let items = train.row(u).0;
                 for (a, &i) in items.iter().enumerate() {
-                    let col = g.col_mut(i as usize).try_as_col_major_mut();
                     // Column i holds G[j, i] for j <= i (items are sorted).
-                    if let Some(col) = col {
-                        let col = col.as_slice_mut();
-                        for &j in &items[..=a] {
-                            col[j as usize] += 1.0;
-                        }
+                    let col = g.col_as_slice_mut(i as usize);
+                    for &j in &items[..=a] {
+                        col[j as usize] += 1.0;
                     }
                 }
                 if k % 4096 == 4095 {

@@ -90,8 +90,9 @@ impl ModelKeys for FeatureMf {
 mod features {
     use super::FeatureMf;
     use crate::data::{Anime, Catalog};
+    use crate::model::kinds::content::vectors::tokens;
     use crate::sparse::Csr;
-    use std::collections::HashMap;
+    use std::collections::{HashMap, HashSet};
 
     /// Item × feature weights: column `i` is item `i`'s own id, then one
     /// column per genre, type, studio and kept synopsis term. Each row sums
@@ -125,17 +126,16 @@ mod features {
                     .filter(|_| k.studios)
                     .for_each(|s| tag(format!("studio:{s}")));
                 if let Some(s) = a.synopsis.as_deref().filter(|_| !terms.is_empty()) {
-                    for t in super::super::content::vectors::tokens(s) {
-                        if terms.contains_key(t.as_str()) {
+                    for t in tokens(s) {
+                        if terms.contains(t.as_str()) {
                             tag(format!("term:{t}"));
                         }
                     }
                 }
             }
+            // The id (< n) stays first; tags (>= n) sorted, repeats dropped.
             row[1..].sort_unstable();
-            let mut tail = row.split_off(1);
-            tail.dedup();
-            row.extend(tail);
+            row.dedup();
             let w = 1.0 / row.len() as f32;
             triplets.extend(row.iter().map(|&f| (i as u32, f, w)));
         }
@@ -144,16 +144,16 @@ mod features {
 
     /// The `keep` synopsis terms found in the most synopses (at least 2),
     /// ties alphabetical so the vocabulary is deterministic.
-    fn synopsis_vocab(entries: &[Option<&Anime>], keep: usize) -> HashMap<String, ()> {
+    fn synopsis_vocab(entries: &[Option<&Anime>], keep: usize) -> HashSet<String> {
         if keep == 0 {
-            return HashMap::new();
+            return HashSet::new();
         }
         let mut df: HashMap<String, u32> = HashMap::new();
         for s in entries
             .iter()
             .filter_map(|a| a.and_then(|a| a.synopsis.as_deref()))
         {
-            let mut seen: Vec<String> = super::super::content::vectors::tokens(s).collect();
+            let mut seen: Vec<String> = tokens(s).collect();
             seen.sort_unstable();
             seen.dedup();
             for t in seen {
@@ -162,7 +162,7 @@ mod features {
         }
         let mut v: Vec<(String, u32)> = df.into_iter().filter(|e| e.1 >= 2).collect();
         v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        v.into_iter().take(keep).map(|(t, _)| (t, ())).collect()
+        v.into_iter().take(keep).map(|(t, _)| t).collect()
     }
 
     #[cfg(test)]
