@@ -81,7 +81,7 @@ fn hand_made_folder_against_a_synthetic_experiment() {
     // 3 of 4 catalogue anime are Action.
     assert_eq!(cell(&t, "genre share: Action").0, "75.0%");
     // The generator's files were written where the experiment caches them.
-    let generated = fx.cache().join("synth-u120-a80-r3000-s1");
+    let generated = fx.cache().join("synth-v2-u120-a80-r3000-s1");
     assert!(generated.join("animelist.csv").exists());
     // The synthetic side is real data of its own: ratings spread over 1..10
     // and a status mix with plan-to-watch rows.
@@ -205,6 +205,6 @@ fn a_data_only_config_is_named_after_its_file() {
     assert_eq!(cell(&t, "animelist rows").0, "300000");
     assert_eq!(cell(&t, "users").0, "2000");
     assert!(fx
-        .path(".anirec-cache/synth-u2000-a2500-r300000-s42/animelist.csv")
+        .path(".anirec-cache/synth-v2-u2000-a2500-r300000-s42/animelist.csv")
         .exists());
 }

@@ -170,9 +170,15 @@ pub fn source_dir(cfg: &DataConfig) -> Result<PathBuf, DataError> {
     match cfg.format {
         DataFormat::Synthetic => {
             let s = &cfg.synth;
+            // The generator's version is part of the name: a calibrated generator writes other
+            // files for the same spec, and a cache of the old ones must not pass for them.
             let dir = cfg.cache_dir.join(format!(
-                "synth-u{}-a{}-r{}-s{}",
-                s.users, s.anime, s.rows, s.seed
+                "synth-{}-u{}-a{}-r{}-s{}",
+                synth::GENERATOR_VERSION,
+                s.users,
+                s.anime,
+                s.rows,
+                s.seed
             ));
             if !dir.join("animelist.csv").exists() {
                 // Sweep workers and parallel trials start together on a cold

@@ -6,10 +6,12 @@ use std::collections::HashSet;
 use rand::Rng;
 use rand_pcg::Pcg64;
 
+use super::franchise;
 use super::params::{
-    GENRE_GAIN, LATENT_DIM, MU, POPULARITY_SIGMA, QUALITY_SD, TYPICAL_GENRE_MATCH,
+    GENRE_GAIN, GENRE_LOADING, LATENT_DIM, MU, POPULARITY_SIGMA, QUALITY_SD, SIDE_GENRE_WEIGHT,
+    TYPICAL_GENRE_MATCH,
 };
-use super::rng::{normal, pick, pick_weighted, stream, STREAM_CATALOGUE};
+use super::rng::{normal, pick, pick_weighted, stream, STREAM_CATALOGUE, STREAM_GENRE_AXES};
 use super::vocab::*;
 use super::SynthSpec;
 use crate::util::time::{civil_from_days, days_from_civil};
@@ -54,6 +56,10 @@ pub(super) struct AnimeStats {
 pub(super) struct Catalogue {
     pub(super) anime: Vec<Anime>,
     pub(super) stats: Vec<AnimeStats>,
+    /// One latent direction per genre: an anime's latent vector leans towards the axes of
+    /// its genres, and tribes pick favourite genres by them.
+    pub(super) genre_axes: Vec<[f32; LATENT_DIM]>,
+    pub(super) franchises: franchise::Franchises,
 }
 
 impl Catalogue {
@@ -72,9 +78,63 @@ impl Catalogue {
             };
             anime.push(gen_anime(&mut rng, mal_id, &mut names));
         }
+        let genre_axes = gen_genre_axes(spec.seed);
+        for a in &mut anime {
+            a.latent = genre_structured(&a.latent, &a.genres, &genre_axes);
+        }
+        // After the genre structure, so a sequel inherits its first entry's direction.
+        let franchises = franchise::link(&mut anime, spec.seed);
         let stats = derive_stats(&mut rng, &anime, spec.rows);
-        Catalogue { anime, stats }
+        Catalogue {
+            anime,
+            stats,
+            genre_axes,
+            franchises,
+        }
     }
+}
+
+/// Standard-normal axes, one per genre, from their own stream (the catalogue's display
+/// fields do not move when the latent model changes).
+fn gen_genre_axes(seed: u64) -> Vec<[f32; LATENT_DIM]> {
+    let mut rng = stream(seed, STREAM_GENRE_AXES);
+    (0..N_GENRES)
+        .map(|_| {
+            let mut axis = [0f32; LATENT_DIM];
+            for v in &mut axis {
+                *v = normal(&mut rng) as f32;
+            }
+            axis
+        })
+        .collect()
+}
+
+/// `loading * (genre axes, the first one weighted double) + sqrt(1 - loading^2) * own`,
+/// rescaled so every component keeps unit variance: anime that share genres share
+/// direction, and most of all those that share their first (main) genre.
+fn genre_structured(
+    own: &[f32; LATENT_DIM],
+    genres: &[u8],
+    axes: &[[f32; LATENT_DIM]],
+) -> [f32; LATENT_DIM] {
+    let loading = GENRE_LOADING;
+    let rest = (1.0 - loading * loading).sqrt();
+    let weight = |j: usize| if j == 0 { 1.0 } else { SIDE_GENRE_WEIGHT };
+    let norm: f64 = (0..genres.len())
+        .map(|j| weight(j) * weight(j))
+        .sum::<f64>()
+        .sqrt();
+    let scale = loading / norm.max(1e-9);
+    let mut out = [0f32; LATENT_DIM];
+    for (d, o) in out.iter_mut().enumerate() {
+        let shared: f64 = genres
+            .iter()
+            .enumerate()
+            .map(|(j, &g)| weight(j) * f64::from(axes[g as usize][d]))
+            .sum();
+        *o = (scale * shared + rest * f64::from(own[d])) as f32;
+    }
+    out
 }
 
 pub(super) fn gen_anime(rng: &mut Pcg64, mal_id: u32, names: &mut HashSet<String>) -> Anime {

@@ -2,8 +2,11 @@
 //! pools (global and per genre).
 
 use super::catalogue::Catalogue;
-use super::params::LATENT_DIM;
-use super::rng::Alias;
+use super::franchise::Franchises;
+use super::params::{
+    LATENT_DIM, N_TRIBES, TRIBE_GENRE_GAIN, TRIBE_POP_EXP, TRIBE_SHARPNESS, TRIBE_SIZE_SIGMA,
+};
+use super::rng::{normal, stream, Alias, STREAM_TRIBES};
 use super::vocab::{GENRES, N_GENRES};
 
 /// Compact, cache-friendly view of the catalogue for the per-row hot loop.
@@ -19,10 +22,23 @@ pub(super) struct Model {
     pub(super) by_genre: Vec<Option<Alias>>,
     /// Weight of each genre when users pick favourites (0 for empty pools).
     pub(super) genre_pick: Vec<f64>,
+    pub(super) franchises: Franchises,
+    pub(super) tribes: Vec<Tribe>,
+    /// Relative size of each tribe (users join one in proportion).
+    pub(super) tribe_size: Vec<f64>,
+}
+
+/// A taste community: its centre in the latent space, the pool its members draw from and
+/// the genres its members tend to favour.
+pub(super) struct Tribe {
+    pub(super) centroid: [f32; LATENT_DIM],
+    pub(super) pool: Alias,
+    /// `genre_pick` tilted towards the genres whose axes point the tribe's way.
+    pub(super) genre_pick: Vec<f64>,
 }
 
 impl Model {
-    pub(super) fn build(cat: &Catalogue) -> Model {
+    pub(super) fn build(cat: &Catalogue, seed: u64) -> Model {
         let n = cat.anime.len();
         let pops: Vec<f64> = cat.anime.iter().map(|a| a.popularity).collect();
         let mut pool_items: Vec<Vec<u32>> = vec![Vec::new(); N_GENRES];
@@ -57,12 +73,16 @@ impl Model {
             .collect();
         // Popularity is strictly positive, so the global table always exists; the fallback
         // (uniform) only guards against a degenerate float sum.
-        let global = Alias::new((0..n as u32).collect(), &pops).unwrap_or_else(|| Alias {
-            prob: vec![1.0; n],
-            alias: (0..n as u32).collect(),
-            items: (0..n as u32).collect(),
-        });
+        let global = Alias::new((0..n as u32).collect(), &pops).unwrap_or_else(|| uniform(n));
+        let (tribes, tribe_size) = build_tribes(cat, &pops, &genre_pick, seed);
         Model {
+            franchises: Franchises {
+                of: cat.franchises.of.clone(),
+                start: cat.franchises.start.clone(),
+                items: cat.franchises.items.clone(),
+            },
+            tribes,
+            tribe_size,
             mal_id: cat.anime.iter().map(|a| a.mal_id).collect(),
             genres,
             n_genres,
@@ -73,5 +93,60 @@ impl Model {
             by_genre,
             genre_pick,
         }
+    }
+}
+
+/// The tribes: centroids from their own stream; a tribe's pool weighs an anime by
+/// `popularity^TRIBE_POP_EXP * exp(TRIBE_SHARPNESS * <centroid, latent> / sqrt(dim))`.
+fn build_tribes(
+    cat: &Catalogue,
+    pops: &[f64],
+    genre_pick: &[f64],
+    seed: u64,
+) -> (Vec<Tribe>, Vec<f64>) {
+    let mut rng = stream(seed, STREAM_TRIBES);
+    let sharp = TRIBE_SHARPNESS;
+    let pop_exp = TRIBE_POP_EXP;
+    let genre_gain = TRIBE_GENRE_GAIN;
+    let size_sigma = TRIBE_SIZE_SIGMA;
+    let n_tribes = N_TRIBES;
+    let norm = 1.0 / (LATENT_DIM as f64).sqrt();
+    let dot = |a: &[f32; LATENT_DIM], b: &[f32; LATENT_DIM]| -> f64 {
+        a.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum::<f64>() * norm
+    };
+    let n = cat.anime.len();
+    let mut tribes = Vec::with_capacity(n_tribes);
+    let mut sizes = Vec::with_capacity(n_tribes);
+    let mut weights = vec![0f64; n];
+    for _ in 0..n_tribes {
+        let mut centroid = [0f32; LATENT_DIM];
+        for v in &mut centroid {
+            *v = normal(&mut rng) as f32;
+        }
+        sizes.push((size_sigma * normal(&mut rng)).exp());
+        for ((w, a), p) in weights.iter_mut().zip(&cat.anime).zip(pops) {
+            *w = p.powf(pop_exp) * (sharp * dot(&centroid, &a.latent)).exp();
+        }
+        let pool = Alias::new((0..n as u32).collect(), &weights).unwrap_or_else(|| uniform(n));
+        let genre_pick = genre_pick
+            .iter()
+            .zip(&cat.genre_axes)
+            .map(|(&w, axis)| w * (genre_gain * dot(&centroid, axis)).exp())
+            .collect();
+        tribes.push(Tribe {
+            centroid,
+            pool,
+            genre_pick,
+        });
+    }
+    (tribes, sizes)
+}
+
+/// Uniform table over `0..n`: the fallback when a weight sum degenerates.
+fn uniform(n: usize) -> Alias {
+    Alias {
+        prob: vec![1.0; n],
+        alias: (0..n as u32).collect(),
+        items: (0..n as u32).collect(),
     }
 }

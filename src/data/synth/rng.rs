@@ -13,6 +13,9 @@ pub(super) const STREAM_CATALOGUE: u64 = 0x9E37_79B9_7F4A_7C15;
 pub(super) const STREAM_TEXT: u64 = 0xC2B2_AE3D_27D4_EB4F;
 pub(super) const STREAM_ACTIVITY: u64 = 0x1656_67B1_9E37_79F9;
 pub(super) const STREAM_USERS: u64 = 0x85EB_CA77_C2B2_AE63;
+pub(super) const STREAM_GENRE_AXES: u64 = 0x27D4_EB2F_1656_67C5;
+pub(super) const STREAM_TRIBES: u64 = 0xFF51_AFD7_ED55_8CCD;
+pub(super) const STREAM_FRANCHISE: u64 = 0xC4CE_B9FE_1A85_EC53;
 
 pub(super) fn stream(seed: u64, constant: u64) -> Pcg64 {
     Pcg64::seed_from_u64(seed ^ constant)

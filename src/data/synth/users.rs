@@ -5,7 +5,10 @@ use rand::Rng;
 use rand_pcg::Pcg64;
 
 use super::model::Model;
-use super::params::{ACTIVITY_SIGMA, GENRE_DRAW_PROB, LATENT_DIM, USER_BIAS_SD};
+use super::params::{
+    ACTIVITY_SIGMA, ACTIVITY_SIGMA_LOW, GENRE_DRAW_PROB, LATENT_DIM, TRIBE_DRAW_PROB, USER_BIAS_SD,
+    USER_TRIBE_NOISE,
+};
 use super::rng::{normal, pick_weighted, stream, STREAM_ACTIVITY};
 use super::vocab::N_GENRES;
 use super::SynthSpec;
@@ -16,8 +19,15 @@ use super::SynthSpec;
 pub(super) fn allocate_activity(spec: &SynthSpec, cap: u32) -> Vec<u32> {
     let mut rng = stream(spec.seed, STREAM_ACTIVITY);
     let n = spec.users as usize;
+    let high = ACTIVITY_SIGMA;
+    let low = ACTIVITY_SIGMA_LOW;
+    // Two-piece lognormal: MAL's light users sit further below the median than its heavy
+    // users sit above it (real p10/median 0.13, p90/median 3.9).
     let weights: Vec<f64> = (0..n)
-        .map(|_| (ACTIVITY_SIGMA * normal(&mut rng)).exp())
+        .map(|_| {
+            let z = normal(&mut rng);
+            (if z < 0.0 { low * z } else { high * z }).exp()
+        })
         .collect();
     let mut counts = vec![1u32; n];
     let mut rem = spec.rows.saturating_sub(n as u64);
@@ -75,9 +85,13 @@ pub(super) struct UserProfile {
     pub(super) bias: f64,
     pub(super) latent: [f32; LATENT_DIM],
     pub(super) p_genre: f64,
+    pub(super) tribe: usize,
+    pub(super) p_tribe: f64,
 }
 
 pub(super) fn gen_user(rng: &mut Pcg64, model: &Model) -> UserProfile {
+    let tribe = pick_weighted(rng, model.tribe_size.iter().copied());
+    let t = &model.tribes[tribe];
     let available = model.genre_pick.iter().filter(|&&w| w > 0.0).count();
     let n_fav = rng.random_range(2..=5usize).min(available);
     let mut fav = [0u8; 5];
@@ -85,7 +99,7 @@ pub(super) fn gen_user(rng: &mut Pcg64, model: &Model) -> UserProfile {
     let mut genre_w = [0f32; N_GENRES];
     let mut k = 0;
     while k < n_fav {
-        let g = pick_weighted(rng, model.genre_pick.iter().copied());
+        let g = pick_weighted(rng, t.genre_pick.iter().copied());
         if model.genre_pick[g] > 0.0 && !fav[..k].contains(&(g as u8)) {
             fav[k] = g as u8;
             fav_w[k] = (0.5 * normal(rng)).exp();
@@ -97,9 +111,13 @@ pub(super) fn gen_user(rng: &mut Pcg64, model: &Model) -> UserProfile {
         fav_w[i] /= total;
         genre_w[fav[i] as usize] = fav_w[i] as f32;
     }
+    // Centroid plus a personal offset, rescaled to unit variance per component so the
+    // rating model's latent term keeps its scale.
+    let noise = USER_TRIBE_NOISE;
+    let rescale = 1.0 / (1.0 + noise * noise).sqrt();
     let mut latent = [0f32; LATENT_DIM];
-    for v in &mut latent {
-        *v = normal(rng) as f32;
+    for (v, c) in latent.iter_mut().zip(&t.centroid) {
+        *v = ((f64::from(*c) + noise * normal(rng)) * rescale) as f32;
     }
     UserProfile {
         fav,
@@ -109,6 +127,8 @@ pub(super) fn gen_user(rng: &mut Pcg64, model: &Model) -> UserProfile {
         bias: USER_BIAS_SD * normal(rng),
         latent,
         p_genre: GENRE_DRAW_PROB + 0.15 * (2.0 * rng.random::<f64>() - 1.0),
+        tribe,
+        p_tribe: TRIBE_DRAW_PROB,
     }
 }
 

@@ -30,12 +30,12 @@ pub(super) const GENRES: [GenreDef; 40] = [
     g("Historical", 1000.0, &["era", "shogunate", "feudal", "emperor", "dynasty", "revolution", "ancient", "chronicle", "warlord", "edo", "meiji", "clan"]),
     g("Horror", 370.0, &["corpse", "haunted", "blood", "terror", "nightmare", "scream", "ghoul", "massacre", "creature", "dread", "zombie", "grave"]),
     g("Josei", 120.0, &["office", "career", "adulthood", "marriage", "coworker", "apartment", "independence", "divorce", "promotion", "thirties", "workplace", "mature"]),
-    g("Kids", 2600.0, &["puppy", "friendship", "lesson", "playground", "cheerful", "picnic", "toy", "colorful", "bunny", "storybook", "kindergarten", "singalong"]),
+    g("Kids", 1700.0, &["puppy", "friendship", "lesson", "playground", "cheerful", "picnic", "toy", "colorful", "bunny", "storybook", "kindergarten", "singalong"]),
     g("Magic", 900.0, &["spell", "wand", "witch", "wizard", "sorcery", "potion", "mage", "incantation", "grimoire", "mana", "familiar", "academy"]),
     g("Martial Arts", 450.0, &["dojo", "kungfu", "karate", "master", "technique", "sensei", "discipline", "fist", "kick", "kata", "training", "temple"]),
     g("Mecha", 1000.0, &["robot", "mecha", "pilot", "cockpit", "armor", "giant", "suit", "hangar", "reactor", "frame", "cannon", "unit"]),
     g("Military", 500.0, &["soldier", "army", "squad", "general", "battlefield", "regiment", "tank", "war", "officer", "frontline", "sniper", "operation"]),
-    g("Music", 1900.0, &["band", "concert", "guitar", "song", "singer", "idol", "stage", "melody", "orchestra", "piano", "album", "rehearsal"]),
+    g("Music", 500.0, &["band", "concert", "guitar", "song", "singer", "idol", "stage", "melody", "orchestra", "piano", "album", "rehearsal"]),
     g("Mystery", 700.0, &["detective", "clue", "murder", "investigation", "culprit", "alibi", "case", "suspect", "riddle", "evidence", "disappearance", "puzzle"]),
     g("Parody", 650.0, &["spoof", "parody", "satire", "homage", "cliche", "lampoon", "trope", "absurdity", "exaggeration", "imitation", "mockery", "reference"]),
     g("Police", 250.0, &["police", "cop", "precinct", "patrol", "arrest", "criminal", "badge", "inspector", "crime", "warrant", "interrogation", "heist"]),
@@ -68,7 +68,7 @@ pub(super) const TYPES: [(&str, f64, f64); 6] = [
     ("Movie", 0.16, 0.7),
     ("Special", 0.13, 0.3),
     ("ONA", 0.12, 0.35),
-    ("Music", 0.09, 0.08),
+    ("Music", 0.035, 0.08),
 ];
 pub(super) const TYPE_TV: usize = 0;
 pub(super) const TYPE_OVA: usize = 1;
