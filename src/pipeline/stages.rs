@@ -290,7 +290,7 @@ fn print_summary(exp: &Experiment, s: &BTreeMap<String, f64>) {
         .filter_map(|(k, w)| {
             let m = k.strip_prefix("auto/")?.strip_suffix("/weight")?;
             let v = s.get(&format!("auto/{m}/val_ndcg@10"))?;
-            Some(format!("{m} {w} ({v:.4})"))
+            Some(format!("{m} {w:.2} ({v:.4})"))
         })
         .collect();
     if let Some(v) = s.get("auto/val_ndcg@10") {
