@@ -168,23 +168,24 @@ fn check_resume(path: &Path, got: &RecNetMeta, want: &RecNetMeta) -> Result<(), 
     if same {
         Ok(())
     } else {
-        Err(invalid(format!(
-            "checkpoint {} was written for other data or parameters \
-             (users {} vs {}, items {} vs {}, dim {} vs {}, batch {} vs {}, seed {} vs {}, \
-             data {:016x} vs {:016x}); delete it or use another checkpoint_dir",
-            path.display(),
-            got.n_users,
-            want.n_users,
-            got.n_items,
-            want.n_items,
-            got.dim,
-            want.dim,
-            got.batch_size,
-            want.batch_size,
-            got.seed,
-            want.seed,
-            got.data_fingerprint,
-            want.data_fingerprint
-        )))
+        Err(TrainError::OtherRun {
+            path: path.to_path_buf(),
+            why: format!(
+                "users {} vs {}, items {} vs {}, dim {} vs {}, batch {} vs {}, seed {} vs {}, \
+             data {:016x} vs {:016x}",
+                got.n_users,
+                want.n_users,
+                got.n_items,
+                want.n_items,
+                got.dim,
+                want.dim,
+                got.batch_size,
+                want.batch_size,
+                got.seed,
+                want.seed,
+                got.data_fingerprint,
+                want.data_fingerprint
+            ),
+        })
     }
 }
