@@ -46,12 +46,15 @@
 //! (backends and host access to tensors), `pool` (buffer recycling),
 //! `kernels` (the fused autodiff ops), `adam`, `optim` (burn's stock
 //! optimizers by name), `checkpoint` (the file
-//! format), `early_stop` (on a metric other than the trainer's loss), then
+//! format), `early_stop` (on a metric other than the trainer's loss),
+//! `epochs` (what mf_bpr, mult_vae and feature_mf share between epochs:
+//! the watcher, early stopping, history, checkpoint and resume), then
 //! one folder per model.
 
 mod adam;
 mod checkpoint;
 mod early_stop;
+mod epochs;
 mod error;
 mod feature_mf;
 mod host;
@@ -70,6 +73,7 @@ mod testutil;
 
 pub use adam::KerasAdam;
 pub use early_stop::{EarlyStop, Goal};
+pub use epochs::{EpochRun, Trained, Verdict, Watcher};
 pub use error::TrainError;
 pub use feature_mf::{train_feature_mf, FeatureMfModel, FeatureMfParams};
 pub use host::{EvalBackend, TrainBackend};
