@@ -16,7 +16,10 @@ use crate::util::hash::splitmix64;
 #[derive(Serialize)]
 pub(super) struct Setup<'a> {
     factors: usize,
-    epochs: u32,
+    /// Only with a schedule, whose rates depend on it; else a run may be
+    /// extended, as recommender_net's (under `run --resume` the saved
+    /// config fixes it anyway).
+    epochs: Option<u32>,
     lr: f64,
     lr_schedule: Option<&'a LrSchedule>,
     max_sampled: u32,
@@ -30,7 +33,7 @@ impl<'a> Setup<'a> {
     pub(super) fn of(p: &'a FeatureMfParams, features: &Csr) -> Self {
         Setup {
             factors: p.factors,
-            epochs: p.epochs,
+            epochs: p.lr_schedule.as_ref().map(|_| p.epochs),
             lr: p.lr,
             lr_schedule: p.lr_schedule.as_ref(),
             max_sampled: p.max_sampled,

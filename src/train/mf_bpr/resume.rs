@@ -27,7 +27,10 @@ pub(super) type MfBprOptim = OptimizerAdaptor<KerasAdam, MfBprNet<TrainBackend>,
 #[derive(Serialize)]
 pub(super) struct Setup<'a> {
     factors: usize,
-    epochs: u32,
+    /// Only with a schedule, whose rates depend on it; else a run may be
+    /// extended, as recommender_net's (under `run --resume` the saved
+    /// config fixes it anyway).
+    epochs: Option<u32>,
     batch_size: usize,
     lr: f64,
     lr_schedule: Option<&'a LrSchedule>,
@@ -41,7 +44,7 @@ impl<'a> Setup<'a> {
     pub(super) fn of(p: &'a MfBprParams) -> Self {
         Setup {
             factors: p.factors,
-            epochs: p.epochs,
+            epochs: p.lr_schedule.as_ref().map(|_| p.epochs),
             batch_size: p.batch_size,
             lr: p.lr,
             lr_schedule: p.lr_schedule.as_ref(),

@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::record::{Recorder, RecorderError};
 
 use super::net::MultVaeNet;
-use super::MultVaeModel;
+use super::{MultVae, MultVaeModel};
 use crate::train::checkpoint::{blobs_n, Rec};
 use crate::train::epochs::{fit_lens, Snapshot};
 use crate::train::error::{invalid, TrainError};
@@ -18,6 +18,19 @@ use crate::train::host::TrainBackend;
 use crate::train::optim::AnyOptim;
 
 pub(super) type VaeOptim = AnyOptim<MultVaeNet<TrainBackend>, TrainBackend>;
+
+/// What shapes a run: every key of `p` and the seed. `epochs` only with a
+/// schedule, whose rates depend on it; else a run may be extended, as
+/// recommender_net's (under `run --resume` the saved config fixes it).
+pub(super) fn setup(p: &MultVae, seed: u64) -> Result<serde_json::Value, TrainError> {
+    let mut keys = serde_json::to_value(p).map_err(|e| invalid(format!("mult_vae: setup: {e}")))?;
+    if p.lr_schedule.is_none() {
+        if let Some(o) = keys.as_object_mut() {
+            o.remove("epochs");
+        }
+    }
+    Ok(serde_json::json!({ "keys": keys, "seed": seed }))
+}
 
 impl Snapshot for MultVaeModel {
     fn arrays(&self) -> Vec<&[f32]> {

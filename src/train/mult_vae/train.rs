@@ -70,7 +70,8 @@ pub fn train_mult_vae(
     let mut model = MultVaeNet::<TrainBackend>::init(ni, p.hidden, p.latent, &mut rng, &device);
     let mut optim = AnyOptim::new(p.optimizer, p.weight_decay);
     let template = export(&model.valid());
-    let (mut ledger, state) = Ledger::open("mult_vae", &(p, seed), input, run, &template)?;
+    let setup = resume::setup(p, seed)?;
+    let (mut ledger, state) = Ledger::open("mult_vae", &setup, input, run, &template)?;
     if let (Some(blobs), Some(path)) = (state, run.checkpoint.as_deref()) {
         (model, optim) = resume::load_state(path, blobs, model, optim, &device)?;
     }
