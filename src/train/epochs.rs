@@ -94,6 +94,9 @@ struct LedgerMeta {
 
 const FORMAT: u32 = 1;
 
+/// The record blobs a trainer keeps in its checkpoint.
+pub(crate) type Blobs = Vec<Vec<u8>>;
+
 /// One run's bookkeeping between epochs.
 pub(crate) struct Ledger<M> {
     path: Option<PathBuf>,
@@ -120,7 +123,7 @@ impl<M: Snapshot> Ledger<M> {
         input: &TrainInput,
         run: &EpochRun,
         template: &M,
-    ) -> Result<(Self, Option<Vec<Vec<u8>>>), TrainError> {
+    ) -> Result<(Self, Option<Blobs>), TrainError> {
         let rule = run.early_stop.map(|(g, p)| (goal_name(g), p));
         let setup = serde_json::to_string(&(setup, rule))
             .map_err(|e| invalid(format!("{kind}: setup: {e}")))?;
@@ -198,7 +201,7 @@ impl<M: Snapshot> Ledger<M> {
     /// epoch's arrays, then the trainer's `state` blobs (only built then).
     pub(crate) fn save(
         &mut self,
-        state: impl FnOnce() -> Result<Vec<Vec<u8>>, TrainError>,
+        state: impl FnOnce() -> Result<Blobs, TrainError>,
     ) -> Result<(), TrainError> {
         let Some(path) = self.path.clone() else {
             return Ok(());
