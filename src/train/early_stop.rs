@@ -60,6 +60,11 @@ impl<M: Clone> EarlyStop<M> {
         (best, self.since_best)
     }
 
+    /// Which way the watched value improves, and the patience.
+    pub(crate) fn rule(&self) -> (Goal, u32) {
+        (self.goal, self.patience)
+    }
+
     /// The stopping state of [`state`](Self::state), read back from a
     /// checkpoint.
     pub(crate) fn restored(

@@ -14,8 +14,8 @@ use crate::model::parts::{Mat, Part, RatingHead};
 use crate::model::spec::ModelKeys;
 use crate::model::{Engine, Member};
 use crate::train::{
-    self, EarlyStop, EpochMetrics, EpochRun, FeatureMfParams, Goal, MfBprModel, MfBprParams,
-    MultVaeModel, RecNetModel, RecNetParams, TrainInput, Triplets, Verdict,
+    self, EpochMetrics, EpochRun, FeatureMfParams, Goal, MfBprModel, MfBprParams, MultVaeModel,
+    RecNetModel, RecNetParams, TrainInput, Triplets, Verdict,
 };
 
 /// Dense-index triplets of a CSR.
@@ -260,42 +260,6 @@ fn verdict(
     }
 }
 
-/// Early stopping on a ranking metric for recommender_net, whose trainer
-/// stops on its own val_loss: the glue keeps the best epoch's model.
-struct RankingStop<M> {
-    watch: Watch,
-    stop: EarlyStop<M>,
-}
-
-impl<M: Clone> RankingStop<M> {
-    fn from(exp: &Experiment) -> Option<Self> {
-        let (watch, goal, patience) = watch_rule(exp, false)?;
-        Some(Self {
-            watch,
-            stop: EarlyStop::new(goal, patience),
-        })
-    }
-
-    /// Whether to stop after this epoch.
-    fn observe(this: &mut Option<Self>, m: &EpochMetrics, ranks: Option<Ranks>, model: &M) -> bool {
-        let Some(s) = this.as_mut() else {
-            return false;
-        };
-        match s.watch.value(m, ranks) {
-            Some(v) => s.stop.observe(m.epoch, v, model),
-            None => false,
-        }
-    }
-
-    /// The best epoch's model, or `last` when nothing was watched.
-    fn best(this: Option<Self>, last: M) -> (Option<u32>, M) {
-        match this.and_then(|s| s.stop.into_best()) {
-            Some((epoch, m)) => (Some(epoch), m),
-            None => (None, last),
-        }
-    }
-}
-
 fn bpr_scorer(m: &MfBprModel) -> Factors<'_> {
     Factors {
         user: &m.user_emb,
@@ -357,7 +321,7 @@ pub(crate) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
         dim,
         epochs: exp.train.epochs,
         batch_size: exp.train.batch_size,
-        // A ranking monitor is watched here (RankingStop), not by the trainer.
+        // A ranking monitor is watched through the watcher's verdict.
         patience: (es.enabled && es.monitor == "val_loss").then_some(es.patience),
         seed: exp.seed,
         checkpoint_dir: ctx.checkpoint_dir.clone(),
@@ -366,23 +330,26 @@ pub(crate) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
     let epochs = exp.train.epochs;
     let lr_at = move |e: u32| schedule.at(e, epochs);
     let val = ValRanking::new(&rows, exp);
-    let mut ranking = RankingStop::from(exp);
-    let m = train::train_recommender_net_probed(&input, &params, &lr_at, &mut |e, model| {
-        emit(ctx, e, true);
-        let s = recnet_scorer(model);
-        let (prune, ranks) = probe(
-            ctx,
-            val.as_ref(),
-            RecommenderNet::KIND,
-            e,
-            params.epochs,
-            &s,
-        );
-        RankingStop::observe(&mut ranking, e, ranks, model) || prune
-    })
-    .map_err(train_err)?;
-    let (ranked_best, m) = RankingStop::best(ranking, m);
-    let best = ranked_best.unwrap_or(m.best_epoch) + 1;
+    // A ranking monitor is kept by the trainer (checkpointed with the
+    // weights it judged), its own val_loss stopping by `patience`.
+    let rule = watch_rule(exp, false);
+    let ranking = rule.map(|(_, goal, patience)| (goal, patience));
+    let m =
+        train::train_recommender_net_probed(&input, &params, &lr_at, ranking, &mut |e, model| {
+            emit(ctx, e, true);
+            let s = recnet_scorer(model);
+            let (prune, ranks) = probe(
+                ctx,
+                val.as_ref(),
+                RecommenderNet::KIND,
+                e,
+                params.epochs,
+                &s,
+            );
+            verdict(prune, rule, e, ranks)
+        })
+        .map_err(train_err)?;
+    let best = m.best_epoch + 1;
     (ctx.on_metric)("best_epoch", f64::from(best), best);
     let mut user = Mat {
         rows: input.n_users,
