@@ -184,3 +184,33 @@ fn feature_mf_resumes_through_the_cli() {
     assert_eq!(epochs(&after[before.len()..]), [4, 5, 6, 7, 8]);
     assert!(b.join("checkpoints/feature_mf.refit.ckpt").is_file());
 }
+
+/// Two learned members of one kind keep their checkpoints apart
+/// (`checkpoints/<member name>/`): a resume of the run finds each its own,
+/// trains nothing more, and ends with the same metrics. In one shared
+/// `checkpoints/mf_bpr.ckpt` the second member would have refused the
+/// first's (other factors).
+#[test]
+fn hybrid_members_of_one_kind_resume_from_their_own_checkpoints() {
+    let fx = Fx::new();
+    let model = "{kind: hybrid, members: [{kind: mf_bpr, weight: 1, factors: 8, epochs: 3}, {kind: mf_bpr, weight: 1, factors: 16, epochs: 3}]}";
+    let dir = fx.path("h");
+    let first = run_to(&fx, &experiment_with(&fx, model), &dir);
+    for m in ["mf_bpr", "mf_bpr_2"] {
+        let ckpt = dir.join("checkpoints").join(m).join("mf_bpr.ckpt");
+        assert!(ckpt.is_file(), "{} missing", ckpt.display());
+    }
+    let mut meta = common::json(&dir.join("meta.json"));
+    meta["status"] = "running".into();
+    fs::write(dir.join("meta.json"), meta.to_string()).unwrap();
+    let before = fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    let o = run(fx.cmd().args(["run", "--resume", dir.to_str().unwrap()]));
+    assert!(o.status.success(), "{}", text(&o));
+    let after = fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    assert!(
+        !after[before.len()..].contains("\"train_loss\""),
+        "a finished member trained again"
+    );
+    let again = common::json(&dir.join("summary.json"));
+    assert_eq!(again["ndcg@10"], first["ndcg@10"]);
+}
