@@ -151,32 +151,19 @@ pub(super) fn train_recnet_inner(
 ) -> Result<Inner, TrainError> {
     input.check()?;
     check_recnet_params(p)?;
-    let device = Default::default();
     let (ranking, mut watcher) = match watched {
         Some((ranking, w)) => (ranking, Some(w)),
         None => (None, None),
     };
-    let fresh = RecNetMeta::fresh(input, p, ranking);
     let ckpt_path = p.checkpoint_dir.as_ref().map(|d| d.join(RECNET_CKPT));
-
-    let mut st = RunState {
-        model: RecNet::<TrainBackend>::init(input.n_users, input.n_items, p.dim, p.seed, &device),
-        optim: OptimizerAdaptor::from(KerasAdam::default()),
-        best: None,
-        ranked: ranking.map(|(goal, patience)| EarlyStop::new(goal, patience)),
-        meta: fresh.clone(),
-    };
-    if let Some(path) = &ckpt_path {
-        st = resume::load(path, st, &fresh, &device)?;
-    }
+    let mut st = start(input, p, ranking, ckpt_path.as_deref())?;
 
     let train = &input.train;
     let (rmin, rmax) = (input.rating_min, input.rating_max);
-    let span = rmax - rmin;
     let targets: Vec<f32> = train
         .ratings
         .iter()
-        .map(|&r| scale01(r, rmin, span))
+        .map(|&r| scale01(r, rmin, rmax - rmin))
         .collect();
 
     let mut epoch = st.meta.next_epoch;
@@ -209,13 +196,7 @@ pub(super) fn train_recnet_inner(
             val_loss
         };
         if let Some(w) = watcher.as_mut() {
-            let exported = eval_model.export(Vec::new(), epoch);
-            let v = w(&metrics, &exported);
-            let ranked_stop = match (st.ranked.as_mut(), v.watched) {
-                (Some(s), Some(x)) => s.observe(epoch, x, &exported),
-                _ => false,
-            };
-            st.meta.stopped |= v.stop || ranked_stop;
+            look(&mut st, *w, &metrics, &eval_model);
         }
         if st.meta.note_epoch(epoch, monitored, p.patience) {
             st.best = Some(eval_model);
@@ -235,6 +216,46 @@ pub(super) fn train_recnet_inner(
     let best = st.best.unwrap_or_else(|| st.model.valid());
     let exported = best.export(st.meta.history.clone(), st.meta.best_epoch.unwrap_or(0));
     Ok((best, exported, st.ranked.and_then(EarlyStop::into_best)))
+}
+
+/// A fresh run's state, continued from the checkpoint at `path` when there
+/// is one for this run.
+fn start(
+    input: &TrainInput,
+    p: &RecNetParams,
+    ranking: Option<(Goal, u32)>,
+    path: Option<&std::path::Path>,
+) -> Result<RunState, TrainError> {
+    let device = Default::default();
+    let fresh = RecNetMeta::fresh(input, p, ranking);
+    let st = RunState {
+        model: RecNet::<TrainBackend>::init(input.n_users, input.n_items, p.dim, p.seed, &device),
+        optim: OptimizerAdaptor::from(KerasAdam::default()),
+        best: None,
+        ranked: ranking.map(|(goal, patience)| EarlyStop::new(goal, patience)),
+        meta: fresh.clone(),
+    };
+    match path {
+        Some(path) => resume::load(path, st, &fresh, &device),
+        None => Ok(st),
+    }
+}
+
+/// The watcher's look at the epoch of `metrics` (the model in eval mode),
+/// and early stopping on what it watched; a stop is recorded in `st`.
+fn look(
+    st: &mut RunState,
+    watcher: &mut dyn FnMut(&EpochMetrics, &RecNetModel) -> crate::train::Verdict,
+    metrics: &EpochMetrics,
+    eval_model: &RecNet<EvalBackend>,
+) {
+    let exported = eval_model.export(Vec::new(), metrics.epoch);
+    let v = watcher(metrics, &exported);
+    let ranked_stop = match (st.ranked.as_mut(), v.watched) {
+        (Some(s), Some(x)) => s.observe(metrics.epoch, x, &exported),
+        _ => false,
+    };
+    st.meta.stopped |= v.stop || ranked_stop;
 }
 
 /// One pass over the training rows in epoch `epoch`'s shuffled order, in
