@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use anirec::sparse::Csr;
 use anirec::train::{
-    train_feature_mf, train_mf_bpr, train_mult_vae, train_recommender_net, FeatureMfParams,
-    MfBprParams, MultVae, RecNetParams, TrainBackend, TrainInput, Triplets,
+    train_feature_mf, train_mf_bpr, train_mult_vae, train_recommender_net, EpochRun,
+    FeatureMfParams, MfBprParams, MultVae, RecNetParams, TrainBackend, TrainInput, Triplets,
+    Verdict,
 };
 use burn::backend::ndarray::NdArrayDevice;
 use burn::module::Module;
@@ -263,7 +264,14 @@ fn mult_vae_epoch(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(60));
     g.bench_function(
         "mult_vae epoch, 4,200 users x 17,000 items, 600-200, batch 500",
-        |b| b.iter(|| train_mult_vae(&input, &p, 1, &mut |_, _| false).expect("train")),
+        |b| {
+            b.iter(|| {
+                train_mult_vae(&input, &p, 1, &EpochRun::default(), &mut |_, _| {
+                    Verdict::default()
+                })
+                .expect("train")
+            })
+        },
     );
     g.finish();
 }
@@ -302,7 +310,14 @@ fn feature_mf_epoch(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(40));
     g.bench_function(
         "feature_mf epoch, 4,200 users x 17,000 items, 64 factors, 1.27M positives",
-        |b| b.iter(|| train_feature_mf(&input, &features, &p, &mut |_, _| false).expect("train")),
+        |b| {
+            b.iter(|| {
+                train_feature_mf(&input, &features, &p, &EpochRun::default(), &mut |_, _| {
+                    Verdict::default()
+                })
+                .expect("train")
+            })
+        },
     );
     g.finish();
 }

@@ -52,6 +52,33 @@ impl<M: Clone> EarlyStop<M> {
     pub fn into_best(self) -> Option<(u32, M)> {
         self.best.map(|(_, epoch, model)| (epoch, model))
     }
+
+    /// What a checkpoint keeps: the best (value, epoch, model) and the
+    /// epochs since it.
+    pub(crate) fn state(&self) -> (Option<(f64, u32, &M)>, u32) {
+        let best = self.best.as_ref().map(|(v, e, m)| (*v, *e, m));
+        (best, self.since_best)
+    }
+
+    /// Which way the watched value improves, and the patience.
+    pub(crate) fn rule(&self) -> (Goal, u32) {
+        (self.goal, self.patience)
+    }
+
+    /// The stopping state of [`state`](Self::state), read back from a
+    /// checkpoint.
+    pub(crate) fn restored(
+        goal: Goal,
+        patience: u32,
+        best: Option<(f64, u32, M)>,
+        since_best: u32,
+    ) -> Self {
+        Self {
+            best,
+            since_best,
+            ..Self::new(goal, patience)
+        }
+    }
 }
 
 #[cfg(test)]

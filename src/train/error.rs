@@ -13,6 +13,18 @@ pub enum TrainError {
     /// The input, the parameters or a checkpoint are not usable.
     #[error("invalid training setup: {0}")]
     Invalid(String),
+    /// A checkpoint was written by a run on other data or with other
+    /// parameters: resuming from it would mix two runs, so it is refused
+    /// (and left as it is).
+    #[error(
+        "checkpoint {path} belongs to another run ({why}); delete it or use another run directory"
+    )]
+    OtherRun {
+        /// The checkpoint file.
+        path: std::path::PathBuf,
+        /// What differs.
+        why: String,
+    },
 }
 
 pub(crate) fn invalid(msg: impl Into<String>) -> TrainError {

@@ -1,5 +1,5 @@
-//! Per-epoch metrics the trainers emit, and the probe that looks at each
-//! epoch's model.
+//! Per-epoch metrics the trainers emit (the watcher that looks at each
+//! epoch's model is `epochs::Watcher`).
 
 /// The bar of one epoch's steps ("mf_bpr: epoch 3/20", batches or
 /// positives): at the full MAL scale an epoch takes minutes, so the bar
@@ -76,11 +76,6 @@ mod nan_as_null {
         Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
     }
 }
-
-/// A look at the model after each epoch (validation ranking metrics, a
-/// sweep's pruner): gets the epoch's metrics and the epoch's weights, and
-/// returns true to stop training there.
-pub type Probe<'a, M> = &'a mut dyn FnMut(&EpochMetrics, &M) -> bool;
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,12 @@
 //! * [`train_mult_vae`]: the Mult-VAE of Liang et al. (2018) in stock burn
 //!   ops and burn's own optimizers (`optim`), no fused kernel (`mult_vae/`).
 //!
+//! mf_bpr, mult_vae and feature_mf share what happens between epochs
+//! (`epochs`: the watcher, early stopping, history, atomic checkpoint and
+//! resume); recommender_net keeps its own checkpoint metadata (so runs
+//! checkpointed before keep resuming) and shares the watcher and the
+//! early-stopping state with them.
+//!
 //! Speed: the model graphs are tiny but the tensors are not (a batch touches
 //! 2 × 10 000 × 128 embedding floats and Adam updates every row of both
 //! tables each step, as Keras does). Composed from stock burn pieces on
@@ -46,12 +52,15 @@
 //! (backends and host access to tensors), `pool` (buffer recycling),
 //! `kernels` (the fused autodiff ops), `adam`, `optim` (burn's stock
 //! optimizers by name), `checkpoint` (the file
-//! format), `early_stop` (on a metric other than the trainer's loss), then
+//! format), `early_stop` (on a metric other than the trainer's loss),
+//! `epochs` (what mf_bpr, mult_vae and feature_mf share between epochs:
+//! the watcher, early stopping, history, checkpoint and resume), then
 //! one folder per model.
 
 mod adam;
 mod checkpoint;
 mod early_stop;
+mod epochs;
 mod error;
 mod feature_mf;
 mod host;
@@ -70,11 +79,12 @@ mod testutil;
 
 pub use adam::KerasAdam;
 pub use early_stop::{EarlyStop, Goal};
+pub use epochs::{EpochRun, Trained, Verdict, Watcher};
 pub use error::TrainError;
 pub use feature_mf::{train_feature_mf, FeatureMfModel, FeatureMfParams};
 pub use host::{EvalBackend, TrainBackend};
 pub use input::{TrainInput, Triplets};
-pub use metrics::{EpochMetrics, Probe};
+pub use metrics::EpochMetrics;
 pub use mf_bpr::{train_mf_bpr, train_mf_bpr_probed, MfBprModel, MfBprParams};
 pub use mult_vae::{train_mult_vae, MultVae, MultVaeModel};
 pub use recnet::{train_recommender_net, train_recommender_net_probed, RecNetModel, RecNetParams};

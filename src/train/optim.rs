@@ -10,6 +10,9 @@ use burn::optim::{
 };
 use burn::tensor::backend::AutodiffBackend;
 
+use burn::record::{Recorder, RecorderError};
+
+use super::checkpoint::Rec;
 use crate::config::OptimizerKind;
 
 /// One of burn's optimizers for module `M`.
@@ -41,5 +44,30 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> AnyOptim<M, B> {
             Self::AdamW(o) => o.step(lr, module, grads),
             Self::Sgd(o) => o.step(lr, module, grads),
         }
+    }
+
+    /// The optimizer's state (moments and step counts; nothing for plain
+    /// SGD) as a checkpoint blob.
+    pub(crate) fn record_bytes(&self) -> Result<Vec<u8>, RecorderError> {
+        let rec = Rec::default();
+        match self {
+            Self::Adam(o) => rec.record(o.to_record(), ()),
+            Self::AdamW(o) => rec.record(o.to_record(), ()),
+            Self::Sgd(o) => rec.record(o.to_record(), ()),
+        }
+    }
+
+    /// This optimizer continued from a blob of [`record_bytes`](Self::record_bytes).
+    pub(crate) fn load_bytes(
+        self,
+        bytes: Vec<u8>,
+        device: &B::Device,
+    ) -> Result<Self, RecorderError> {
+        let rec = Rec::default();
+        Ok(match self {
+            Self::Adam(o) => Self::Adam(o.load_record(rec.load(bytes, device)?)),
+            Self::AdamW(o) => Self::AdamW(o.load_record(rec.load(bytes, device)?)),
+            Self::Sgd(o) => Self::Sgd(o.load_record(rec.load(bytes, device)?)),
+        })
     }
 }

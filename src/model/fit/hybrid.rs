@@ -18,7 +18,7 @@
 //! Deterministic: fixed carve seed, fixed grid and visiting order, per-user
 //! figures summed in user order.
 
-use super::{fit_part, FitContext, FitError, FitNotes};
+use super::{fit_member, fit_part, FitContext, FitError, FitNotes};
 use crate::config::{HybridMember, Normalization};
 use crate::data::{process, Csr, Dataset, Ratings, VALIDATION_SEED};
 use crate::eval::metrics::user_metrics;
@@ -154,7 +154,7 @@ pub(super) fn fit_auto(
             out.push(Member {
                 name: name.clone(),
                 weight: w,
-                part: fit_part(&*m.model, ctx)?,
+                part: fit_member(&*m.model, name, ctx)?,
             });
         }
     }

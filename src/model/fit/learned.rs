@@ -14,8 +14,8 @@ use crate::model::parts::{Mat, Part, RatingHead};
 use crate::model::spec::ModelKeys;
 use crate::model::{Engine, Member};
 use crate::train::{
-    self, EarlyStop, EpochMetrics, FeatureMfParams, Goal, MfBprModel, MfBprParams, MultVaeModel,
-    RecNetModel, RecNetParams, TrainInput, Triplets,
+    self, EpochMetrics, EpochRun, FeatureMfParams, Goal, MfBprModel, MfBprParams, MultVaeModel,
+    RecNetModel, RecNetParams, TrainInput, Triplets, Verdict,
 };
 
 /// Dense-index triplets of a CSR.
@@ -198,13 +198,20 @@ fn probe(
     (prune, Some(Ranks { ndcg, recall }))
 }
 
-/// Early stopping on a ranking metric (`train.early_stopping.monitor:
-/// val_ndcg@10 | val_recall@20`), for any trainer: the glue, not the
-/// trainer, keeps the best epoch's model. `None` when stopping is off or
-/// watches the trainer's own loss.
-struct RankingStop<M> {
-    watch: Watch,
-    stop: EarlyStop<M>,
+/// What early stopping watches (`train.early_stopping.monitor:
+/// val_ndcg@10 | val_recall@20`, or `val_loss` when `loss`: for a trainer
+/// that does not stop on its own loss), which way it improves and its
+/// patience; `None` when stopping is off or watches the trainer's own loss.
+fn watch_rule(exp: &Experiment, loss: bool) -> Option<(Watch, Goal, u32)> {
+    let es = &exp.train.early_stopping;
+    let (watch, goal) = match es.monitor.as_str() {
+        _ if !es.enabled => return None,
+        "val_ndcg@10" => (Watch::Ndcg, Goal::Higher),
+        "val_recall@20" => (Watch::Recall, Goal::Higher),
+        "val_loss" if loss => (Watch::Loss, Goal::Lower),
+        _ => return None,
+    };
+    Some((watch, goal, es.patience))
 }
 
 #[derive(Clone, Copy)]
@@ -214,44 +221,42 @@ enum Watch {
     Loss,
 }
 
-impl<M: Clone> RankingStop<M> {
-    /// `loss`: whether this glue also watches `val_loss` (for a trainer
-    /// that does not stop on its own loss).
-    fn from(exp: &Experiment, loss: bool) -> Option<Self> {
-        let es = &exp.train.early_stopping;
-        let (watch, goal) = match es.monitor.as_str() {
-            _ if !es.enabled => return None,
-            "val_ndcg@10" => (Watch::Ndcg, Goal::Higher),
-            "val_recall@20" => (Watch::Recall, Goal::Higher),
-            "val_loss" if loss => (Watch::Loss, Goal::Lower),
-            _ => return None,
-        };
-        Some(Self {
-            watch,
-            stop: EarlyStop::new(goal, es.patience),
-        })
-    }
-
-    /// Whether to stop after this epoch.
-    fn observe(this: &mut Option<Self>, m: &EpochMetrics, ranks: Option<Ranks>, model: &M) -> bool {
-        let Some(s) = this.as_mut() else {
-            return false;
-        };
-        let v = match (s.watch, ranks) {
-            (Watch::Loss, _) => m.val_loss,
-            (Watch::Ndcg, Some(r)) => r.ndcg,
-            (Watch::Recall, Some(r)) => r.recall,
-            (_, None) => return false,
-        };
-        s.stop.observe(m.epoch, v, model)
-    }
-
-    /// The best epoch's model, or `last` when nothing was watched.
-    fn best(this: Option<Self>, last: M) -> (Option<u32>, M) {
-        match this.and_then(|s| s.stop.into_best()) {
-            Some((epoch, m)) => (Some(epoch), m),
-            None => (None, last),
+impl Watch {
+    /// This epoch's watched value (None: nothing ranked to watch).
+    fn value(self, m: &EpochMetrics, ranks: Option<Ranks>) -> Option<f64> {
+        match (self, ranks) {
+            (Watch::Loss, _) => Some(m.val_loss),
+            (Watch::Ndcg, Some(r)) => Some(r.ndcg),
+            (Watch::Recall, Some(r)) => Some(r.recall),
+            (_, None) => None,
         }
+    }
+}
+
+/// How mf_bpr, mult_vae and feature_mf are kept: `checkpoints/<name>.ckpt`
+/// (when the run keeps checkpoints) and early stopping on `rule`, which the
+/// trainer keeps so that it is checkpointed with the weights it judged.
+fn epoch_run(ctx: &FitContext, name: &str, rule: Option<(Watch, Goal, u32)>) -> EpochRun {
+    EpochRun {
+        checkpoint: ctx
+            .checkpoint_dir
+            .as_ref()
+            .map(|d| d.join(format!("{name}.ckpt"))),
+        early_stop: rule.map(|(_, goal, patience)| (goal, patience)),
+    }
+}
+
+/// The watcher's answer: stop when pruned, and the value early stopping
+/// watches.
+fn verdict(
+    prune: bool,
+    rule: Option<(Watch, Goal, u32)>,
+    m: &EpochMetrics,
+    ranks: Option<Ranks>,
+) -> Verdict {
+    Verdict {
+        stop: prune,
+        watched: rule.and_then(|(w, _, _)| w.value(m, ranks)),
     }
 }
 
@@ -299,6 +304,13 @@ fn train_err(e: train::TrainError) -> FitError {
     FitError::Train(e)
 }
 
+/// The `best_epoch` event (1-based) when early stopping chose one.
+fn note_best(ctx: &mut FitContext, best: Option<u32>) {
+    if let Some(b) = best {
+        (ctx.on_metric)("best_epoch", f64::from(b + 1), b + 1);
+    }
+}
+
 pub(crate) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, FitError> {
     let (ds, exp) = (ctx.data, ctx.exp);
     let rows = Rows::carve(ds, exp);
@@ -309,7 +321,7 @@ pub(crate) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
         dim,
         epochs: exp.train.epochs,
         batch_size: exp.train.batch_size,
-        // A ranking monitor is watched here (RankingStop), not by the trainer.
+        // A ranking monitor is watched through the watcher's verdict.
         patience: (es.enabled && es.monitor == "val_loss").then_some(es.patience),
         seed: exp.seed,
         checkpoint_dir: ctx.checkpoint_dir.clone(),
@@ -318,23 +330,26 @@ pub(crate) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
     let epochs = exp.train.epochs;
     let lr_at = move |e: u32| schedule.at(e, epochs);
     let val = ValRanking::new(&rows, exp);
-    let mut ranking = RankingStop::from(exp, false);
-    let m = train::train_recommender_net_probed(&input, &params, &lr_at, &mut |e, model| {
-        emit(ctx, e, true);
-        let s = recnet_scorer(model);
-        let (prune, ranks) = probe(
-            ctx,
-            val.as_ref(),
-            RecommenderNet::KIND,
-            e,
-            params.epochs,
-            &s,
-        );
-        RankingStop::observe(&mut ranking, e, ranks, model) || prune
-    })
-    .map_err(train_err)?;
-    let (ranked_best, m) = RankingStop::best(ranking, m);
-    let best = ranked_best.unwrap_or(m.best_epoch) + 1;
+    // A ranking monitor is kept by the trainer (checkpointed with the
+    // weights it judged), its own val_loss stopping by `patience`.
+    let rule = watch_rule(exp, false);
+    let ranking = rule.map(|(_, goal, patience)| (goal, patience));
+    let m =
+        train::train_recommender_net_probed(&input, &params, &lr_at, ranking, &mut |e, model| {
+            emit(ctx, e, true);
+            let s = recnet_scorer(model);
+            let (prune, ranks) = probe(
+                ctx,
+                val.as_ref(),
+                RecommenderNet::KIND,
+                e,
+                params.epochs,
+                &s,
+            );
+            verdict(prune, rule, e, ranks)
+        })
+        .map_err(train_err)?;
+    let best = m.best_epoch + 1;
     (ctx.on_metric)("best_epoch", f64::from(best), best);
     let mut user = Mat {
         rows: input.n_users,
@@ -396,8 +411,9 @@ pub(crate) fn bpr(ctx: &mut FitContext, keys: &MfBpr) -> Result<Bpr, FitError> {
     let val = ValRanking::new(&rows, exp);
     // Only the experiment's own mf_bpr stops early (not user_knn's
     // embedding pre-training, whose epochs are mf_bpr's defaults).
-    let mut ranking = RankingStop::from(exp, false).filter(|_| exp.model.kind() == MfBpr::KIND);
-    let m = train::train_mf_bpr_probed(&input, &p, &mut |e, model| {
+    let rule = watch_rule(exp, false).filter(|_| exp.model.kind() == MfBpr::KIND);
+    let run = epoch_run(ctx, MfBpr::KIND, rule);
+    let t = train::train_mf_bpr_probed(&input, &p, &run, &mut |e, model| {
         emit(ctx, e, false);
         let (prune, ranks) = probe(
             ctx,
@@ -407,13 +423,11 @@ pub(crate) fn bpr(ctx: &mut FitContext, keys: &MfBpr) -> Result<Bpr, FitError> {
             p.epochs,
             &bpr_scorer(model),
         );
-        RankingStop::observe(&mut ranking, e, ranks, model) || prune
+        verdict(prune, rule, e, ranks)
     })
     .map_err(train_err)?;
-    let (best, m) = RankingStop::best(ranking, m);
-    if let Some(b) = best {
-        (ctx.on_metric)("best_epoch", f64::from(b + 1), b + 1);
-    }
+    note_best(ctx, t.best_epoch);
+    let m = t.model;
     Ok(Bpr {
         user: Mat {
             rows: input.n_users,
@@ -470,8 +484,9 @@ pub(crate) fn mult_vae(ctx: &mut FitContext, p: &MultVae) -> Result<Part, FitErr
     let part =
         |m: &MultVaeModel| autoencoder_part(m, input.n_items, p.hidden, p.latent, p.min_rating);
     let val = ValRanking::new(&rows, exp);
-    let mut ranking = RankingStop::from(exp, true).filter(|_| exp.model.kind() == MultVae::KIND);
-    let m = train::train_mult_vae(&input, p, exp.seed, &mut |e, model| {
+    let rule = watch_rule(exp, true).filter(|_| exp.model.kind() == MultVae::KIND);
+    let run = epoch_run(ctx, MultVae::KIND, rule);
+    let t = train::train_mult_vae(&input, p, exp.seed, &run, &mut |e, model| {
         emit(ctx, e, false);
         let scorer = val.as_ref().map(|v| {
             let member = Member {
@@ -485,13 +500,11 @@ pub(crate) fn mult_vae(ctx: &mut FitContext, p: &MultVae) -> Result<Part, FitErr
             Some(s) => probe(ctx, val.as_ref(), MultVae::KIND, e, p.epochs, s),
             None => (false, None),
         };
-        RankingStop::observe(&mut ranking, e, ranks, model) || prune
+        verdict(prune, rule, e, ranks)
     })
     .map_err(train_err)?;
-    let (best, m) = RankingStop::best(ranking, m);
-    if let Some(b) = best {
-        (ctx.on_metric)("best_epoch", f64::from(b + 1), b + 1);
-    }
+    note_best(ctx, t.best_epoch);
+    let m = t.model;
     Ok(Part::Autoencoder(part(&m)))
 }
 
@@ -518,8 +531,9 @@ pub(crate) fn feature_mf(
         seed: exp.seed,
     };
     let val = ValRanking::new(&rows, exp);
-    let mut ranking = RankingStop::from(exp, true).filter(|_| exp.model.kind() == FeatureMf::KIND);
-    let m = train::train_feature_mf(&input, features, &p, &mut |e, model| {
+    let rule = watch_rule(exp, true).filter(|_| exp.model.kind() == FeatureMf::KIND);
+    let run = epoch_run(ctx, FeatureMf::KIND, rule);
+    let t = train::train_feature_mf(&input, features, &p, &run, &mut |e, model| {
         emit(ctx, e, false);
         let (item, bias) = model.items(features);
         let s = Factors {
@@ -530,18 +544,22 @@ pub(crate) fn feature_mf(
             flip: false,
         };
         let (prune, ranks) = probe(ctx, val.as_ref(), FeatureMf::KIND, e, p.epochs, &s);
-        RankingStop::observe(&mut ranking, e, ranks, model) || prune
+        verdict(prune, rule, e, ranks)
     })
     .map_err(train_err)?;
-    let (best, m) = RankingStop::best(ranking, m);
-    if let Some(b) = best {
-        (ctx.on_metric)("best_epoch", f64::from(b + 1), b + 1);
-    }
+    note_best(ctx, t.best_epoch);
     let m = if keys.refit {
-        let epochs = best.map_or(m.history.len() as u32, |b| b + 1);
-        refit_all(ds, &rows, features, &p, epochs)?
+        // The refit is a second run with its own checkpoint
+        // (`feature_mf.refit.ckpt`): its data (all of train, no validation
+        // rows) and epoch count are in that checkpoint's identity, so a
+        // resume continues whichever phase was interrupted and never feeds
+        // one phase's state into the other. The first phase's checkpoint,
+        // finished, returns its result without training again.
+        let epochs = t.best_epoch.map_or(t.model.history.len() as u32, |b| b + 1);
+        let refit = epoch_run(ctx, &format!("{}.refit", FeatureMf::KIND), None);
+        refit_all(ds, &rows, features, &p, epochs, &refit)?
     } else {
-        m
+        t.model
     };
     let (item, bias) = m.items(features);
     Ok(Part::Factors {
@@ -570,6 +588,7 @@ fn refit_all(
     features: &Csr,
     p: &FeatureMfParams,
     epochs: u32,
+    run: &EpochRun,
 ) -> Result<train::FeatureMfModel, FitError> {
     let (all, none) = (triplets(&ds.train), Ratings::default());
     let p = FeatureMfParams {
@@ -577,5 +596,7 @@ fn refit_all(
         ..p.clone()
     };
     let input = rows.input_of(&all, &none);
-    train::train_feature_mf(&input, features, &p, &mut |_, _| false).map_err(train_err)
+    train::train_feature_mf(&input, features, &p, run, &mut |_, _| Verdict::default())
+        .map(|t| t.model)
+        .map_err(train_err)
 }

@@ -75,7 +75,7 @@ pub fn fit_noted(cfg: &ModelConfig, ctx: &mut FitContext) -> Result<(Engine, Fit
             let names = hybrid::member_names(members);
             let mut out = Vec::new();
             for (m, name) in members.iter().zip(names) {
-                let part = fit_part(&*m.model, ctx)?;
+                let part = fit_member(&*m.model, &name, ctx)?;
                 out.push(Member {
                     name,
                     weight: m.weight,
@@ -106,6 +106,24 @@ fn fit_part(spec: &dyn ModelSpec, ctx: &mut FitContext) -> Result<Part, FitError
         "fitted"
     );
     Ok(part)
+}
+
+/// Fits a hybrid member with its checkpoints in a folder of its own
+/// (`checkpoints/<member name>/`): two members of one kind, or an mf_bpr
+/// member beside user_knn's BPR pre-training, would otherwise read each
+/// other's `<kind>.ckpt` on resume (and refuse it, or worse, continue it).
+pub(super) fn fit_member(
+    spec: &dyn ModelSpec,
+    name: &str,
+    ctx: &mut FitContext,
+) -> Result<Part, FitError> {
+    let mut sub = FitContext {
+        data: ctx.data,
+        exp: ctx.exp,
+        on_metric: &mut *ctx.on_metric,
+        checkpoint_dir: ctx.checkpoint_dir.as_ref().map(|d| d.join(name)),
+    };
+    fit_part(spec, &mut sub)
 }
 
 /// Fits an item-item model on the ratings at or above `min` only (when

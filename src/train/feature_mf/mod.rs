@@ -15,6 +15,7 @@
 //! One thread: the updates are applied in a seeded order, so the same
 //! config and seed give the same bits (LightFM's Hogwild threads do not).
 
+mod resume;
 #[cfg(test)]
 mod tests;
 mod warp;

@@ -3,6 +3,7 @@
 //! shared tag it places an item nobody rated by its tag (cold start).
 
 use super::*;
+use crate::train::epochs::{EpochRun, Verdict};
 use crate::train::input::{TrainInput, Triplets};
 use crate::train::testutil::{strip_secs, Planted};
 
@@ -42,7 +43,11 @@ fn ranks_held_out_positives_and_repeats_itself() {
     let input = data.input();
     let f = features(data.n_items, &[], 0);
     let p = params(15, 8.0);
-    let m = train_feature_mf(&input, &f, &p, &mut |_, _| false).unwrap();
+    let m = train_feature_mf(&input, &f, &p, &EpochRun::default(), &mut |_, _| {
+        Verdict::default()
+    })
+    .unwrap()
+    .model;
     assert_eq!(m.history.len(), 15);
     let h = &m.history;
     assert!(h[14].train_loss < h[0].train_loss, "{h:?}");
@@ -68,7 +73,11 @@ fn ranks_held_out_positives_and_repeats_itself() {
     }
     let auc = wins / total;
     assert!(auc > 0.8, "held-out AUC {auc}");
-    let again = train_feature_mf(&input, &f, &p, &mut |_, _| false).unwrap();
+    let again = train_feature_mf(&input, &f, &p, &EpochRun::default(), &mut |_, _| {
+        Verdict::default()
+    })
+    .unwrap()
+    .model;
     assert_eq!(strip_secs(&again.history), strip_secs(&m.history));
     assert_eq!(again.feat_emb, m.feat_emb);
 }
@@ -107,7 +116,15 @@ fn an_unrated_item_is_placed_by_its_features() {
         rating_max: 10.0,
     };
     let f = features(n_items, &tags, 2);
-    let m = train_feature_mf(&input, &f, &params(30, 0.0), &mut |_, _| false).unwrap();
+    let m = train_feature_mf(
+        &input,
+        &f,
+        &params(30, 0.0),
+        &EpochRun::default(),
+        &mut |_, _| Verdict::default(),
+    )
+    .unwrap()
+    .model;
     assert!(m.history.iter().all(|e| e.val_loss.is_nan()));
     for u in [0, 39] {
         assert!(score(&m, &f, u, 30) > score(&m, &f, u, 31), "user {u}");
@@ -121,6 +138,44 @@ fn an_unrated_item_is_placed_by_its_features() {
 fn refuses_a_feature_matrix_of_the_wrong_shape() {
     let data = Planted::new(10, 10, 0.5, 0.5, 1);
     let f = features(9, &[], 0);
-    let e = train_feature_mf(&data.input(), &f, &params(1, 0.0), &mut |_, _| false);
+    let e = train_feature_mf(
+        &data.input(),
+        &f,
+        &params(1, 0.0),
+        &EpochRun::default(),
+        &mut |_, _| Verdict::default(),
+    );
     assert!(format!("{:?}", e.unwrap_err()).contains("9 rows for 10 items"));
+}
+
+#[test]
+fn resumes_bit_for_bit_and_refuses_another_run() {
+    use crate::train::epochs::Watcher;
+    use crate::train::error::TrainError;
+    use crate::train::testutil::crash_and_resume;
+    let data = Planted::new(60, 40, 0.5, 0.5, 3);
+    let input = data.input();
+    let tags: Vec<Option<u32>> = (0..40).map(|i| Some(i % 3)).collect();
+    let f = features(data.n_items, &tags, 3);
+    let p = FeatureMfParams {
+        reg: 1e-4,
+        ..params(8, 8.0)
+    };
+    let train =
+        |run: &EpochRun, w: Watcher<'_, FeatureMfModel>| train_feature_mf(&input, &f, &p, run, w);
+    let kept = crash_and_resume("fmf-resume", &train, &|m| strip_secs(&m.history));
+
+    let other = Planted::new(60, 40, 0.5, 0.5, 4);
+    let err = train_feature_mf(&other.input(), &f, &p, &kept, &mut |_, _| {
+        Verdict::default()
+    })
+    .unwrap_err();
+    assert!(matches!(err, TrainError::OtherRun { .. }), "{err}");
+    // Other features (another synopsis vocabulary) are another run too.
+    let g = features(data.n_items, &[], 0);
+    let err = train_feature_mf(&input, &g, &p, &kept, &mut |_, _| Verdict::default()).unwrap_err();
+    assert!(matches!(err, TrainError::OtherRun { .. }), "{err}");
+    if let Some(dir) = kept.checkpoint.as_ref().and_then(|c| c.parent()) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

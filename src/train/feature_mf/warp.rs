@@ -8,13 +8,15 @@ use std::time::Instant;
 use rand::Rng;
 use rand_pcg::Pcg64Mcg;
 
+use super::resume::Setup;
 use super::{FeatureMfModel, FeatureMfParams};
 use crate::config::LrSchedule;
 use crate::model::parts::dot;
 use crate::sparse::Csr;
+use crate::train::epochs::{arrays_from, f32_bytes, EpochRun, Ledger, Snapshot, Trained, Watcher};
 use crate::train::error::{invalid, TrainError};
 use crate::train::input::{TrainInput, Triplets};
-use crate::train::metrics::{epoch_bar, EpochMetrics, Probe};
+use crate::train::metrics::{epoch_bar, EpochMetrics};
 use crate::train::positives::Positives;
 use crate::train::rng::{epoch_order, stream_rng, STREAM_INIT, STREAM_NEG, STREAM_VAL_NEG};
 
@@ -49,15 +51,19 @@ fn check(p: &FeatureMfParams, input: &TrainInput, features: &Csr) -> Result<(), 
     Ok(())
 }
 
-/// Trains feature_mf on the train rows rated at least `min_rating`; after
-/// each epoch `probe` sees the metrics and the model and may stop training.
-/// Returns the last epoch's model.
+/// Trains feature_mf on the train rows rated at least `min_rating`, kept as
+/// `run` says (a checkpoint after every epoch, resumed from at the next
+/// epoch when it is there; early stopping on what `watcher` watches); after
+/// each epoch `watcher` sees the metrics and the model (the epochs this call
+/// runs) and may stop training. Returns the best epoch's model when early
+/// stopping chose one, else the last's, with the history of every epoch.
 pub fn train_feature_mf(
     input: &TrainInput,
     features: &Csr,
     p: &FeatureMfParams,
-    probe: Probe<'_, FeatureMfModel>,
-) -> Result<FeatureMfModel, TrainError> {
+    run: &EpochRun,
+    watcher: Watcher<'_, FeatureMfModel>,
+) -> Result<Trained<FeatureMfModel>, TrainError> {
     input.check()?;
     check(p, input, features)?;
     let select = |t: &Triplets| -> (Vec<u32>, Vec<u32>) {
@@ -73,13 +79,54 @@ pub fn train_feature_mf(
             p.min_rating
         )));
     }
-    let known = Positives::new(input.n_users, &tu, &ti);
     let (vu, vi) = select(&input.val);
+    let known = Positives::new(input.n_users, &tu, &ti);
+    let warp = Warp {
+        features,
+        known: &known,
+        p,
+        train: (&tu, &ti),
+        val: (&vu, &vi),
+    };
     let mut m = init(input.n_users, features.n_cols, p);
+    let setup = Setup::of(p, features);
+    let (mut ledger, state) = Ledger::open("feature_mf", &setup, input, run, &m)?;
+    if let (Some(blobs), Some(path)) = (state, run.checkpoint.as_deref()) {
+        // The whole state is the model's arrays, accumulators included.
+        m = arrays_from(path, &m, &blobs)?;
+    }
     let mut step = Step::new(p.factors);
-    for epoch in 0..p.epochs {
+    while let Some(epoch) = ledger.next_epoch(p.epochs) {
         let t0 = Instant::now();
         let lr = LrSchedule::rate(p.lr_schedule.as_ref(), p.lr, epoch, p.epochs);
+        let loss = warp.epoch(&mut m, &mut step, epoch, lr);
+        let val_loss = warp.val_loss(&m, &mut step);
+        let secs = t0.elapsed().as_secs_f64();
+        let metrics = EpochMetrics::ranking(epoch, lr, loss / tu.len() as f64, val_loss, secs);
+        ledger.close_epoch(metrics, &m, watcher);
+        ledger.save(|| Ok(m.arrays().into_iter().map(f32_bytes).collect()))?;
+    }
+    let (mut trained, history) = ledger.finish(m);
+    trained.model.history = history;
+    Ok(trained)
+}
+
+/// What the WARP passes read: the features, the positives to train and
+/// validate on, and every train positive per user (which negatives avoid).
+struct Warp<'a> {
+    features: &'a Csr,
+    known: &'a Positives,
+    p: &'a FeatureMfParams,
+    train: (&'a [u32], &'a [u32]),
+    val: (&'a [u32], &'a [u32]),
+}
+
+impl Warp<'_> {
+    /// One pass over the train positives in epoch `epoch`'s shuffled order
+    /// (negatives from the epoch's own stream, so a resumed epoch draws as a
+    /// straight one); returns the summed WARP weights.
+    fn epoch(&self, m: &mut FeatureMfModel, step: &mut Step, epoch: u32, lr: f64) -> f64 {
+        let (p, (tu, ti)) = (self.p, self.train);
         let order = epoch_order(tu.len(), p.seed, epoch);
         let mut rng = stream_rng(p.seed, STREAM_NEG, u64::from(epoch));
         let mut loss = 0f64;
@@ -89,32 +136,38 @@ pub fn train_feature_mf(
                 bar.inc(4096);
             }
             let (u, i) = (tu[r as usize], ti[r as usize]);
-            let w = step.violator(&m, features, &known, u, i, p.max_sampled, &mut rng);
+            let w = step.violator(m, self.features, self.known, u, i, p.max_sampled, &mut rng);
             if let Some((j, weight)) = w {
-                step.update(&mut m, features, u, i, j, weight, lr as f32, p.reg as f32);
+                step.update(m, self.features, u, i, j, weight, lr as f32, p.reg as f32);
                 loss += f64::from(weight);
             }
         }
-        let mut vrng = stream_rng(p.seed, STREAM_VAL_NEG, 0);
+        loss
+    }
+
+    /// Mean WARP weight of the val positives (no update; the same draws
+    /// every epoch), NaN without any.
+    fn val_loss(&self, m: &FeatureMfModel, step: &mut Step) -> f64 {
+        let (vu, vi) = self.val;
+        if vu.is_empty() {
+            return f64::NAN;
+        }
+        let mut vrng = stream_rng(self.p.seed, STREAM_VAL_NEG, 0);
         let mut val = 0f64;
-        for (&u, &i) in vu.iter().zip(&vi) {
-            let w = step.violator(&m, features, &known, u, i, p.max_sampled, &mut vrng);
+        for (&u, &i) in vu.iter().zip(vi) {
+            let w = step.violator(
+                m,
+                self.features,
+                self.known,
+                u,
+                i,
+                self.p.max_sampled,
+                &mut vrng,
+            );
             val += w.map_or(0.0, |(_, weight)| f64::from(weight));
         }
-        let val_loss = if vu.is_empty() {
-            f64::NAN
-        } else {
-            val / vu.len() as f64
-        };
-        let secs = t0.elapsed().as_secs_f64();
-        let metrics = EpochMetrics::ranking(epoch, lr, loss / tu.len() as f64, val_loss, secs);
-        let stop = probe(&metrics, &m);
-        m.history.push(metrics);
-        if stop {
-            break;
-        }
+        val / vu.len() as f64
     }
-    Ok(m)
 }
 
 /// LightFM's initialisation: embeddings uniform in ±0.5 / factors, biases

@@ -1,7 +1,8 @@
 //! mf_bpr: matrix factorisation with item bias, trained with the BPR ranking
-//! loss and sampled negatives.
+//! loss and sampled negatives, with atomic per-epoch checkpoints and resume.
 
 mod net;
+mod resume;
 #[cfg(test)]
 mod tests;
 mod train;

@@ -90,3 +90,53 @@ fn follows_a_learning_rate_schedule() {
     // 0.02 halved every 2 epochs, floored at 0.004 (the constant lr unused).
     assert_eq!(lrs, [0.02, 0.02, 0.01, 0.01, 0.005, 0.005]);
 }
+
+#[test]
+fn resumes_bit_for_bit_and_refuses_another_run() {
+    use crate::config::{LrSchedule, LrScheduleKind};
+    use crate::train::epochs::{EpochRun, Verdict};
+    use crate::train::error::TrainError;
+    use crate::train::testutil::crash_and_resume;
+    let data = Planted::new(60, 40, 0.5, 0.5, 2);
+    let input = data.input();
+    // A schedule (its position must survive the resume) and lazy Adam
+    // (whose untouched rows keep their moments across it).
+    let p = MfBprParams {
+        factors: 4,
+        epochs: 8,
+        batch_size: 64,
+        lr: 0.01,
+        lr_schedule: Some(LrSchedule {
+            kind: LrScheduleKind::Step,
+            start: 0.02,
+            max: 0.02,
+            min: 0.004,
+            ramp_epochs: 0,
+            decay: 0.5,
+            step_epochs: 2,
+        }),
+        reg: 1e-3,
+        seed: 1,
+        min_rating: 8.0,
+        lazy_adam: true,
+    };
+    let train = |run: &EpochRun, w: crate::train::epochs::Watcher<'_, MfBprModel>| {
+        train_mf_bpr_probed(&input, &p, run, w)
+    };
+    let kept = crash_and_resume("bpr-resume", &train, &|m| strip_secs(&m.history));
+
+    let other = Planted::new(60, 40, 0.5, 0.5, 3);
+    let err =
+        train_mf_bpr_probed(&other.input(), &p, &kept, &mut |_, _| Verdict::default()).unwrap_err();
+    assert!(matches!(err, TrainError::OtherRun { .. }), "{err}");
+    assert!(err.to_string().contains("data"), "{err}");
+    let q = MfBprParams {
+        seed: 2,
+        ..p.clone()
+    };
+    let err = train_mf_bpr_probed(&input, &q, &kept, &mut |_, _| Verdict::default()).unwrap_err();
+    assert!(matches!(err, TrainError::OtherRun { .. }), "{err}");
+    if let Some(dir) = kept.checkpoint.as_ref().and_then(|c| c.parent()) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -9,18 +9,18 @@ use burn::optim::{GradientsParams, Optimizer};
 use rayon::prelude::*;
 
 use super::net::MfBprNet;
+use super::resume::{self, MfBprOptim, Setup};
 use super::{MfBprModel, MfBprParams};
 use crate::config::LrSchedule;
 use crate::train::adam::KerasAdam;
+use crate::train::epochs::{EpochRun, Ledger, Trained, Verdict, Watcher};
 use crate::train::error::{invalid, TrainError};
 use crate::train::host::{host_vec, EvalBackend, TrainBackend};
 use crate::train::input::{TrainInput, Triplets};
-use crate::train::metrics::{epoch_bar, EpochMetrics, Probe};
+use crate::train::metrics::{epoch_bar, EpochMetrics};
 use crate::train::pool;
 use crate::train::positives::Positives;
 use crate::train::rng::{epoch_order, stream_rng, STREAM_NEG, STREAM_VAL_NEG};
-
-type MfBprOptim = OptimizerAdaptor<KerasAdam, MfBprNet<TrainBackend>, TrainBackend>;
 
 fn check_bpr_params(p: &MfBprParams) -> Result<(), TrainError> {
     if p.factors == 0 || p.batch_size == 0 {
@@ -54,19 +54,26 @@ pub fn train_mf_bpr(
     p: &MfBprParams,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<MfBprModel, TrainError> {
-    train_mf_bpr_probed(input, p, &mut |m, _| {
+    let run = EpochRun::default();
+    let t = train_mf_bpr_probed(input, p, &run, &mut |m, _| {
         on_epoch(m);
-        false
-    })
+        Verdict::default()
+    })?;
+    Ok(t.model)
 }
 
-/// [`train_mf_bpr`] with a [`Probe`] after each epoch (which replaces
-/// `on_epoch`); the model returned is the one of the last epoch run.
+/// [`train_mf_bpr`] kept as `run` says (a checkpoint after every epoch,
+/// resumed from at the next epoch when it is there; early stopping on what
+/// `watcher` watches), with `watcher` after each epoch (which replaces
+/// `on_epoch`; it sees only the epochs this call runs). The model returned
+/// is the best epoch's when early stopping chose one, else the last's; its
+/// history holds every epoch, those before a resume too.
 pub fn train_mf_bpr_probed(
     input: &TrainInput,
     p: &MfBprParams,
-    probe: Probe<'_, MfBprModel>,
-) -> Result<MfBprModel, TrainError> {
+    run: &EpochRun,
+    watcher: Watcher<'_, MfBprModel>,
+) -> Result<Trained<MfBprModel>, TrainError> {
     input.check()?;
     check_bpr_params(p)?;
     let device = Default::default();
@@ -78,9 +85,13 @@ pub fn train_mf_bpr_probed(
         lazy: p.lazy_adam,
         ..KerasAdam::default()
     });
-    let mut history = Vec::new();
+    let template = export_bpr(&model.valid(), f);
+    let (mut ledger, state) = Ledger::open("mf_bpr", &Setup::of(p), input, run, &template)?;
+    if let (Some(blobs), Some(path)) = (state, run.checkpoint.as_deref()) {
+        (model, optim) = resume::load_state(path, blobs, model, optim, &device)?;
+    }
 
-    for epoch in 0..p.epochs {
+    while let Some(epoch) = ledger.next_epoch(p.epochs) {
         let t0 = Instant::now();
         let lr = LrSchedule::rate(p.lr_schedule.as_ref(), p.lr, epoch, p.epochs);
         let (next, loss_sum, n) = run_epoch(model, &mut optim, &rows, p, ni, lr, epoch);
@@ -90,16 +101,13 @@ pub fn train_mf_bpr_probed(
         let train_loss = loss_sum / n.max(1) as f64;
         let secs = t0.elapsed().as_secs_f64();
         let m = EpochMetrics::ranking(epoch, lr, train_loss, val_loss, secs);
-        let stop = probe(&m, &exported);
-        history.push(m);
-        if stop {
-            break;
-        }
+        ledger.close_epoch(m, &exported, watcher);
+        ledger.save(|| resume::state_blobs(&model, &optim))?;
     }
     pool::clear();
-    let mut out = export_bpr(&model.valid(), f);
-    out.history = history;
-    Ok(out)
+    let (mut trained, history) = ledger.finish(export_bpr(&model.valid(), f));
+    trained.model.history = history;
+    Ok(trained)
 }
 
 /// The rows one run trains and validates on.

@@ -12,6 +12,7 @@
 
 mod batch;
 mod net;
+mod resume;
 #[cfg(test)]
 mod tests;
 mod train;

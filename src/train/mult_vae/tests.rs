@@ -1,4 +1,5 @@
 use super::*;
+use crate::train::epochs::{EpochRun, Verdict};
 use crate::train::input::{TrainInput, Triplets};
 
 /// Two taste groups: users 0–9 like items 0–4, users 10–19 like 5–9; each
@@ -60,7 +61,13 @@ fn learns_the_groups_and_is_reproducible() {
         rating_min: 1.0,
         rating_max: 10.0,
     };
-    let run = || train_mult_vae(&input, &params(), 5, &mut |_, _| false).unwrap();
+    let run = || {
+        train_mult_vae(&input, &params(), 5, &EpochRun::default(), &mut |_, _| {
+            Verdict::default()
+        })
+        .unwrap()
+        .model
+    };
     let m = run();
     assert_eq!(m.history.len(), 60);
     let (first, last) = (&m.history[0], &m.history[59]);
@@ -88,4 +95,59 @@ fn learns_the_groups_and_is_reproducible() {
             .collect()
     };
     assert_eq!(losses(&again), losses(&m));
+}
+
+#[test]
+fn resumes_bit_for_bit_and_refuses_another_run() {
+    use crate::config::OptimizerKind;
+    use crate::train::epochs::Watcher;
+    use crate::train::error::TrainError;
+    use crate::train::testutil::{crash_and_resume, strip_secs};
+    let (tu, ti, tr, vu, vi, vr) = groups();
+    let input = TrainInput {
+        n_users: 20,
+        n_items: 10,
+        train: Triplets {
+            users: &tu,
+            items: &ti,
+            ratings: &tr,
+        },
+        val: Triplets {
+            users: &vu,
+            items: &vi,
+            ratings: &vr,
+        },
+        rating_min: 1.0,
+        rating_max: 10.0,
+    };
+    // β still annealing at the crash; Adam's and AdamW's moments and step
+    // counts must come back from the checkpoint.
+    for optimizer in [OptimizerKind::Adam, OptimizerKind::Adamw] {
+        let p = MultVae {
+            epochs: 8,
+            optimizer,
+            weight_decay: 0.01,
+            ..params()
+        };
+        let train =
+            |run: &EpochRun, w: Watcher<'_, MultVaeModel>| train_mult_vae(&input, &p, 5, run, w);
+        let name = format!("vae-resume-{optimizer:?}");
+        let kept = crash_and_resume(&name, &train, &|m| strip_secs(&m.history));
+        let err = train_mult_vae(&input, &p, 6, &kept, &mut |_, _| Verdict::default()).unwrap_err();
+        assert!(matches!(err, TrainError::OtherRun { .. }), "{err}");
+        let fewer = &tu[..tu.len() - 1];
+        let other = TrainInput {
+            train: Triplets {
+                users: fewer,
+                items: &ti[..fewer.len()],
+                ratings: &tr[..fewer.len()],
+            },
+            ..input
+        };
+        let err = train_mult_vae(&other, &p, 5, &kept, &mut |_, _| Verdict::default()).unwrap_err();
+        assert!(matches!(err, TrainError::OtherRun { .. }), "{err}");
+        if let Some(dir) = kept.checkpoint.as_ref().and_then(|c| c.parent()) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }

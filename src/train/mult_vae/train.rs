@@ -10,12 +10,14 @@ use burn::tensor::backend::Backend;
 
 use super::batch::{encoder_input, targets, Positives};
 use super::net::{normal, MultVaeNet};
+use super::resume::{self, VaeOptim};
 use super::{MultVae, MultVaeModel};
 use crate::config::LrSchedule;
+use crate::train::epochs::{EpochRun, Ledger, Trained, Watcher};
 use crate::train::error::{invalid, TrainError};
 use crate::train::host::{host_vec, tensor_from, EvalBackend, TrainBackend};
 use crate::train::input::TrainInput;
-use crate::train::metrics::{epoch_bar, EpochMetrics, Probe};
+use crate::train::metrics::{epoch_bar, EpochMetrics};
 use crate::train::optim::AnyOptim;
 use crate::train::rng::{epoch_order, stream_rng, STREAM_INIT, STREAM_NEG};
 
@@ -38,15 +40,19 @@ fn check(p: &MultVae) -> Result<(), TrainError> {
 }
 
 /// Trains Mult-VAE on the positives of `input.train` (every draw from
-/// `seed`'s streams); `probe` sees each
-/// epoch's metrics and weights and may stop training. Returns the last
-/// epoch's model.
+/// `seed`'s streams), kept as `run` says (a checkpoint after every epoch,
+/// resumed from at the next epoch when it is there; early stopping on what
+/// `watcher` watches); `watcher` sees each epoch's metrics and weights (the
+/// epochs this call runs) and may stop training. Returns the best epoch's
+/// model when early stopping chose one, else the last's, with the history
+/// of every epoch.
 pub fn train_mult_vae(
     input: &TrainInput,
     p: &MultVae,
     seed: u64,
-    probe: Probe<'_, MultVaeModel>,
-) -> Result<MultVaeModel, TrainError> {
+    run: &EpochRun,
+    watcher: Watcher<'_, MultVaeModel>,
+) -> Result<Trained<MultVaeModel>, TrainError> {
     input.check()?;
     check(p)?;
     let device = Default::default();
@@ -63,24 +69,73 @@ pub fn train_mult_vae(
     let mut rng = stream_rng(seed, STREAM_INIT, 0);
     let mut model = MultVaeNet::<TrainBackend>::init(ni, p.hidden, p.latent, &mut rng, &device);
     let mut optim = AnyOptim::new(p.optimizer, p.weight_decay);
-    let steps_per_epoch = users.len().div_ceil(p.batch_size);
-    let anneal_steps = (u64::from(p.anneal_epochs) * steps_per_epoch as u64).max(1);
-    let mut history = Vec::new();
-    for epoch in 0..p.epochs {
+    let template = export(&model.valid());
+    let setup = resume::setup(p, seed)?;
+    let (mut ledger, state) = Ledger::open("mult_vae", &setup, input, run, &template)?;
+    if let (Some(blobs), Some(path)) = (state, run.checkpoint.as_deref()) {
+        (model, optim) = resume::load_state(path, blobs, model, optim, &device)?;
+    }
+    let batches = Batches {
+        fit: &fit,
+        users: &users,
+        p,
+        seed,
+        n_items: ni,
+    };
+    while let Some(epoch) = ledger.next_epoch(p.epochs) {
         let t0 = Instant::now();
         let lr = LrSchedule::rate(p.lr_schedule.as_ref(), p.lr, epoch, p.epochs);
+        let (next, train_loss) = batches.run_epoch(model, &mut optim, epoch, lr);
+        model = next;
+        let eval = model.valid();
+        let val_loss = held_out_nll(&eval, &fit, &val, ni, p.batch_size);
+        let exported = export(&eval);
+        let secs = t0.elapsed().as_secs_f64();
+        let m = EpochMetrics::ranking(epoch, lr, train_loss, val_loss, secs);
+        ledger.close_epoch(m, &exported, watcher);
+        ledger.save(|| resume::state_blobs(&model, &optim))?;
+    }
+    let (mut trained, history) = ledger.finish(export(&model.valid()));
+    trained.model.history = history;
+    Ok(trained)
+}
+
+/// What one epoch's mini-batches are made of.
+struct Batches<'a> {
+    fit: &'a Positives,
+    users: &'a [u32],
+    p: &'a MultVae,
+    seed: u64,
+    n_items: usize,
+}
+
+impl Batches<'_> {
+    /// One pass over the users in epoch `epoch`'s shuffled order at
+    /// learning rate `lr`, β annealed per step from the epoch's first step
+    /// (so a resumed epoch anneals as a straight one). Returns the model and
+    /// the mean loss per user.
+    fn run_epoch(
+        &self,
+        mut model: MultVaeNet<TrainBackend>,
+        optim: &mut VaeOptim,
+        epoch: u32,
+        lr: f64,
+    ) -> (MultVaeNet<TrainBackend>, f64) {
+        let (p, ni, device) = (self.p, self.n_items, Default::default());
+        let steps_per_epoch = self.users.len().div_ceil(p.batch_size);
+        let anneal_steps = (u64::from(p.anneal_epochs) * steps_per_epoch as u64).max(1);
         let step0 = u64::from(epoch) * steps_per_epoch as u64;
         let beta = |step: u64| (step as f64 / anneal_steps as f64).min(p.beta_max);
-        let mut rng = stream_rng(seed, STREAM_NEG, u64::from(epoch));
-        let order = epoch_order(users.len(), seed, epoch);
+        let mut rng = stream_rng(self.seed, STREAM_NEG, u64::from(epoch));
+        let order = epoch_order(self.users.len(), self.seed, epoch);
         let (mut loss_sum, mut n) = (0f64, 0usize);
         let bar = epoch_bar("mult_vae", epoch, p.epochs, steps_per_epoch, "batches");
         for (k, chunk) in order.chunks(p.batch_size).enumerate() {
             bar.inc(1);
-            let batch: Vec<u32> = chunk.iter().map(|&r| users[r as usize]).collect();
+            let batch: Vec<u32> = chunk.iter().map(|&r| self.users[r as usize]).collect();
             let b = batch.len();
-            let x = encoder_input(&fit, &batch, ni, Some((p.dropout, &mut rng)));
-            let y = targets(&fit, &batch, ni);
+            let x = encoder_input(self.fit, &batch, ni, Some((p.dropout, &mut rng)));
+            let y = targets(self.fit, &batch, ni);
             let eps = normal(b, p.latent, &mut rng);
             let l = model.losses(
                 tensor_from(x, [b, ni], &device),
@@ -93,21 +148,8 @@ pub fn train_mult_vae(
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
         }
-        let eval = model.valid();
-        let val_loss = held_out_nll(&eval, &fit, &val, ni, p.batch_size);
-        let exported = export(&eval);
-        let train_loss = loss_sum / n.max(1) as f64;
-        let secs = t0.elapsed().as_secs_f64();
-        let m = EpochMetrics::ranking(epoch, lr, train_loss, val_loss, secs);
-        let stop = probe(&m, &exported);
-        history.push(m);
-        if stop {
-            break;
-        }
+        (model, loss_sum / n.max(1) as f64)
     }
-    let mut out = export(&model.valid());
-    out.history = history;
-    Ok(out)
 }
 
 /// Mean over validation users of −Σ log p(val item | fit positives), the

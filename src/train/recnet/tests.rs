@@ -170,7 +170,7 @@ fn recnet_resume_matches_straight_run() {
     // Other data in the same dir is refused, not mixed in.
     let other = Planted::new(60, 40, 0.5, 0.5, 5);
     let err = train_recommender_net(&other.input(), &p4, &lr, &mut |_| {}).unwrap_err();
-    assert!(matches!(err, TrainError::Invalid(_)), "{err}");
+    assert!(matches!(err, TrainError::OtherRun { .. }), "{err}");
     let _ = fs::remove_dir_all(&dir);
 }
 
@@ -193,7 +193,7 @@ fn corrupt_checkpoint_is_an_error() {
 fn predict_matches_burn_eval_forward() {
     let data = Planted::new(50, 30, 0.5, 0.5, 7);
     let input = data.input();
-    let (net, m) =
+    let (net, m, _) =
         train_recnet_inner(&input, &params(8, 3, 64), &|_| 0.02, &mut |_| {}, None).unwrap();
     let z = host_vec(net.forward(input.val.users, input.val.items));
     let mut worst = 0f32;
@@ -318,4 +318,32 @@ fn bad_input_is_rejected() {
     assert!(train_recommender_net(&ok, &params(4, 1, 8), &|_| f64::NAN, &mut |_| {}).is_err());
     let m = train_recommender_net(&ok, &params(4, 2, 8), &|_| 0.01, &mut |_| {}).unwrap();
     assert!(m.history[0].val_loss.is_nan() && m.history[0].train_loss.is_finite());
+}
+
+/// Early stopping on a watched ranking value (the glue's `val_ndcg@10`)
+/// survives a crash: best epoch, its weights and the patience count come
+/// back from the checkpoint, as for the other learned models.
+#[test]
+fn ranking_stop_resumes_bit_for_bit() {
+    use crate::train::epochs::{EpochRun, Trained, Watcher};
+    use crate::train::testutil::crash_and_resume;
+    let data = Planted::new(60, 40, 0.5, 0.5, 4);
+    let input = data.input();
+    let lr = |e: u32| 0.01 * 0.8f64.powi(e as i32);
+    let train = |run: &EpochRun, w: Watcher<'_, RecNetModel>| {
+        let dir = run.checkpoint.as_deref().and_then(std::path::Path::parent);
+        let p = RecNetParams {
+            checkpoint_dir: dir.map(std::path::Path::to_path_buf),
+            ..params(8, 8, 64)
+        };
+        let m = train_recommender_net_probed(&input, &p, &lr, run.early_stop, w)?;
+        Ok(Trained {
+            best_epoch: Some(m.best_epoch),
+            model: m,
+        })
+    };
+    let kept = crash_and_resume("recommender_net", &train, &|m| strip_secs(&m.history));
+    if let Some(dir) = kept.checkpoint.as_ref().and_then(|c| c.parent()) {
+        let _ = fs::remove_dir_all(dir);
+    }
 }

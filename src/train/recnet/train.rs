@@ -13,10 +13,12 @@ use super::net::RecNet;
 use super::resume::{self, RecNetMeta, RecNetOptim, RunState, RECNET_CKPT};
 use super::{RecNetModel, RecNetParams};
 use crate::train::adam::KerasAdam;
+use crate::train::early_stop::{EarlyStop, Goal};
+use crate::train::epochs::Watcher;
 use crate::train::error::{invalid, TrainError};
 use crate::train::host::{host_vec, tensor_from, EvalBackend, TrainBackend};
 use crate::train::input::{TrainInput, Triplets};
-use crate::train::metrics::{epoch_bar, EpochMetrics, Probe};
+use crate::train::metrics::{epoch_bar, EpochMetrics};
 use crate::train::pool;
 use crate::train::rng::epoch_order;
 
@@ -103,51 +105,65 @@ pub fn train_recommender_net(
     lr_at: &dyn Fn(u32) -> f64,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<RecNetModel, TrainError> {
-    train_recnet_inner(input, p, lr_at, on_epoch, None).map(|(_, m)| m)
+    train_recnet_inner(input, p, lr_at, on_epoch, None).map(|(_, m, _)| m)
 }
 
-/// [`train_recommender_net`] with a [`Probe`] called after each epoch, before
-/// its checkpoint (a stop is recorded there, so a resume does not continue).
-/// The weights returned are still those of the lowest validation loss.
+/// [`train_recommender_net`] with a [`Watcher`] called after each epoch,
+/// before its checkpoint (a stop is recorded there, so a resume does not
+/// continue), and early stopping on what it watches when `ranking` is set
+/// (which way it improves, patience): that state is checkpointed with the
+/// weights, so a resume remembers the best epoch before it. The weights
+/// returned are those of the best watched epoch when `ranking` chose one
+/// (its `best_epoch` says which), else those of the lowest validation loss.
 pub fn train_recommender_net_probed(
     input: &TrainInput,
     p: &RecNetParams,
     lr_at: &dyn Fn(u32) -> f64,
-    probe: Probe<'_, RecNetModel>,
+    ranking: Option<(Goal, u32)>,
+    watcher: Watcher<'_, RecNetModel>,
 ) -> Result<RecNetModel, TrainError> {
-    train_recnet_inner(input, p, lr_at, &mut |_| {}, Some(probe)).map(|(_, m)| m)
+    let (_, m, ranked) =
+        train_recnet_inner(input, p, lr_at, &mut |_| {}, Some((ranking, watcher)))?;
+    Ok(match ranked {
+        Some((epoch, best)) => RecNetModel {
+            history: m.history,
+            best_epoch: epoch,
+            ..best
+        },
+        None => m,
+    })
 }
+
+/// The watcher and the early stopping on what it watches (which way it
+/// improves, patience).
+pub(super) type Watched<'a> = (Option<(Goal, u32)>, Watcher<'a, RecNetModel>);
+
+/// The trained network, its export, and the ranked best epoch and model
+/// when early stopping on the watched value chose one.
+type Inner = (RecNet<EvalBackend>, RecNetModel, Option<(u32, RecNetModel)>);
 
 pub(super) fn train_recnet_inner(
     input: &TrainInput,
     p: &RecNetParams,
     lr_at: &dyn Fn(u32) -> f64,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
-    mut probe: Option<Probe<'_, RecNetModel>>,
-) -> Result<(RecNet<EvalBackend>, RecNetModel), TrainError> {
+    watched: Option<Watched<'_>>,
+) -> Result<Inner, TrainError> {
     input.check()?;
     check_recnet_params(p)?;
-    let device = Default::default();
-    let fresh = RecNetMeta::fresh(input, p);
-    let ckpt_path = p.checkpoint_dir.as_ref().map(|d| d.join(RECNET_CKPT));
-
-    let mut st = RunState {
-        model: RecNet::<TrainBackend>::init(input.n_users, input.n_items, p.dim, p.seed, &device),
-        optim: OptimizerAdaptor::from(KerasAdam::default()),
-        best: None,
-        meta: fresh.clone(),
+    let (ranking, mut watcher) = match watched {
+        Some((ranking, w)) => (ranking, Some(w)),
+        None => (None, None),
     };
-    if let Some(path) = &ckpt_path {
-        st = resume::load(path, st, &fresh, &device)?;
-    }
+    let ckpt_path = p.checkpoint_dir.as_ref().map(|d| d.join(RECNET_CKPT));
+    let mut st = start(input, p, ranking, ckpt_path.as_deref())?;
 
     let train = &input.train;
     let (rmin, rmax) = (input.rating_min, input.rating_max);
-    let span = rmax - rmin;
     let targets: Vec<f32> = train
         .ratings
         .iter()
-        .map(|&r| scale01(r, rmin, span))
+        .map(|&r| scale01(r, rmin, rmax - rmin))
         .collect();
 
     let mut epoch = st.meta.next_epoch;
@@ -179,10 +195,8 @@ pub(super) fn train_recnet_inner(
         } else {
             val_loss
         };
-        if let Some(probe) = probe.as_mut() {
-            if probe(&metrics, &eval_model.export(Vec::new(), epoch)) {
-                st.meta.stopped = true;
-            }
+        if let Some(w) = watcher.as_mut() {
+            look(&mut st, *w, &metrics, &eval_model);
         }
         if st.meta.note_epoch(epoch, monitored, p.patience) {
             st.best = Some(eval_model);
@@ -191,7 +205,7 @@ pub(super) fn train_recnet_inner(
         st.meta.next_epoch = epoch + 1;
 
         if let Some(path) = &ckpt_path {
-            resume::save(path, &st)?;
+            resume::save(path, &mut st)?;
         }
         on_epoch(&metrics);
         epoch += 1;
@@ -201,7 +215,47 @@ pub(super) fn train_recnet_inner(
     // No epoch ran (epochs == 0): the initial weights are the result.
     let best = st.best.unwrap_or_else(|| st.model.valid());
     let exported = best.export(st.meta.history.clone(), st.meta.best_epoch.unwrap_or(0));
-    Ok((best, exported))
+    Ok((best, exported, st.ranked.and_then(EarlyStop::into_best)))
+}
+
+/// A fresh run's state, continued from the checkpoint at `path` when there
+/// is one for this run.
+fn start(
+    input: &TrainInput,
+    p: &RecNetParams,
+    ranking: Option<(Goal, u32)>,
+    path: Option<&std::path::Path>,
+) -> Result<RunState, TrainError> {
+    let device = Default::default();
+    let fresh = RecNetMeta::fresh(input, p, ranking);
+    let st = RunState {
+        model: RecNet::<TrainBackend>::init(input.n_users, input.n_items, p.dim, p.seed, &device),
+        optim: OptimizerAdaptor::from(KerasAdam::default()),
+        best: None,
+        ranked: ranking.map(|(goal, patience)| EarlyStop::new(goal, patience)),
+        meta: fresh.clone(),
+    };
+    match path {
+        Some(path) => resume::load(path, st, &fresh, &device),
+        None => Ok(st),
+    }
+}
+
+/// The watcher's look at the epoch of `metrics` (the model in eval mode),
+/// and early stopping on what it watched; a stop is recorded in `st`.
+fn look(
+    st: &mut RunState,
+    watcher: &mut dyn FnMut(&EpochMetrics, &RecNetModel) -> crate::train::Verdict,
+    metrics: &EpochMetrics,
+    eval_model: &RecNet<EvalBackend>,
+) {
+    let exported = eval_model.export(Vec::new(), metrics.epoch);
+    let v = watcher(metrics, &exported);
+    let ranked_stop = match (st.ranked.as_mut(), v.watched) {
+        (Some(s), Some(x)) => s.observe(metrics.epoch, x, &exported),
+        _ => false,
+    };
+    st.meta.stopped |= v.stop || ranked_stop;
 }
 
 /// One pass over the training rows in epoch `epoch`'s shuffled order, in
