@@ -11,6 +11,7 @@ use super::rng::{normal, stream, STREAM_FRANCHISE};
 /// The franchises as a compressed list: the members of franchise `f` are
 /// `items[start[f]..start[f + 1]]`; `of[anime]` is its franchise (every anime has one, most
 /// are alone in it).
+#[derive(Clone)]
 pub(super) struct Franchises {
     pub(super) of: Vec<u32>,
     pub(super) start: Vec<u32>,

@@ -1,5 +1,5 @@
 //! The catalogue as the per-row hot loop reads it: flat arrays and popularity-weighted alias
-//! pools (global and per genre).
+//! pools (global, per genre and per taste community).
 
 use super::catalogue::Catalogue;
 use super::franchise::Franchises;
@@ -76,11 +76,7 @@ impl Model {
         let global = Alias::new((0..n as u32).collect(), &pops).unwrap_or_else(|| uniform(n));
         let (tribes, tribe_size) = build_tribes(cat, &pops, &genre_pick, seed);
         Model {
-            franchises: Franchises {
-                of: cat.franchises.of.clone(),
-                start: cat.franchises.start.clone(),
-                items: cat.franchises.items.clone(),
-            },
+            franchises: cat.franchises.clone(),
             tribes,
             tribe_size,
             mal_id: cat.anime.iter().map(|a| a.mal_id).collect(),
@@ -105,33 +101,28 @@ fn build_tribes(
     seed: u64,
 ) -> (Vec<Tribe>, Vec<f64>) {
     let mut rng = stream(seed, STREAM_TRIBES);
-    let sharp = TRIBE_SHARPNESS;
-    let pop_exp = TRIBE_POP_EXP;
-    let genre_gain = TRIBE_GENRE_GAIN;
-    let size_sigma = TRIBE_SIZE_SIGMA;
-    let n_tribes = N_TRIBES;
     let norm = 1.0 / (LATENT_DIM as f64).sqrt();
     let dot = |a: &[f32; LATENT_DIM], b: &[f32; LATENT_DIM]| -> f64 {
         a.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum::<f64>() * norm
     };
     let n = cat.anime.len();
-    let mut tribes = Vec::with_capacity(n_tribes);
-    let mut sizes = Vec::with_capacity(n_tribes);
+    let mut tribes = Vec::with_capacity(N_TRIBES);
+    let mut sizes = Vec::with_capacity(N_TRIBES);
     let mut weights = vec![0f64; n];
-    for _ in 0..n_tribes {
+    for _ in 0..N_TRIBES {
         let mut centroid = [0f32; LATENT_DIM];
         for v in &mut centroid {
             *v = normal(&mut rng) as f32;
         }
-        sizes.push((size_sigma * normal(&mut rng)).exp());
+        sizes.push((TRIBE_SIZE_SIGMA * normal(&mut rng)).exp());
         for ((w, a), p) in weights.iter_mut().zip(&cat.anime).zip(pops) {
-            *w = p.powf(pop_exp) * (sharp * dot(&centroid, &a.latent)).exp();
+            *w = p.powf(TRIBE_POP_EXP) * (TRIBE_SHARPNESS * dot(&centroid, &a.latent)).exp();
         }
         let pool = Alias::new((0..n as u32).collect(), &weights).unwrap_or_else(|| uniform(n));
         let genre_pick = genre_pick
             .iter()
             .zip(&cat.genre_axes)
-            .map(|(&w, axis)| w * (genre_gain * dot(&centroid, axis)).exp())
+            .map(|(&w, axis)| w * (TRIBE_GENRE_GAIN * dot(&centroid, axis)).exp())
             .collect();
         tribes.push(Tribe {
             centroid,
