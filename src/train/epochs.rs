@@ -207,16 +207,7 @@ impl<M: Snapshot> Ledger<M> {
             return Ok(());
         };
         let mut blobs: Vec<Vec<u8>> = Vec::new();
-        (self.meta.best, self.meta.since_best) = match &self.stop {
-            Some(s) => {
-                let (best, since) = s.state();
-                if let Some((_, _, m)) = best {
-                    blobs.extend(m.arrays().into_iter().map(f32_bytes));
-                }
-                (best.map(|(v, e, _)| (v.to_bits(), e)), since)
-            }
-            None => (None, 0),
-        };
+        (self.meta.best, self.meta.since_best) = stop_blobs(self.stop.as_ref(), &mut blobs);
         self.meta.best_arrays = blobs.len();
         blobs.extend(state()?);
         let refs: Vec<&[u8]> = blobs.iter().map(Vec::as_slice).collect();
@@ -263,6 +254,22 @@ fn same_run(path: &Path, got: &LedgerMeta, want: &LedgerMeta) -> Result<(), Trai
 }
 
 /// f32s as little-endian bytes (a checkpoint blob).
+/// What a checkpoint keeps of an early stop: the best epoch's arrays, appended to `blobs`,
+/// and the best (value bits, epoch) with the epochs since it.
+pub(crate) fn stop_blobs<M: Snapshot>(
+    stop: Option<&EarlyStop<M>>,
+    blobs: &mut Vec<Vec<u8>>,
+) -> (Option<(u64, u32)>, u32) {
+    let Some(s) = stop else {
+        return (None, 0);
+    };
+    let (best, since) = s.state();
+    if let Some((_, _, m)) = best {
+        blobs.extend(m.arrays().into_iter().map(f32_bytes));
+    }
+    (best.map(|(v, e, _)| (v.to_bits(), e)), since)
+}
+
 pub(crate) fn f32_bytes(a: &[f32]) -> Vec<u8> {
     a.iter().flat_map(|x| x.to_le_bytes()).collect()
 }

@@ -16,7 +16,7 @@ use super::{RecNetModel, RecNetParams};
 use crate::train::adam::KerasAdam;
 use crate::train::checkpoint::{blobs_n, read_checkpoint, write_checkpoint, Rec};
 use crate::train::early_stop::{EarlyStop, Goal};
-use crate::train::epochs::{arrays_from, f32_bytes, Blobs, Snapshot};
+use crate::train::epochs::{arrays_from, stop_blobs, Blobs, Snapshot};
 use crate::train::error::{invalid, TrainError};
 use crate::train::host::{EvalBackend, TrainBackend};
 use crate::train::input::TrainInput;
@@ -199,16 +199,7 @@ pub(super) fn save(path: &Path, st: &mut RunState) -> Result<(), TrainError> {
         None => Vec::new(),
     };
     let mut blobs = vec![model_b, optim_b, best_b];
-    (st.meta.ranked_best, st.meta.ranked_since) = match &st.ranked {
-        Some(s) => {
-            let (best, since) = s.state();
-            if let Some((_, _, m)) = best {
-                blobs.extend(m.arrays().into_iter().map(f32_bytes));
-            }
-            (best.map(|(v, e, _)| (v.to_bits(), e)), since)
-        }
-        None => (None, 0),
-    };
+    (st.meta.ranked_best, st.meta.ranked_since) = stop_blobs(st.ranked.as_ref(), &mut blobs);
     let refs: Vec<&[u8]> = blobs.iter().map(Vec::as_slice).collect();
     write_checkpoint(path, &st.meta, &refs)
 }
