@@ -107,21 +107,7 @@ pub(super) fn gen_user_rows(
         }
         while chosen.is_none() && attempts < global_budget {
             attempts += 1;
-            // Tribe pool first, then favourite genres, then the global popularity pool.
-            let r = rng.random::<f64>();
-            let cand = if attempts < mixed_budget && r < user.p_tribe {
-                model.tribes[user.tribe].pool.sample(rng)
-            } else if attempts < mixed_budget
-                && r < user.p_tribe + (1.0 - user.p_tribe) * user.p_genre
-            {
-                let f = pick_weighted(rng, user.fav_w[..user.n_fav].iter().copied());
-                match &model.by_genre[user.fav[f] as usize] {
-                    Some(pool) => pool.sample(rng),
-                    None => model.global.sample(rng),
-                }
-            } else {
-                model.global.sample(rng)
-            };
+            let cand = draw(rng, model, user, attempts < mixed_budget);
             if sc.stamp[cand as usize] != sc.generation {
                 chosen = Some(cand);
                 break;
@@ -160,6 +146,23 @@ pub(super) fn gen_user_rows(
     // (status, seq) is unique per distinct row and duplicates are identical, so the unstable
     // sort still gives one deterministic order.
     sc.rows.sort_unstable_by_key(|r| (r.status, r.seq));
+}
+
+/// One candidate anime: the user's tribe pool first, then a favourite genre's pool, then the
+/// global popularity pool; only the last once `mixed` is over (the user's pools are spent).
+fn draw(rng: &mut Pcg64, model: &Model, user: &UserProfile, mixed: bool) -> u32 {
+    let r = rng.random::<f64>();
+    if mixed && r < user.p_tribe {
+        model.tribes[user.tribe].pool.sample(rng)
+    } else if mixed && r < user.p_tribe + (1.0 - user.p_tribe) * user.p_genre {
+        let f = pick_weighted(rng, user.fav_w[..user.n_fav].iter().copied());
+        match &model.by_genre[user.fav[f] as usize] {
+            Some(pool) => pool.sample(rng),
+            None => model.global.sample(rng),
+        }
+    } else {
+        model.global.sample(rng)
+    }
 }
 
 pub(super) fn gen_row(rng: &mut Pcg64, model: &Model, user: &UserProfile, a: u32, seq: u32) -> Row {
