@@ -43,23 +43,7 @@ impl Mat {
     /// batch instead of once per vector; at 17,000 × 128 that read is what
     /// one user's scoring waits on.
     pub fn matvec_many(&self, vs: &[&[f32]], outs: &mut [Vec<f32>]) {
-        const TILE_BYTES: usize = 128 * 1024;
-        let c = self.cols.max(1);
-        let tile = (TILE_BYTES / (4 * c)).max(4);
-        let rows = outs
-            .iter()
-            .take(vs.len())
-            .map(Vec::len)
-            .fold(self.data.len() / c, usize::min);
-        let mut t0 = 0;
-        while t0 < rows {
-            let t1 = (t0 + tile).min(rows);
-            let block = &self.data[t0 * c..t1 * c];
-            for (v, o) in vs.iter().zip(outs.iter_mut()) {
-                matvec(block, c, v, &mut o[t0..t1]);
-            }
-            t0 = t1;
-        }
+        matvec_tiled(&self.data, self.cols, vs, outs);
     }
 
     /// Scales every row to unit L2 norm (zero rows stay zero).
@@ -71,6 +55,34 @@ impl Mat {
                 row.iter_mut().for_each(|x| *x /= n);
             }
         }
+    }
+}
+
+/// [`Mat::matvec_many`] over a row-major `data` with `cols` columns that
+/// the caller holds as a slice (a model's factor table): `outs[j][i] =
+/// dot(row i, vs[j])` for the rows every output has room for.
+pub(crate) fn matvec_tiled<O: AsMut<[f32]>>(
+    data: &[f32],
+    cols: usize,
+    vs: &[&[f32]],
+    outs: &mut [O],
+) {
+    const TILE_BYTES: usize = 128 * 1024;
+    let c = cols.max(1);
+    let tile = (TILE_BYTES / (4 * c)).max(4);
+    let rows = outs
+        .iter_mut()
+        .take(vs.len())
+        .map(|o| o.as_mut().len())
+        .fold(data.len() / c, usize::min);
+    let mut t0 = 0;
+    while t0 < rows {
+        let t1 = (t0 + tile).min(rows);
+        let block = &data[t0 * c..t1 * c];
+        for (v, o) in vs.iter().zip(outs.iter_mut()) {
+            matvec(block, c, v, &mut o.as_mut()[t0..t1]);
+        }
+        t0 = t1;
     }
 }
 

@@ -29,6 +29,9 @@ pub struct KerasAdam {
     pub epsilon: f32,
     /// Skip rows (the last dimension) whose gradient is all zero.
     pub lazy: bool,
+    /// L2 weight decay: `weight_decay · θ` is added to the gradient (of the
+    /// rows that move, when lazy).
+    pub weight_decay: f32,
 }
 
 impl Default for KerasAdam {
@@ -38,6 +41,7 @@ impl Default for KerasAdam {
             beta_2: 0.999,
             epsilon: 1e-7,
             lazy: false,
+            weight_decay: 0.0,
         }
     }
 }
@@ -68,13 +72,16 @@ impl<B: Host> SimpleOptimizer<B> for KerasAdam {
         let t = time.min(i32::MAX as usize) as i32;
         let (b1, b2) = (self.beta_1 as f64, self.beta_2 as f64);
         let lr_t = (lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t))) as f32;
-        let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
-        // A row is the last dimension (an embedding row; one element of a
-        // bias vector); chunks hold whole rows so a lazy skip sees all of one.
+        let (b1, b2, eps, wd) = (self.beta_1, self.beta_2, self.epsilon, self.weight_decay);
+        // A lazy row is the last dimension (an embedding row; one element of
+        // a bias vector); chunks hold whole rows so a lazy skip sees all of
+        // one. Dense, a row is the whole chunk.
         let row = if self.lazy && D >= 2 {
             dims[D - 1].max(1)
-        } else {
+        } else if self.lazy {
             1
+        } else {
+            1 << 14
         };
         let chunk = ((1 << 14) / row * row).max(row);
         let lazy = self.lazy;
@@ -83,18 +90,24 @@ impl<B: Host> SimpleOptimizer<B> for KerasAdam {
             .zip(v.par_chunks_mut(chunk))
             .zip(g.par_chunks(chunk))
             .for_each(|(((p, m), v), g)| {
-                for r in (0..p.len()).step_by(row) {
-                    let end = (r + row).min(p.len());
-                    if lazy && g[r..end].iter().all(|&x| x == 0.0) {
+                // Zipped row slices, not indices: with no bounds checks in
+                // the loop it compiles to packed sqrt/div (the indexed form
+                // stayed scalar, ≈ 15 % of an mf_bpr epoch at full MAL).
+                let rows = p
+                    .chunks_mut(row)
+                    .zip(m.chunks_mut(row))
+                    .zip(v.chunks_mut(row))
+                    .zip(g.chunks(row));
+                for (((p, m), v), g) in rows {
+                    if lazy && g.iter().all(|&x| x == 0.0) {
                         continue;
                     }
-                    for k in r..end {
-                        let gk = g[k];
-                        let mk = b1 * m[k] + (1.0 - b1) * gk;
-                        let vk = b2 * v[k] + (1.0 - b2) * gk * gk;
-                        m[k] = mk;
-                        v[k] = vk;
-                        p[k] -= lr_t * mk / (vk.sqrt() + eps);
+                    let elems = p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g);
+                    for (((p, m), v), &g) in elems {
+                        let g = g + wd * *p;
+                        *m = b1 * *m + (1.0 - b1) * g;
+                        *v = b2 * *v + (1.0 - b2) * g * g;
+                        *p -= lr_t * *m / (v.sqrt() + eps);
                     }
                 }
             });

@@ -10,7 +10,7 @@ use crate::model::autoencoder::{Autoencoder, Dense};
 use crate::model::kinds::{
     feature_mf::FeatureMf, mf_bpr::MfBpr, mult_vae::MultVae, recommender_net::RecommenderNet,
 };
-use crate::model::parts::{Mat, Part, RatingHead};
+use crate::model::parts::{matvec_tiled, Mat, Part, RatingHead};
 use crate::model::spec::ModelKeys;
 use crate::model::{Engine, Member};
 use crate::train::{
@@ -147,16 +147,24 @@ impl Scorer for Factors<'_> {
         self.item.len() / self.dim.max(1)
     }
     fn score_users(&self, users: &[u32], out: &mut [f32]) {
-        let (d, n) = (self.dim, self.n_items());
-        for (row, &u) in out.chunks_exact_mut(n).zip(users) {
-            let uv = &self.user[u as usize * d..(u as usize + 1) * d];
-            for (i, o) in row.iter_mut().enumerate() {
-                let iv = &self.item[i * d..(i + 1) * d];
-                let mut s: f32 = uv.iter().zip(iv).map(|(a, b)| a * b).sum();
-                if let Some(b) = self.bias {
-                    s += b[i];
-                }
-                *o = if self.flip { -s } else { s };
+        let (d, n) = (self.dim.max(1), self.n_items());
+        if n == 0 {
+            return;
+        }
+        // The serving kernel (tiled, AVX2 where the CPU has it): the scalar
+        // loop this replaces was ≈ 8 % of an mf_bpr epoch at full MAL.
+        let vs: Vec<&[f32]> = users
+            .iter()
+            .map(|&u| &self.user[u as usize * d..(u as usize + 1) * d])
+            .collect();
+        let mut outs: Vec<&mut [f32]> = out.chunks_exact_mut(n).collect();
+        matvec_tiled(&self.item[..n * d], d, &vs, &mut outs);
+        for row in outs {
+            if let Some(b) = self.bias {
+                row.iter_mut().zip(b).for_each(|(o, b)| *o += b);
+            }
+            if self.flip {
+                row.iter_mut().for_each(|o| *o = -*o);
             }
         }
     }

@@ -57,11 +57,7 @@ pub(super) fn bpr_forward<B: Host>(
                         let a = row(us, ui[r], dim);
                         let p = row(vs, pi[r], dim);
                         let q = row(vs, ni[r], dim);
-                        let (mut d, mut s) = (0f32, 0f32);
-                        for ((x, y), z) in a.iter().zip(p).zip(q) {
-                            d += x * (y - z);
-                            s += x * x + y * y + z * z;
-                        }
+                        let (d, s) = diff_and_norms(a, p, q);
                         *diff = d + b[pi[r] as usize] - b[ni[r] as usize];
                         *sq = s;
                     })
@@ -78,6 +74,34 @@ pub(super) fn bpr_forward<B: Host>(
         dim,
     };
     (st, out)
+}
+
+/// u·(p − q) and ‖u‖² + ‖p‖² + ‖q‖² in eight lanes, summed at the end: a
+/// single running sum is one long dependency chain the compiler may not
+/// reorder into packed adds (the forward was ≈ 3 % of an mf_bpr epoch at
+/// full MAL as scalar code).
+#[inline]
+fn diff_and_norms(u: &[f32], p: &[f32], q: &[f32]) -> (f32, f32) {
+    const L: usize = 8;
+    let (mut d, mut s) = ([0f32; L], [0f32; L]);
+    let (uc, pc, qc) = (u.chunks_exact(L), p.chunks_exact(L), q.chunks_exact(L));
+    let tail = uc
+        .remainder()
+        .iter()
+        .zip(pc.remainder())
+        .zip(qc.remainder());
+    for ((u, p), q) in uc.zip(pc).zip(qc) {
+        for k in 0..L {
+            d[k] += u[k] * (p[k] - q[k]);
+            s[k] += u[k] * u[k] + p[k] * p[k] + q[k] * q[k];
+        }
+    }
+    let (mut dt, mut st) = (0f32, 0f32);
+    for ((&u, &p), &q) in tail {
+        dt += u * (p - q);
+        st += u * u + p * p + q * q;
+    }
+    (d.iter().sum::<f32>() + dt, s.iter().sum::<f32>() + st)
 }
 
 #[derive(Debug)]
@@ -123,22 +147,22 @@ impl<B: Host> Backward<B, 3> for BprBackward {
                         row(vs, st.pi[r], d),
                         row(vs, st.ni[r], d),
                     );
-                    for k in 0..d {
-                        dst[k] += g0 * (p[k] - q[k]) + g1 * u[k];
+                    for (((o, &p), &q), &u) in dst.iter_mut().zip(p).zip(q).zip(u) {
+                        *o += g0 * (p - q) + g1 * u;
                     }
                 };
                 let gp = |r: usize, dst: &mut [f32]| {
                     let (g0, g1) = (gd[r], 2.0 * gs[r]);
                     let (u, p) = (row(us, st.ui[r], d), row(vs, st.pi[r], d));
-                    for k in 0..d {
-                        dst[k] += g0 * u[k] + g1 * p[k];
+                    for ((o, &u), &p) in dst.iter_mut().zip(u).zip(p) {
+                        *o += g0 * u + g1 * p;
                     }
                 };
                 let gn = |r: usize, dst: &mut [f32]| {
                     let (g0, g1) = (gd[r], 2.0 * gs[r]);
                     let (u, q) = (row(us, st.ui[r], d), row(vs, st.ni[r], d));
-                    for k in 0..d {
-                        dst[k] += -g0 * u[k] + g1 * q[k];
+                    for ((o, &u), &q) in dst.iter_mut().zip(u).zip(q) {
+                        *o += -g0 * u + g1 * q;
                     }
                 };
                 let du = parent_u
