@@ -144,6 +144,8 @@ fn train_epoch(c: &mut Criterion) {
         batch_size: 10_000,
         patience: None,
         seed: 1,
+        optimizer: anirec::config::OptimizerKind::KerasAdam,
+        weight_decay: 0.0,
         checkpoint_dir: None,
     };
     let mut g = c.benchmark_group("train");

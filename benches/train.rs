@@ -195,6 +195,8 @@ fn bpr_epoch(c: &mut Criterion) {
         reg: 1e-5,
         seed: 1,
         min_rating: 0.0,
+        optimizer: anirec::config::OptimizerKind::KerasAdam,
+        weight_decay: 0.0,
         lazy_adam: false,
     };
     let mut g = c.benchmark_group("train");
@@ -225,6 +227,8 @@ fn recnet_checkpoint(c: &mut Criterion) {
         batch_size: 10_000,
         patience: None,
         seed: 1,
+        optimizer: anirec::config::OptimizerKind::KerasAdam,
+        weight_decay: 0.0,
         checkpoint_dir: Some(dir.clone()),
     };
     let train = || train_recommender_net(&input, &p, &|_| 1e-4, &mut |_| {}).expect("train");

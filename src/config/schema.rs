@@ -224,13 +224,18 @@ pub enum LrScheduleKind {
     Step,
 }
 
-/// Which of burn's stock optimizers a learned model steps with.
+/// Which optimizer a learned model steps with: one of burn's stock ones, or
+/// Adam as Keras applies it (the original project's, and mf_bpr's and
+/// recommender_net's default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum OptimizerKind {
-    /// Adam; a weight decay is an L2 term added to the gradient.
+    /// burn's Adam; a weight decay is an L2 term added to the gradient.
     #[default]
     Adam,
+    /// Keras' Adam (ε added to the uncorrected √v; see `train::KerasAdam`),
+    /// weight decay as L2; the only one with mf_bpr's `lazy_adam`.
+    KerasAdam,
     /// Adam with decoupled weight decay (Loshchilov & Hutter).
     Adamw,
     /// Plain stochastic gradient descent (weight decay as L2).

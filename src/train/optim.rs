@@ -1,6 +1,7 @@
-//! burn's stock optimizers behind one value, chosen by a model's
-//! `optimizer` key: a model written on burn's `Module` gets Adam, AdamW or
-//! SGD without a fused kernel or an optimizer of its own.
+//! The optimizers behind one value, chosen by a model's `optimizer` key:
+//! burn's stock Adam, AdamW and SGD, and the Keras-flavoured Adam of
+//! [`KerasAdam`]. A model written on burn's `Module` (fused kernels
+//! included) gets every one of them without an optimizer of its own.
 
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -12,21 +13,36 @@ use burn::tensor::backend::AutodiffBackend;
 
 use burn::record::{Recorder, RecorderError};
 
+use super::adam::KerasAdam;
 use super::checkpoint::Rec;
+use super::host::Host;
 use crate::config::OptimizerKind;
 
-/// One of burn's optimizers for module `M`.
-pub(crate) enum AnyOptim<M: AutodiffModule<B>, B: AutodiffBackend> {
+/// One of the optimizers for module `M`.
+pub(crate) enum AnyOptim<M: AutodiffModule<B>, B: AutodiffBackend>
+where
+    B::InnerBackend: Host,
+{
     Adam(OptimizerAdaptor<Adam, M, B>),
     AdamW(OptimizerAdaptor<AdamW, M, B>),
     Sgd(OptimizerAdaptor<Sgd<B::InnerBackend>, M, B>),
+    Keras(OptimizerAdaptor<KerasAdam, M, B>),
 }
 
-impl<M: AutodiffModule<B>, B: AutodiffBackend> AnyOptim<M, B> {
-    /// `weight_decay` 0 means none (AdamW's default decay is not applied).
-    pub(crate) fn new(kind: OptimizerKind, weight_decay: f64) -> Self {
+impl<M: AutodiffModule<B>, B: AutodiffBackend> AnyOptim<M, B>
+where
+    B::InnerBackend: Host,
+{
+    /// `weight_decay` 0 means none (AdamW's default decay is not applied);
+    /// `lazy` is [`KerasAdam`]'s (the others ignore it).
+    pub(crate) fn new(kind: OptimizerKind, weight_decay: f64, lazy: bool) -> Self {
         let l2 = (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32));
         match kind {
+            OptimizerKind::KerasAdam => Self::Keras(OptimizerAdaptor::from(KerasAdam {
+                lazy,
+                weight_decay: weight_decay as f32,
+                ..KerasAdam::default()
+            })),
             OptimizerKind::Adam => Self::Adam(AdamConfig::new().with_weight_decay(l2).init()),
             OptimizerKind::Adamw => Self::AdamW(
                 AdamWConfig::new()
@@ -43,6 +59,7 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> AnyOptim<M, B> {
             Self::Adam(o) => o.step(lr, module, grads),
             Self::AdamW(o) => o.step(lr, module, grads),
             Self::Sgd(o) => o.step(lr, module, grads),
+            Self::Keras(o) => o.step(lr, module, grads),
         }
     }
 
@@ -54,6 +71,7 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> AnyOptim<M, B> {
             Self::Adam(o) => rec.record(o.to_record(), ()),
             Self::AdamW(o) => rec.record(o.to_record(), ()),
             Self::Sgd(o) => rec.record(o.to_record(), ()),
+            Self::Keras(o) => rec.record(o.to_record(), ()),
         }
     }
 
@@ -68,6 +86,7 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> AnyOptim<M, B> {
             Self::Adam(o) => Self::Adam(o.load_record(rec.load(bytes, device)?)),
             Self::AdamW(o) => Self::AdamW(o.load_record(rec.load(bytes, device)?)),
             Self::Sgd(o) => Self::Sgd(o.load_record(rec.load(bytes, device)?)),
+            Self::Keras(o) => Self::Keras(o.load_record(rec.load(bytes, device)?)),
         })
     }
 }

@@ -319,14 +319,19 @@ fn note_best(ctx: &mut FitContext, best: Option<u32>) {
     }
 }
 
-pub(crate) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, FitError> {
+pub(crate) fn recommender_net(
+    ctx: &mut FitContext,
+    keys: &RecommenderNet,
+) -> Result<Part, FitError> {
     let (ds, exp) = (ctx.data, ctx.exp);
     let rows = Rows::carve(ds, exp);
     let input = rows.input();
     let (lo, hi) = (input.rating_min, input.rating_max);
     let es = &exp.train.early_stopping;
     let params = RecNetParams {
-        dim,
+        dim: keys.embedding_dim,
+        optimizer: keys.optimizer,
+        weight_decay: keys.weight_decay,
         epochs: exp.train.epochs,
         batch_size: exp.train.batch_size,
         // A ranking monitor is watched through the watcher's verdict.
@@ -361,12 +366,12 @@ pub(crate) fn recommender_net(ctx: &mut FitContext, dim: usize) -> Result<Part, 
     (ctx.on_metric)("best_epoch", f64::from(best), best);
     let mut user = Mat {
         rows: input.n_users,
-        cols: dim,
+        cols: keys.embedding_dim,
         data: m.user_emb.clone(),
     };
     let item = Mat {
         rows: input.n_items,
-        cols: dim,
+        cols: keys.embedding_dim,
         data: m.item_emb.clone(),
     };
     let mut head = RatingHead {
@@ -414,6 +419,8 @@ pub(crate) fn bpr(ctx: &mut FitContext, keys: &MfBpr) -> Result<Bpr, FitError> {
         reg: keys.reg,
         seed: exp.seed,
         min_rating: keys.min_rating,
+        optimizer: keys.optimizer,
+        weight_decay: keys.weight_decay,
         lazy_adam: keys.lazy_adam,
     };
     let val = ValRanking::new(&rows, exp);

@@ -26,7 +26,7 @@ pub struct MultVae {
     /// replaces the constant `lr` when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lr_schedule: Option<crate::config::LrSchedule>,
-    /// `adam`, `adamw` or `sgd` (burn's own).
+    /// `adam`, `adamw` or `sgd` (burn's own), or `keras_adam`.
     pub optimizer: OptimizerKind,
     /// Weight decay (L2 for adam/sgd, decoupled for adamw; 0: none).
     pub weight_decay: f64,

@@ -20,7 +20,7 @@ pub struct MfBprParams {
     pub epochs: u32,
     /// (user, positive, negative) triples per mini-batch.
     pub batch_size: usize,
-    /// Adam learning rate (constant unless `lr_schedule`).
+    /// Learning rate (constant unless `lr_schedule`).
     pub lr: f64,
     /// Per-epoch schedule replacing the constant `lr`.
     pub lr_schedule: Option<crate::config::LrSchedule>,
@@ -30,7 +30,12 @@ pub struct MfBprParams {
     pub seed: u64,
     /// Train rows with a rating ≥ this are positives (use −∞ for all rows).
     pub min_rating: f32,
-    /// Adam moves only the rows a batch touched (see [`super::KerasAdam`]).
+    /// Which optimizer steps (see [`crate::config::OptimizerKind`]).
+    pub optimizer: crate::config::OptimizerKind,
+    /// Its weight decay (0: none).
+    pub weight_decay: f64,
+    /// Adam moves only the rows a batch touched (see [`super::KerasAdam`]);
+    /// `keras_adam` only.
     pub lazy_adam: bool,
 }
 

@@ -1,26 +1,24 @@
 //! Resuming mf_bpr: what its checkpoint holds besides the shared ledger
-//! (the network's and Adam's burn records, Adam's step count and moments
-//! included, lazy or not), and the best epoch's model as plain arrays.
+//! (the network's and the optimizer's burn records, Adam's step count and
+//! moments included, lazy or not), and the best epoch's model as plain arrays.
 
 use std::path::Path;
 
 use burn::backend::ndarray::NdArrayDevice;
 use burn::module::Module;
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::Optimizer;
 use burn::record::{Recorder, RecorderError};
 use serde::Serialize;
 
 use super::net::MfBprNet;
 use super::{MfBprModel, MfBprParams};
-use crate::config::LrSchedule;
-use crate::train::adam::KerasAdam;
+use crate::config::{LrSchedule, OptimizerKind};
 use crate::train::checkpoint::{blobs_n, Rec};
 use crate::train::epochs::{fit_lens, Snapshot};
 use crate::train::error::{invalid, TrainError};
 use crate::train::host::TrainBackend;
+use crate::train::optim::AnyOptim;
 
-pub(super) type MfBprOptim = OptimizerAdaptor<KerasAdam, MfBprNet<TrainBackend>, TrainBackend>;
+pub(super) type MfBprOptim = AnyOptim<MfBprNet<TrainBackend>, TrainBackend>;
 
 /// Everything in [`MfBprParams`] that shapes a run: a checkpoint written
 /// with other values is refused.
@@ -38,6 +36,20 @@ pub(super) struct Setup<'a> {
     seed: u64,
     min_rating: f32,
     lazy_adam: bool,
+    /// Left out at the default (keras_adam, no decay), so checkpoints
+    /// written before the choice existed still resume.
+    #[serde(skip_serializing_if = "is_keras")]
+    optimizer: OptimizerKind,
+    #[serde(skip_serializing_if = "is_zero")]
+    weight_decay: f64,
+}
+
+fn is_keras(o: &OptimizerKind) -> bool {
+    *o == OptimizerKind::KerasAdam
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl<'a> Setup<'a> {
@@ -52,6 +64,8 @@ impl<'a> Setup<'a> {
             seed: p.seed,
             min_rating: p.min_rating,
             lazy_adam: p.lazy_adam,
+            optimizer: p.optimizer,
+            weight_decay: p.weight_decay,
         }
     }
 }
@@ -90,7 +104,7 @@ pub(super) fn state_blobs(
     };
     Ok(vec![
         enc("model", rec.record(model.clone().into_record(), ()))?,
-        enc("optimizer", rec.record(optim.to_record(), ()))?,
+        enc("optimizer", optim.record_bytes())?,
     ])
 }
 
@@ -108,6 +122,8 @@ pub(super) fn load_state(
         invalid(format!("checkpoint {}: {what} record: {e}", path.display()))
     };
     let model = model.load_record(rec.load(model_b, device).map_err(|e| bad("model", e))?);
-    let optim = optim.load_record(rec.load(optim_b, device).map_err(|e| bad("optimizer", e))?);
+    let optim = optim
+        .load_bytes(optim_b, device)
+        .map_err(|e| bad("optimizer", e))?;
     Ok((model, optim))
 }

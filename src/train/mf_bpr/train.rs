@@ -4,20 +4,19 @@
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{GradientsParams, Optimizer};
+use burn::optim::GradientsParams;
 use rayon::prelude::*;
 
 use super::net::MfBprNet;
 use super::resume::{self, MfBprOptim, Setup};
 use super::{MfBprModel, MfBprParams};
 use crate::config::LrSchedule;
-use crate::train::adam::KerasAdam;
 use crate::train::epochs::{EpochRun, Ledger, Trained, Verdict, Watcher};
 use crate::train::error::{invalid, TrainError};
 use crate::train::host::{host_vec, EvalBackend, TrainBackend};
 use crate::train::input::{TrainInput, Triplets};
 use crate::train::metrics::{epoch_bar, EpochMetrics};
+use crate::train::optim::AnyOptim;
 use crate::train::pool;
 use crate::train::positives::Positives;
 use crate::train::rng::{epoch_order, stream_rng, STREAM_NEG, STREAM_VAL_NEG};
@@ -38,6 +37,12 @@ fn check_bpr_params(p: &MfBprParams) -> Result<(), TrainError> {
     if p.min_rating.is_nan() {
         return Err(invalid("mf_bpr: min_rating is NaN"));
     }
+    if !(p.weight_decay.is_finite() && p.weight_decay >= 0.0) {
+        return Err(invalid(format!(
+            "mf_bpr: weight_decay = {}; need finite >= 0",
+            p.weight_decay
+        )));
+    }
     Ok(())
 }
 
@@ -46,7 +51,8 @@ fn check_bpr_params(p: &MfBprParams) -> Result<(), TrainError> {
 /// Positives are the train rows with rating ≥ `min_rating`; each epoch they
 /// are shuffled and every positive gets one negative drawn uniformly from the
 /// items that are not train positives of that user. Users who are positive
-/// on every item are skipped. Adam (Keras flavour) with constant `lr`.
+/// on every item are skipped. Steps with `p.optimizer` (Keras-flavoured
+/// Adam by default) at a constant `lr` or its schedule.
 /// Validation: BPR term on the val rows ≥ `min_rating`, with negatives drawn
 /// once (fixed across epochs) avoiding train positives and the val item.
 pub fn train_mf_bpr(
@@ -81,10 +87,7 @@ pub fn train_mf_bpr_probed(
     let rows = Rows::new(input, p)?;
 
     let mut model = MfBprNet::<TrainBackend>::init(nu, ni, f, p.seed, &device);
-    let mut optim: MfBprOptim = OptimizerAdaptor::from(KerasAdam {
-        lazy: p.lazy_adam,
-        ..KerasAdam::default()
-    });
+    let mut optim: MfBprOptim = AnyOptim::new(p.optimizer, p.weight_decay, p.lazy_adam);
     let template = export_bpr(&model.valid(), f);
     let (mut ledger, state) = Ledger::open("mf_bpr", &Setup::of(p), input, run, &template)?;
     if let (Some(blobs), Some(path)) = (state, run.checkpoint.as_deref()) {

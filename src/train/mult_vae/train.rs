@@ -68,7 +68,7 @@ pub fn train_mult_vae(
     }
     let mut rng = stream_rng(seed, STREAM_INIT, 0);
     let mut model = MultVaeNet::<TrainBackend>::init(ni, p.hidden, p.latent, &mut rng, &device);
-    let mut optim = AnyOptim::new(p.optimizer, p.weight_decay);
+    let mut optim = AnyOptim::new(p.optimizer, p.weight_decay, false);
     let template = export(&model.valid());
     let setup = resume::setup(p, seed)?;
     let (mut ledger, state) = Ledger::open("mult_vae", &setup, input, run, &template)?;

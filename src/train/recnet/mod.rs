@@ -30,6 +30,10 @@ pub struct RecNetParams {
     pub patience: Option<u32>,
     /// Seed of initial weights and per-epoch shuffles.
     pub seed: u64,
+    /// Which optimizer steps (`KerasAdam`, as the original, by default).
+    pub optimizer: crate::config::OptimizerKind,
+    /// Its weight decay (0: none).
+    pub weight_decay: f64,
     /// Where to keep the resumable per-epoch checkpoint; `None` keeps none.
     pub checkpoint_dir: Option<PathBuf>,
 }

@@ -6,14 +6,12 @@ use std::path::Path;
 
 use burn::backend::ndarray::NdArrayDevice;
 use burn::module::Module;
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::Optimizer;
 use burn::record::Recorder;
 use serde::{Deserialize, Serialize};
 
 use super::net::RecNet;
 use super::{RecNetModel, RecNetParams};
-use crate::train::adam::KerasAdam;
+use crate::config::OptimizerKind;
 use crate::train::checkpoint::{blobs_n, read_checkpoint, write_checkpoint, Rec};
 use crate::train::early_stop::{EarlyStop, Goal};
 use crate::train::epochs::{arrays_from, stop_blobs, Blobs, Snapshot};
@@ -21,8 +19,9 @@ use crate::train::error::{invalid, TrainError};
 use crate::train::host::{EvalBackend, TrainBackend};
 use crate::train::input::TrainInput;
 use crate::train::metrics::EpochMetrics;
+use crate::train::optim::AnyOptim;
 
-pub(super) type RecNetOptim = OptimizerAdaptor<KerasAdam, RecNet<TrainBackend>, TrainBackend>;
+pub(super) type RecNetOptim = AnyOptim<RecNet<TrainBackend>, TrainBackend>;
 
 /// Resumable state of a recommender_net run (checkpoint metadata).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +34,12 @@ pub(super) struct RecNetMeta {
     batch_size: usize,
     seed: u64,
     data_fingerprint: u64,
+    /// Absent in checkpoints written before the choice existed: those
+    /// stepped with Keras' Adam and no decay.
+    #[serde(default = "keras_adam")]
+    optimizer: OptimizerKind,
+    #[serde(default)]
+    weight_decay: f64,
     /// First epoch still to run.
     pub(super) next_epoch: u32,
     pub(super) history: Vec<EpochMetrics>,
@@ -56,6 +61,10 @@ pub(super) struct RecNetMeta {
     ranked_since: u32,
 }
 
+fn keras_adam() -> OptimizerKind {
+    OptimizerKind::KerasAdam
+}
+
 pub(super) const RECNET_CKPT: &str = "recommender_net.ckpt";
 const CKPT_FORMAT: u32 = 1;
 
@@ -75,6 +84,8 @@ impl RecNetMeta {
             batch_size: p.batch_size,
             seed: p.seed,
             data_fingerprint: input.fingerprint(),
+            optimizer: p.optimizer,
+            weight_decay: p.weight_decay,
             next_epoch: 0,
             history: Vec::new(),
             best_loss: None,
@@ -140,10 +151,10 @@ pub(super) fn load(
     let model = st
         .model
         .load_record(rec.load(model_b, device).map_err(|e| load("model", e))?);
-    let optim = st.optim.load_record(
-        rec.load(optim_b, device)
-            .map_err(|e| load("optimizer", e))?,
-    );
+    let optim = st
+        .optim
+        .load_bytes(optim_b, device)
+        .map_err(|e| load("optimizer", e))?;
     let mut best = st.best;
     if m.best_epoch.is_some() {
         let b = RecNet::<EvalBackend>::init(
@@ -193,7 +204,7 @@ pub(super) fn save(path: &Path, st: &mut RunState) -> Result<(), TrainError> {
         r.map_err(|e| invalid(format!("encoding the {what} record: {e}")))
     };
     let model_b = enc("model", rec.record(st.model.clone().into_record(), ()))?;
-    let optim_b = enc("optimizer", rec.record(st.optim.to_record(), ()))?;
+    let optim_b = enc("optimizer", st.optim.record_bytes())?;
     let best_b = match &st.best {
         Some(b) => enc("best", rec.record(b.clone().into_record(), ()))?,
         None => Vec::new(),
@@ -277,6 +288,8 @@ fn check_resume(path: &Path, got: &RecNetMeta, want: &RecNetMeta) -> Result<(), 
         && got.batch_size == want.batch_size
         && got.seed == want.seed
         && got.data_fingerprint == want.data_fingerprint
+        && got.optimizer == want.optimizer
+        && got.weight_decay.to_bits() == want.weight_decay.to_bits()
         && got.ranking_stop == want.ranking_stop;
     if same {
         Ok(())
@@ -285,7 +298,8 @@ fn check_resume(path: &Path, got: &RecNetMeta, want: &RecNetMeta) -> Result<(), 
             path: path.to_path_buf(),
             why: format!(
                 "users {} vs {}, items {} vs {}, dim {} vs {}, batch {} vs {}, seed {} vs {}, \
-             data {:016x} vs {:016x}, ranking stop {:?} vs {:?}",
+             data {:016x} vs {:016x}, optimizer {:?} vs {:?}, weight decay {} vs {}, \
+             ranking stop {:?} vs {:?}",
                 got.n_users,
                 want.n_users,
                 got.n_items,
@@ -298,6 +312,10 @@ fn check_resume(path: &Path, got: &RecNetMeta, want: &RecNetMeta) -> Result<(), 
                 want.seed,
                 got.data_fingerprint,
                 want.data_fingerprint,
+                got.optimizer,
+                want.optimizer,
+                got.weight_decay,
+                want.weight_decay,
                 got.ranking_stop,
                 want.ranking_stop
             ),

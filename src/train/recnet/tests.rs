@@ -22,6 +22,8 @@ fn params(dim: usize, epochs: u32, batch: usize) -> RecNetParams {
         batch_size: batch,
         patience: None,
         seed: 7,
+        optimizer: crate::config::OptimizerKind::KerasAdam,
+        weight_decay: 0.0,
         checkpoint_dir: None,
     }
 }
@@ -171,7 +173,69 @@ fn recnet_resume_matches_straight_run() {
     let other = Planted::new(60, 40, 0.5, 0.5, 5);
     let err = train_recommender_net(&other.input(), &p4, &lr, &mut |_| {}).unwrap_err();
     assert!(matches!(err, TrainError::OtherRun { .. }), "{err}");
+    // So is another optimizer.
+    let adamw = RecNetParams {
+        optimizer: crate::config::OptimizerKind::Adamw,
+        ..p4.clone()
+    };
+    let err = train_recommender_net(&data.input(), &adamw, &lr, &mut |_| {}).unwrap_err();
+    assert!(
+        err.to_string().contains("optimizer KerasAdam vs Adamw"),
+        "{err}"
+    );
     let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn recnet_steps_with_any_optimizer_and_resumes_it() {
+    use crate::config::OptimizerKind;
+    let data = Planted::new(60, 40, 0.5, 0.5, 4);
+    let lr = |_| 0.01;
+    let with = |optimizer, weight_decay, epochs, dir: Option<std::path::PathBuf>| RecNetParams {
+        optimizer,
+        weight_decay,
+        checkpoint_dir: dir,
+        ..params(8, epochs, 64)
+    };
+    let keras = train_recommender_net(&data.input(), &params(8, 4, 64), &lr, &mut |_| {}).unwrap();
+    for (kind, wd) in [
+        (OptimizerKind::Adam, 0.0),
+        (OptimizerKind::Adamw, 0.01),
+        (OptimizerKind::Sgd, 0.0),
+    ] {
+        let straight =
+            train_recommender_net(&data.input(), &with(kind, wd, 4, None), &lr, &mut |_| {})
+                .unwrap();
+        assert_ne!(
+            straight.user_emb, keras.user_emb,
+            "{kind:?} stepped like keras_adam"
+        );
+        let h = &straight.history;
+        assert!(
+            h[3].train_loss < h[0].train_loss,
+            "{kind:?} did not learn: {h:?}"
+        );
+        // Two epochs, then two more from the checkpoint: the optimizer's
+        // state survives the resume bit for bit.
+        let dir = scratch_dir(&format!("optim-{kind:?}"));
+        train_recommender_net(
+            &data.input(),
+            &with(kind, wd, 2, Some(dir.clone())),
+            &lr,
+            &mut |_| {},
+        )
+        .unwrap();
+        let resumed = train_recommender_net(
+            &data.input(),
+            &with(kind, wd, 4, Some(dir.clone())),
+            &lr,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(strip_secs(&resumed.history), strip_secs(h), "{kind:?}");
+        assert_eq!(resumed.user_emb, straight.user_emb, "{kind:?}");
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
 
 #[test]

@@ -4,21 +4,20 @@
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{GradientsParams, Optimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::net::RecNet;
 use super::resume::{self, RecNetMeta, RecNetOptim, RunState, RECNET_CKPT};
 use super::{RecNetModel, RecNetParams};
-use crate::train::adam::KerasAdam;
 use crate::train::early_stop::{EarlyStop, Goal};
 use crate::train::epochs::Watcher;
 use crate::train::error::{invalid, TrainError};
 use crate::train::host::{host_vec, tensor_from, EvalBackend, TrainBackend};
 use crate::train::input::{TrainInput, Triplets};
 use crate::train::metrics::{epoch_bar, EpochMetrics};
+use crate::train::optim::AnyOptim;
 use crate::train::pool;
 use crate::train::rng::epoch_order;
 
@@ -230,7 +229,7 @@ fn start(
     let fresh = RecNetMeta::fresh(input, p, ranking);
     let st = RunState {
         model: RecNet::<TrainBackend>::init(input.n_users, input.n_items, p.dim, p.seed, &device),
-        optim: OptimizerAdaptor::from(KerasAdam::default()),
+        optim: AnyOptim::new(p.optimizer, p.weight_decay, false),
         best: None,
         ranked: ranking.map(|(goal, patience)| EarlyStop::new(goal, patience)),
         meta: fresh.clone(),
