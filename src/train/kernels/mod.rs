@@ -1,11 +1,13 @@
-//! Fused row kernels: gather + (normalised) dot products as custom autodiff
-//! ops whose forward and backward are rayon loops over the tables' host
-//! slices (zero-copy, [`Host`]), with the row gradients scatter-added
-//! straight into the dense table gradient. Stock burn ops for the same
-//! model cost ~9× more per batch (`benches/train.rs`, stock burn batch).
+//! Fused row kernels: gather + (normalised) dot products, and a linear layer
+//! over sparse input rows, as custom autodiff ops whose forward and backward
+//! are rayon loops over the tables' host slices (zero-copy, [`Host`]), with
+//! the row gradients scatter-added straight into the dense table gradient.
+//! Stock burn ops for the same model cost ~9× more per batch
+//! (`benches/train.rs`, stock burn batch).
 
 mod bpr;
 mod cosine;
+mod sparse;
 
 use std::sync::Arc;
 
@@ -19,6 +21,8 @@ use burn::tensor::{Tensor, TensorPrimitive};
 use super::host::{tensor_from, EvalBackend, Host};
 use bpr::{bpr_forward, BprBackward};
 use cosine::{cosine_forward, CosineBackward};
+pub(crate) use sparse::SparseRows;
+use sparse::{sparse_forward, SparseBackward};
 
 /// Keras `l2_normalize` epsilon: x * rsqrt(max(Σx², 1e-12)).
 const L2_EPS: f32 = 1e-12;
@@ -47,6 +51,11 @@ pub(crate) trait Fused: Backend {
         pi: &[u32],
         ni: &[u32],
     ) -> Tensor<Self, 2>;
+
+    /// `x · w + b` for sparse rows `x` over `w`'s input dimension (`w` is
+    /// [x.n_cols, n_out], burn's `Linear` layout), shape [x.rows(), n_out].
+    /// No gradient flows to `x`.
+    fn sparse_linear(w: Tensor<Self, 2>, b: Tensor<Self, 1>, x: &SparseRows) -> Tensor<Self, 2>;
 }
 
 // The small helpers below run per batch row from other files; `#[inline]`
@@ -85,6 +94,13 @@ impl Fused for EvalBackend {
         let device = u.device();
         let (_, out) = bpr_forward(u, v, &bias, ui, pi, ni);
         tensor_from(out, [2, ui.len()], &device)
+    }
+
+    fn sparse_linear(w: Tensor<Self, 2>, b: Tensor<Self, 1>, x: &SparseRows) -> Tensor<Self, 2> {
+        let device = w.device();
+        let n_out = w.dims()[1];
+        let (_, out) = sparse_forward(&w, &b, x);
+        tensor_from(out, [x.rows(), n_out], &device)
     }
 }
 
@@ -142,6 +158,26 @@ impl<B: Host> Fused for Autodiff<B> {
         let prep = <BprBackward as Backward<B, 3>>::prepare::<NoCheckpointing>(
             BprBackward,
             [u.node.clone(), v.node.clone(), b.node.clone()],
+        );
+        let t = match prep.compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(Arc::new(st), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        Tensor::from_primitive(TensorPrimitive::Float(t))
+    }
+
+    fn sparse_linear(w: Tensor<Self, 2>, b: Tensor<Self, 1>, x: &SparseRows) -> Tensor<Self, 2> {
+        let n_out = w.dims()[1];
+        let w = w.into_primitive().tensor();
+        let b = b.into_primitive().tensor();
+        let wi = inner::<B, 2>(&w);
+        let (st, out) = sparse_forward(&wi, &inner::<B, 1>(&b), x);
+        let out = tensor_from::<B, 2>(out, [x.rows(), n_out], &wi.device())
+            .into_primitive()
+            .tensor();
+        let prep = <SparseBackward as Backward<B, 2>>::prepare::<NoCheckpointing>(
+            SparseBackward,
+            [w.node.clone(), b.node.clone()],
         );
         let t = match prep.compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish(Arc::new(st), out),

@@ -1,9 +1,11 @@
-//! Users' positives and the dense mini-batch tensors built from them.
+//! Users' positives and the mini-batch inputs built from them: the encoder's
+//! sparse rows and the dense multinomial targets.
 
 use rand::Rng;
 use rand_pcg::Pcg64Mcg;
 
 use crate::train::input::Triplets;
+use crate::train::kernels::SparseRows;
 
 /// Each user's positive items (rating ≥ threshold), CSR-like.
 pub(super) struct Positives {
@@ -47,37 +49,46 @@ impl Positives {
     }
 }
 
-/// The encoder input of `users` (row-major `users × n_items`): each row
-/// `1/√n` on the user's `n` positives, then, when `dropout` is set, each
-/// entry kept with probability `1 − p` and scaled by `1/(1 − p)` — Liang et
-/// al.'s `dropout(l2_normalize(x))`.
+/// The encoder input of `users`, one sparse row per user: `1/√n` on the
+/// user's `n` positives, then, when `dropout` is set, each entry kept with
+/// probability `1 − p` and scaled by `1/(1 − p)` (a dropped entry is left
+/// out) — Liang et al.'s `dropout(l2_normalize(x))`.
 pub(super) fn encoder_input(
     pos: &Positives,
     users: &[u32],
     n_items: usize,
     dropout: Option<(f64, &mut Pcg64Mcg)>,
-) -> Vec<f32> {
-    let mut x = vec![0f32; users.len() * n_items];
+) -> SparseRows {
     let (p, mut rng) = match dropout {
         Some((p, rng)) if p > 0.0 => (p, Some(rng)),
         _ => (0.0, None),
     };
     let keep_scale = (1.0 / (1.0 - p)) as f32;
-    for (row, &u) in x.chunks_exact_mut(n_items).zip(users) {
+    let nnz: usize = users.iter().map(|&u| pos.row(u).len()).sum();
+    let mut x = SparseRows {
+        indptr: Vec::with_capacity(users.len() + 1),
+        cols: Vec::with_capacity(nnz),
+        vals: Vec::with_capacity(nnz),
+        n_cols: n_items,
+    };
+    x.indptr.push(0);
+    for &u in users {
         let items = pos.row(u);
         let v = 1.0 / (items.len().max(1) as f32).sqrt();
         for &i in items {
-            row[i as usize] = match rng.as_deref_mut() {
+            let val = match rng.as_deref_mut() {
                 Some(r) => {
-                    if keep(r, p) {
-                        v * keep_scale
-                    } else {
-                        0.0
+                    if !keep(r, p) {
+                        continue;
                     }
+                    v * keep_scale
                 }
                 None => v,
             };
+            x.cols.push(i);
+            x.vals.push(val);
         }
+        x.indptr.push(x.cols.len());
     }
     x
 }

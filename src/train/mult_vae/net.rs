@@ -1,4 +1,5 @@
-//! The Mult-VAE network as a burn module, stock ops only.
+//! The Mult-VAE network as a burn module: stock burn layers, except that the
+//! first layer reads the sparse liked lists through a fused op.
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
@@ -9,6 +10,7 @@ use rand::Rng;
 use rand_pcg::Pcg64Mcg;
 
 use crate::train::host::tensor_from;
+use crate::train::kernels::{Fused, SparseRows};
 use crate::train::rng::std_normal;
 
 #[derive(Module, Debug)]
@@ -61,16 +63,23 @@ impl<B: Backend> MultVaeNet<B> {
             dec_out: linear(hidden, n_items, rng, device),
         }
     }
+}
 
+impl<B: Fused> MultVaeNet<B> {
     fn latent(&self) -> usize {
         self.dec.weight.dims()[0]
     }
 
     /// (mean, log-variance) of q(z | x).
-    fn encode(&self, x: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
-        let [b, _] = x.dims();
+    fn encode(&self, x: &SparseRows) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let b = x.rows();
         let l = self.latent();
-        let q = self.enc_out.forward(tanh(self.enc.forward(x)));
+        let w = self.enc.weight.val();
+        let bias = match &self.enc.bias {
+            Some(bias) => bias.val(),
+            None => Tensor::zeros([w.dims()[1]], &w.device()),
+        };
+        let q = self.enc_out.forward(tanh(B::sparse_linear(w, bias, x)));
         (q.clone().slice([0..b, 0..l]), q.slice([0..b, l..2 * l]))
     }
 
@@ -83,7 +92,7 @@ impl<B: Backend> MultVaeNet<B> {
     /// sample (`None`: decode the mean, as at evaluation).
     pub(super) fn losses(
         &self,
-        x: Tensor<B, 2>,
+        x: &SparseRows,
         y: Tensor<B, 2>,
         eps: Option<Tensor<B, 2>>,
     ) -> Losses<B> {

@@ -138,7 +138,7 @@ impl Batches<'_> {
             let y = targets(self.fit, &batch, ni);
             let eps = normal(b, p.latent, &mut rng);
             let l = model.losses(
-                tensor_from(x, [b, ni], &device),
+                &x,
                 tensor_from(y, [b, ni], &device),
                 Some(tensor_from(eps, [b, p.latent], &device)),
             );
@@ -175,11 +175,7 @@ fn held_out_nll(
         let b = batch.len();
         let x = encoder_input(fit, batch, n_items, None);
         let y = targets(val, batch, n_items);
-        let l = m.losses(
-            tensor_from(x, [b, n_items], &device),
-            tensor_from(y, [b, n_items], &device),
-            None,
-        );
+        let l = m.losses(&x, tensor_from(y, [b, n_items], &device), None);
         sum += f64::from(l.nll.into_scalar()) * b as f64;
     }
     sum / users.len() as f64
