@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full-MyAnimeList scale benchmark (issue 14): generates `mal-full`
 # (≈ 325k users × 17.5k anime × 70M rows) once, runs each family's
-# experiments/mal-real/<family>.yaml on it with no row limit, loads each
+# experiments/mal-real/<family>.yaml (experiments/mal-full/<family>.yaml
+# where there is one: the hybrid) on it with no row limit, loads each
 # bundle in anirec-serve, and prints one Markdown row per family: wall time
 # and peak RSS of the whole run, fit and evaluation seconds, bundle size,
 # server start-up to ready and RSS, and p50/p99 of a known user's top-10
@@ -66,7 +67,10 @@ for spec in "$@"; do
     IFS=, read -ra kv <<<"${spec#*:}"
     for x in "${kv[@]}"; do sets+=(--set "$x"); done
   fi
-  exp=experiments/mal-real/$fam.yaml
+  # experiments/mal-full/ holds the files written for this scale (the
+  # hybrid); every other family runs its real-MAL file.
+  exp=experiments/mal-full/$fam.yaml
+  [ -f "$exp" ] || exp=experiments/mal-real/$fam.yaml
   [ -f "$exp" ] || { echo "| $fam | no $exp |"; continue; }
   run="$DIR/runs/$fam"
   rm -rf "$run"
