@@ -1,5 +1,6 @@
-//! Fused row kernels: gather + (normalised) dot products, and a linear layer
-//! over sparse input rows, as custom autodiff ops whose forward and backward
+//! Fused row kernels: gather + (normalised) dot products, a linear layer
+//! over sparse input rows and a multinomial likelihood against sparse
+//! targets, as custom autodiff ops whose forward and backward
 //! are rayon loops over the tables' host slices (zero-copy, [`Host`]), with
 //! the row gradients scatter-added straight into the dense table gradient.
 //! Stock burn ops for the same model cost ~9× more per batch
@@ -7,6 +8,7 @@
 
 mod bpr;
 mod cosine;
+mod multinomial;
 mod sparse;
 
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use burn::tensor::{Tensor, TensorPrimitive};
 use super::host::{tensor_from, EvalBackend, Host};
 use bpr::{bpr_forward, BprBackward};
 use cosine::{cosine_forward, CosineBackward};
+use multinomial::{nll_forward, NllBackward};
 pub(crate) use sparse::SparseRows;
 use sparse::{sparse_forward, SparseBackward};
 
@@ -56,6 +59,10 @@ pub(crate) trait Fused: Backend {
     /// [x.n_cols, n_out], burn's `Linear` layout), shape [x.rows(), n_out].
     /// No gradient flows to `x`.
     fn sparse_linear(w: Tensor<Self, 2>, b: Tensor<Self, 1>, x: &SparseRows) -> Tensor<Self, 2>;
+
+    /// Per row r, −Σ_i y[r, i] · log softmax(logits[r])_i for sparse
+    /// targets `y` over the logits' columns, shape [y.rows()].
+    fn multinomial_nll(logits: Tensor<Self, 2>, y: &SparseRows) -> Tensor<Self, 1>;
 }
 
 // The small helpers below run per batch row from other files; `#[inline]`
@@ -101,6 +108,12 @@ impl Fused for EvalBackend {
         let n_out = w.dims()[1];
         let (_, out) = sparse_forward(&w, &b, x);
         tensor_from(out, [x.rows(), n_out], &device)
+    }
+
+    fn multinomial_nll(logits: Tensor<Self, 2>, y: &SparseRows) -> Tensor<Self, 1> {
+        let device = logits.device();
+        let (_, out) = nll_forward(logits, y);
+        tensor_from(out, [y.rows()], &device)
     }
 }
 
@@ -178,6 +191,25 @@ impl<B: Host> Fused for Autodiff<B> {
         let prep = <SparseBackward as Backward<B, 2>>::prepare::<NoCheckpointing>(
             SparseBackward,
             [w.node.clone(), b.node.clone()],
+        );
+        let t = match prep.compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(Arc::new(st), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        Tensor::from_primitive(TensorPrimitive::Float(t))
+    }
+
+    fn multinomial_nll(logits: Tensor<Self, 2>, y: &SparseRows) -> Tensor<Self, 1> {
+        let l = logits.into_primitive().tensor();
+        let li = inner::<B, 2>(&l);
+        let device = li.device();
+        let (st, out) = nll_forward(li, y);
+        let out = tensor_from::<B, 1>(out, [y.rows()], &device)
+            .into_primitive()
+            .tensor();
+        let prep = <NllBackward as Backward<B, 1>>::prepare::<NoCheckpointing>(
+            NllBackward,
+            [l.node.clone()],
         );
         let t = match prep.compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish(Arc::new(st), out),

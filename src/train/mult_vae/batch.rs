@@ -1,5 +1,5 @@
 //! Users' positives and the mini-batch inputs built from them: the encoder's
-//! sparse rows and the dense multinomial targets.
+//! sparse rows and the multinomial targets, sparse too.
 
 use rand::Rng;
 use rand_pcg::Pcg64Mcg;
@@ -98,12 +98,17 @@ fn keep(rng: &mut Pcg64Mcg, p: f64) -> bool {
 }
 
 /// The multinomial targets: 1 on each of the users' positives.
-pub(super) fn targets(pos: &Positives, users: &[u32], n_items: usize) -> Vec<f32> {
-    let mut y = vec![0f32; users.len() * n_items];
-    for (row, &u) in y.chunks_exact_mut(n_items).zip(users) {
-        for &i in pos.row(u) {
-            row[i as usize] = 1.0;
-        }
+pub(super) fn targets(pos: &Positives, users: &[u32], n_items: usize) -> SparseRows {
+    let mut y = SparseRows {
+        indptr: Vec::with_capacity(users.len() + 1),
+        n_cols: n_items,
+        ..SparseRows::default()
+    };
+    y.indptr.push(0);
+    for &u in users {
+        y.cols.extend_from_slice(pos.row(u));
+        y.indptr.push(y.cols.len());
     }
+    y.vals = vec![1.0; y.cols.len()];
     y
 }

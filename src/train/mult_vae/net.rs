@@ -1,9 +1,10 @@
 //! The Mult-VAE network as a burn module: stock burn layers, except that the
-//! first layer reads the sparse liked lists through a fused op.
+//! first layer reads the sparse liked lists and the likelihood compares
+//! with the sparse targets through fused ops.
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::activation::{log_softmax, tanh};
+use burn::tensor::activation::tanh;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use rand::Rng;
@@ -93,7 +94,7 @@ impl<B: Fused> MultVaeNet<B> {
     pub(super) fn losses(
         &self,
         x: &SparseRows,
-        y: Tensor<B, 2>,
+        y: &SparseRows,
         eps: Option<Tensor<B, 2>>,
     ) -> Losses<B> {
         let (mu, logvar) = self.encode(x);
@@ -101,8 +102,7 @@ impl<B: Fused> MultVaeNet<B> {
             Some(e) => mu.clone() + e * logvar.clone().mul_scalar(0.5).exp(),
             None => mu.clone(),
         };
-        let logp = log_softmax(self.decode(z), 1);
-        let nll = (logp * y).sum_dim(1).neg().mean();
+        let nll = B::multinomial_nll(self.decode(z), y).mean();
         // KL(q ‖ N(0, I)) = ½ Σ (−log σ² + σ² + μ² − 1).
         let kl = (logvar.clone().exp() - logvar + mu.powi_scalar(2))
             .sub_scalar(1.0)

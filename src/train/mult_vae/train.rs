@@ -137,11 +137,7 @@ impl Batches<'_> {
             let x = encoder_input(self.fit, &batch, ni, Some((p.dropout, &mut rng)));
             let y = targets(self.fit, &batch, ni);
             let eps = normal(b, p.latent, &mut rng);
-            let l = model.losses(
-                &x,
-                tensor_from(y, [b, ni], &device),
-                Some(tensor_from(eps, [b, p.latent], &device)),
-            );
+            let l = model.losses(&x, &y, Some(tensor_from(eps, [b, p.latent], &device)));
             let loss = l.nll + l.kl.mul_scalar(beta(step0 + k as u64));
             loss_sum += f64::from(loss.clone().into_scalar()) * b as f64;
             n += b;
@@ -169,13 +165,12 @@ fn held_out_nll(
     if users.is_empty() {
         return f64::NAN;
     }
-    let device = Default::default();
     let mut sum = 0f64;
     for batch in users.chunks(batch_size) {
         let b = batch.len();
         let x = encoder_input(fit, batch, n_items, None);
         let y = targets(val, batch, n_items);
-        let l = m.losses(&x, tensor_from(y, [b, n_items], &device), None);
+        let l = m.losses(&x, &y, None);
         sum += f64::from(l.nll.into_scalar()) * b as f64;
     }
     sum / users.len() as f64
