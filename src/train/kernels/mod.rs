@@ -122,6 +122,22 @@ fn inner<B: Backend, const D: usize>(t: &FloatTensor<Autodiff<B>>) -> Tensor<B, 
     Tensor::from_primitive(TensorPrimitive::Float(t.primitive.clone()))
 }
 
+/// `out` as the result of the custom op `op` on `parents`: recorded in the
+/// graph, with `state` kept for its backward, when a parent is tracked.
+fn tracked<B: Backend, O: Backward<B, N>, const N: usize, const D: usize>(
+    op: O,
+    parents: [&FloatTensor<Autodiff<B>>; N],
+    state: O::State,
+    out: FloatTensor<B>,
+) -> Tensor<Autodiff<B>, D> {
+    let prep = op.prepare::<NoCheckpointing>(parents.map(|t| t.node.clone()));
+    let t = match prep.compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
 impl<B: Host> Fused for Autodiff<B> {
     fn cosine_pairs(
         u: Tensor<Self, 2>,
@@ -135,15 +151,7 @@ impl<B: Host> Fused for Autodiff<B> {
         let out = tensor_from::<B, 1>(st.cos.clone(), [ui.len()], &st.u.device())
             .into_primitive()
             .tensor();
-        let prep = <CosineBackward as Backward<B, 2>>::prepare::<NoCheckpointing>(
-            CosineBackward,
-            [u.node.clone(), v.node.clone()],
-        );
-        let t = match prep.compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(Arc::new(st), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        };
-        Tensor::from_primitive(TensorPrimitive::Float(t))
+        tracked(CosineBackward, [&u, &v], Arc::new(st), out)
     }
 
     fn bpr_pairs(
@@ -168,15 +176,7 @@ impl<B: Host> Fused for Autodiff<B> {
         let out = tensor_from::<B, 2>(out, [2, ui.len()], &st.u.device())
             .into_primitive()
             .tensor();
-        let prep = <BprBackward as Backward<B, 3>>::prepare::<NoCheckpointing>(
-            BprBackward,
-            [u.node.clone(), v.node.clone(), b.node.clone()],
-        );
-        let t = match prep.compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(Arc::new(st), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        };
-        Tensor::from_primitive(TensorPrimitive::Float(t))
+        tracked(BprBackward, [&u, &v, &b], Arc::new(st), out)
     }
 
     fn sparse_linear(w: Tensor<Self, 2>, b: Tensor<Self, 1>, x: &SparseRows) -> Tensor<Self, 2> {
@@ -188,15 +188,7 @@ impl<B: Host> Fused for Autodiff<B> {
         let out = tensor_from::<B, 2>(out, [x.rows(), n_out], &wi.device())
             .into_primitive()
             .tensor();
-        let prep = <SparseBackward as Backward<B, 2>>::prepare::<NoCheckpointing>(
-            SparseBackward,
-            [w.node.clone(), b.node.clone()],
-        );
-        let t = match prep.compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(Arc::new(st), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        };
-        Tensor::from_primitive(TensorPrimitive::Float(t))
+        tracked(SparseBackward, [&w, &b], Arc::new(st), out)
     }
 
     fn multinomial_nll(logits: Tensor<Self, 2>, y: &SparseRows) -> Tensor<Self, 1> {
@@ -207,14 +199,6 @@ impl<B: Host> Fused for Autodiff<B> {
         let out = tensor_from::<B, 1>(out, [y.rows()], &device)
             .into_primitive()
             .tensor();
-        let prep = <NllBackward as Backward<B, 1>>::prepare::<NoCheckpointing>(
-            NllBackward,
-            [l.node.clone()],
-        );
-        let t = match prep.compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(Arc::new(st), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        };
-        Tensor::from_primitive(TensorPrimitive::Float(t))
+        tracked(NllBackward, [&l], Arc::new(st), out)
     }
 }
