@@ -100,6 +100,12 @@ pub(crate) fn strip_secs(h: &[EpochMetrics]) -> Vec<[u64; 6]> {
         .collect()
 }
 
+/// Same length, and every pair within `tol`: a fused op against the same
+/// computation in stock burn ops.
+pub(crate) fn close(x: &[f32], y: &[f32], tol: f32) -> bool {
+    x.len() == y.len() && x.iter().zip(y).all(|(a, b)| (a - b).abs() < tol)
+}
+
 pub(crate) fn scratch_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("anirec-train-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&d);

@@ -194,7 +194,7 @@ mod tests {
     use crate::train::host::{host_vec, tensor_from, TrainBackend};
     use crate::train::kernels::Fused;
     use crate::train::rng::std_normal;
-    use crate::train::testutil::index_tensor;
+    use crate::train::testutil::{close, index_tensor};
 
     #[test]
     fn fused_bpr_matches_stock_burn() {
@@ -252,12 +252,9 @@ mod tests {
             host_vec(b2.grad(&g2).unwrap()),
         ];
 
-        let close = |x: &[f32], y: &[f32]| {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| (a - b).abs() < 1e-4)
-        };
-        assert!(close(&host_vec(fused), &host_vec(stock)));
+        assert!(close(&host_vec(fused), &host_vec(stock), 1e-4));
         for (f, s) in fused_grads.iter().zip(&stock_grads) {
-            assert!(close(f, s), "{f:?}\n{s:?}");
+            assert!(close(f, s, 1e-4), "{f:?}\n{s:?}");
         }
     }
 }

@@ -176,7 +176,7 @@ mod tests {
     use crate::train::host::{host_vec, tensor_from, TrainBackend};
     use crate::train::kernels::{Fused, L2_EPS};
     use crate::train::rng::std_normal;
-    use crate::train::testutil::index_tensor;
+    use crate::train::testutil::{close, index_tensor};
 
     /// The fused cosine op against the same computation from stock burn ops:
     /// same forward, same table gradients.
@@ -216,9 +216,8 @@ mod tests {
             host_vec(v2.grad(&g2).unwrap()),
         );
 
-        let close = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(a, b)| (a - b).abs() < 1e-5);
-        assert!(close(&host_vec(fused), &host_vec(stock)));
-        assert!(close(&gu, &su), "{gu:?}\n{su:?}");
-        assert!(close(&gv, &sv));
+        assert!(close(&host_vec(fused), &host_vec(stock), 1e-5));
+        assert!(close(&gu, &su, 1e-5), "{gu:?}\n{su:?}");
+        assert!(close(&gv, &sv, 1e-5));
     }
 }

@@ -23,9 +23,9 @@ use burn::tensor::{Tensor, TensorPrimitive};
 use super::host::{tensor_from, EvalBackend, Host};
 use bpr::{bpr_forward, BprBackward};
 use cosine::{cosine_forward, CosineBackward};
-use multinomial::{nll_forward, NllBackward};
+use multinomial::{nll_forward, NllBackward, NllState};
 pub(crate) use sparse::SparseRows;
-use sparse::{sparse_forward, SparseBackward};
+use sparse::{sparse_forward, SparseBackward, SparseState};
 
 /// Keras `l2_normalize` epsilon: x * rsqrt(max(Σx², 1e-12)).
 const L2_EPS: f32 = 1e-12;
@@ -106,13 +106,12 @@ impl Fused for EvalBackend {
     fn sparse_linear(w: Tensor<Self, 2>, b: Tensor<Self, 1>, x: &SparseRows) -> Tensor<Self, 2> {
         let device = w.device();
         let n_out = w.dims()[1];
-        let (_, out) = sparse_forward(&w, &b, x);
-        tensor_from(out, [x.rows(), n_out], &device)
+        tensor_from(sparse_forward(&w, &b, x), [x.rows(), n_out], &device)
     }
 
     fn multinomial_nll(logits: Tensor<Self, 2>, y: &SparseRows) -> Tensor<Self, 1> {
         let device = logits.device();
-        let (_, out) = nll_forward(logits, y);
+        let (out, _) = nll_forward(&logits, y);
         tensor_from(out, [y.rows()], &device)
     }
 }
@@ -184,7 +183,8 @@ impl<B: Host> Fused for Autodiff<B> {
         let w = w.into_primitive().tensor();
         let b = b.into_primitive().tensor();
         let wi = inner::<B, 2>(&w);
-        let (st, out) = sparse_forward(&wi, &inner::<B, 1>(&b), x);
+        let out = sparse_forward(&wi, &inner::<B, 1>(&b), x);
+        let st = SparseState::new(x, n_out);
         let out = tensor_from::<B, 2>(out, [x.rows(), n_out], &wi.device())
             .into_primitive()
             .tensor();
@@ -195,7 +195,8 @@ impl<B: Host> Fused for Autodiff<B> {
         let l = logits.into_primitive().tensor();
         let li = inner::<B, 2>(&l);
         let device = li.device();
-        let (st, out) = nll_forward(li, y);
+        let (out, lse) = nll_forward(&li, y);
+        let st = NllState::new(li, lse, y);
         let out = tensor_from::<B, 1>(out, [y.rows()], &device)
             .into_primitive()
             .tensor();

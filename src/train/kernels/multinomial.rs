@@ -34,16 +34,26 @@ impl<B: Backend> fmt::Debug for NllState<B> {
     }
 }
 
-/// Per-row NLL of `logits` ([y.rows(), y.n_cols]) against targets `y`.
-pub(super) fn nll_forward<B: Host>(
-    logits: Tensor<B, 2>,
-    y: &SparseRows,
-) -> (NllState<B>, Vec<f32>) {
+impl<B: Backend> NllState<B> {
+    /// The backward's state (only the autodiff path keeps one); `lse` from
+    /// [`nll_forward`].
+    pub(super) fn new(logits: Tensor<B, 2>, lse: Vec<f32>, y: &SparseRows) -> Self {
+        NllState {
+            logits,
+            lse,
+            y: y.clone(),
+        }
+    }
+}
+
+/// Per-row NLL of `logits` ([y.rows(), y.n_cols]) against targets `y`, and
+/// each row's log-sum-exp.
+pub(super) fn nll_forward<B: Host>(logits: &Tensor<B, 2>, y: &SparseRows) -> (Vec<f32>, Vec<f32>) {
     let n = y.n_cols.max(1);
     let rows = y.rows();
     let mut lse = vec![0f32; rows];
     let mut out = vec![0f32; rows];
-    B::with_slice(&logits, |l| {
+    B::with_slice(logits, |l| {
         lse.par_iter_mut()
             .zip(out.par_iter_mut())
             .enumerate()
@@ -60,12 +70,7 @@ pub(super) fn nll_forward<B: Host>(
                     .sum();
             })
     });
-    let st = NllState {
-        logits,
-        lse,
-        y: y.clone(),
-    };
-    (st, out)
+    (out, lse)
 }
 
 #[derive(Debug)]
@@ -111,6 +116,7 @@ impl<B: Host> Backward<B, 1> for NllBackward {
 
 #[cfg(test)]
 mod tests {
+    use crate::train::testutil::close;
     use burn::tensor::activation::log_softmax;
 
     use super::SparseRows;
@@ -151,13 +157,10 @@ mod tests {
         let g2 = (stock.clone() * up).sum().backward();
         let sg = host_vec(l2.grad(&g2).unwrap());
 
-        let close = |x: &[f32], y: &[f32]| {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| (a - b).abs() < 1e-5)
-        };
         let out = host_vec(fused);
-        assert!(close(&out, &host_vec(stock)), "{out:?}");
+        assert!(close(&out, &host_vec(stock), 1e-5), "{out:?}");
         assert_eq!(out[1], 0.0, "a user with no targets adds nothing");
-        assert!(close(&fg, &sg), "{fg:?}\n{sg:?}");
+        assert!(close(&fg, &sg, 1e-5), "{fg:?}\n{sg:?}");
 
         let le = tensor_from::<EvalBackend, 2>(l0, [3, n], &device);
         let eval = host_vec(<EvalBackend as Fused>::multinomial_nll(le, &y));

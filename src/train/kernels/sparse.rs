@@ -53,13 +53,27 @@ impl fmt::Debug for SparseState {
     }
 }
 
+impl SparseState {
+    /// The backward's copy of `x` (only the autodiff path keeps one).
+    pub(super) fn new(x: &SparseRows, n_out: usize) -> Self {
+        let row_of = (0..x.rows())
+            .flat_map(|r| std::iter::repeat_n(r as u32, x.indptr[r + 1] - x.indptr[r]))
+            .collect();
+        SparseState {
+            x: x.clone(),
+            row_of,
+            n_out,
+        }
+    }
+}
+
 /// `x · w + b`, [rows, n_out] row-major; `w` is [x.n_cols, n_out] (burn's
 /// `Linear` layout).
 pub(super) fn sparse_forward<B: Host>(
     w: &Tensor<B, 2>,
     b: &Tensor<B, 1>,
     x: &SparseRows,
-) -> (SparseState, Vec<f32>) {
+) -> Vec<f32> {
     let n_out = w.dims()[1];
     let mut out = vec![0f32; x.rows() * n_out];
     if n_out > 0 {
@@ -76,15 +90,7 @@ pub(super) fn sparse_forward<B: Host>(
             })
         });
     }
-    let row_of = (0..x.rows())
-        .flat_map(|r| std::iter::repeat_n(r as u32, x.indptr[r + 1] - x.indptr[r]))
-        .collect();
-    let st = SparseState {
-        x: x.clone(),
-        row_of,
-        n_out,
-    };
-    (st, out)
+    out
 }
 
 #[derive(Debug)]
@@ -134,6 +140,7 @@ mod tests {
     use super::SparseRows;
     use crate::train::host::{host_vec, tensor_from, EvalBackend, TrainBackend};
     use crate::train::kernels::Fused;
+    use crate::train::testutil::close;
 
     #[test]
     fn sparse_linear_matches_a_dense_matmul() {
@@ -173,14 +180,11 @@ mod tests {
             host_vec(b2.grad(&g2).unwrap()),
         );
 
-        let close = |x: &[f32], y: &[f32]| {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| (a - b).abs() < 1e-5)
-        };
         let out = host_vec(fused);
-        assert!(close(&out, &host_vec(stock)), "{out:?}");
+        assert!(close(&out, &host_vec(stock), 1e-5), "{out:?}");
         assert_eq!(&out[n_out..2 * n_out], &b0[..], "an empty row is the bias");
-        assert!(close(&fw, &sw), "{fw:?}\n{sw:?}");
-        assert!(close(&fb, &sb), "{fb:?}\n{sb:?}");
+        assert!(close(&fw, &sw, 1e-5), "{fw:?}\n{sw:?}");
+        assert!(close(&fb, &sb, 1e-5), "{fb:?}\n{sb:?}");
         // Rows of W no user's items select get no gradient.
         assert!(fw[2 * n_out..4 * n_out].iter().all(|&v| v == 0.0));
 

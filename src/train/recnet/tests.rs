@@ -13,7 +13,7 @@ use super::*;
 use crate::train::error::TrainError;
 use crate::train::host::{host_vec, tensor_from, EvalBackend, TrainBackend};
 use crate::train::input::{TrainInput, Triplets};
-use crate::train::testutil::{scratch_dir, strip_secs, Planted};
+use crate::train::testutil::{close, scratch_dir, strip_secs, Planted};
 
 fn params(dim: usize, epochs: u32, batch: usize) -> RecNetParams {
     RecNetParams {
@@ -310,10 +310,11 @@ fn head_matches_burn_modules() {
                 .forward(tensor_from::<TrainBackend, 2>(x.clone(), [n, 1], &device)),
         )
         .reshape([n]);
-    let close = |p: &[f32], q: &[f32]| {
-        p.len() == q.len() && p.iter().zip(q).all(|(s, t)| (s - t).abs() < 1e-5)
-    };
-    assert!(close(&host_vec(ours.clone()), &host_vec(burn_out.clone())));
+    assert!(close(
+        &host_vec(ours.clone()),
+        &host_vec(burn_out.clone()),
+        1e-5
+    ));
     let yt = || tensor_from::<TrainBackend, 1>(y.clone(), [n], &device);
     let ga = bce_with_logits(ours, yt()).backward();
     let gb = bce_with_logits(burn_out, yt()).backward();
@@ -329,7 +330,7 @@ fn head_matches_burn_modules() {
         v
     };
     assert!(
-        close(&grads(&a, &ga), &grads(&b, &gb)),
+        close(&grads(&a, &ga), &grads(&b, &gb), 1e-5),
         "{:?} vs {:?}",
         grads(&a, &ga),
         grads(&b, &gb)
@@ -340,7 +341,7 @@ fn head_matches_burn_modules() {
             host_vec(m.bn.running_var.value())[0],
         ]
     };
-    assert!(close(&stats(&a), &stats(&b)));
+    assert!(close(&stats(&a), &stats(&b), 1e-5));
     // Eval mode: running statistics.
     let (ea, eb) = (a.valid(), b.valid());
     let ours = ea.head(tensor_from(x.clone(), [n], &device));
@@ -351,7 +352,7 @@ fn head_matches_burn_modules() {
                 .forward(tensor_from::<EvalBackend, 2>(x, [n, 1], &device)),
         )
         .reshape([n]);
-    assert!(close(&host_vec(ours), &host_vec(burn_out)));
+    assert!(close(&host_vec(ours), &host_vec(burn_out), 1e-5));
 }
 
 #[test]
