@@ -316,6 +316,7 @@ fn feature_mf_epoch(c: &mut Criterion) {
         max_sampled: 10,
         reg: 0.0,
         min_rating: 7.0,
+        user_features: false,
         seed: 1,
     };
     let mut g = c.benchmark_group("train");

@@ -543,6 +543,7 @@ pub(crate) fn feature_mf(
         max_sampled: keys.max_sampled,
         reg: keys.reg,
         min_rating: keys.min_rating,
+        user_features: keys.user_features,
         seed: exp.seed,
     };
     let val = ValRanking::new(&rows, exp);
@@ -551,8 +552,9 @@ pub(crate) fn feature_mf(
     let t = train::train_feature_mf(&input, features, &p, &run, &mut |e, model| {
         emit(ctx, e, false);
         let (item, bias) = model.items(features);
+        let users = model.users();
         let s = Factors {
-            user: &model.user_emb,
+            user: &users,
             item: &item,
             bias: Some(&bias),
             dim: model.factors,
@@ -581,7 +583,7 @@ pub(crate) fn feature_mf(
         user: Mat {
             rows: input.n_users,
             cols: m.factors,
-            data: m.user_emb,
+            data: m.users(),
         },
         item: Mat {
             rows: input.n_items,

@@ -28,6 +28,11 @@ pub struct FeatureMf {
     pub reg: f64,
     /// Train rows rated at least this are positives (0: every rated row).
     pub min_rating: f32,
+    /// A user is their id plus the mean of the tags of the anime they liked
+    /// (LightFM's user features, with their own embeddings), not their id
+    /// alone. Known users are served with that vector; a new user's liked
+    /// list is folded in as the mean of the items' vectors either way.
+    pub user_features: bool,
     /// After training on the fit carve (whose validation rows pick the
     /// epoch count), train again on every train row for that many epochs.
     pub refit: bool,
@@ -53,6 +58,7 @@ impl Default for FeatureMf {
             max_sampled: 10,
             reg: 0.0,
             min_rating: 0.0,
+            user_features: false,
             refit: true,
             genres: true,
             kind: true,

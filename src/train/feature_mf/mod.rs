@@ -18,6 +18,7 @@
 mod resume;
 #[cfg(test)]
 mod tests;
+mod users;
 mod warp;
 
 use super::metrics::EpochMetrics;
@@ -43,6 +44,9 @@ pub struct FeatureMfParams {
     pub reg: f64,
     /// Train rows rated at least this are positives.
     pub min_rating: f32,
+    /// A user is their id plus the tags of the anime they liked (LightFM's
+    /// user features; see the `users` module), not their id alone.
+    pub user_features: bool,
     /// Seed of initial weights, shuffles and negatives.
     pub seed: u64,
 }
@@ -54,7 +58,9 @@ pub struct FeatureMfParams {
 pub struct FeatureMfModel {
     /// Embedding size.
     pub factors: usize,
-    /// n_users × factors.
+    /// User-side feature embeddings, one row per column of the user feature
+    /// matrix: n_users × factors (the ids), then one row per tag with user
+    /// features. A user's vector is [`FeatureMfModel::users`].
     pub user_emb: Vec<f32>,
     /// n_features × factors.
     pub feat_emb: Vec<f32>,
@@ -63,6 +69,9 @@ pub struct FeatureMfModel {
     user_acc: Vec<f32>,
     feat_acc: Vec<f32>,
     bias_acc: Vec<f32>,
+    /// The user × user-feature weights with user features; `None`: each
+    /// user is their id row alone.
+    user_rows: Option<Csr>,
     /// Per-epoch metrics: train_loss = mean WARP weight per positive,
     /// val_loss = the same on the val positives (no update).
     pub history: Vec<EpochMetrics>,
@@ -79,6 +88,40 @@ impl FeatureMfModel {
             *b = self.item_into(features, i, v);
         }
         (vecs, bias)
+    }
+
+    /// User vectors (n_users × factors, row-major): each user's weighted sum
+    /// of their features' embeddings (their id row without user features).
+    pub fn users(&self) -> Vec<f32> {
+        let d = self.factors;
+        match &self.user_rows {
+            None => self.user_emb.clone(),
+            Some(rows) => {
+                let mut out = vec![0f32; rows.n_rows * d];
+                for (u, v) in out.chunks_exact_mut(d).enumerate() {
+                    self.user_into(u, v);
+                }
+                out
+            }
+        }
+    }
+
+    /// Writes user `u`'s vector into `out`.
+    #[inline]
+    fn user_into(&self, u: usize, out: &mut [f32]) {
+        let d = self.factors;
+        let Some(rows) = &self.user_rows else {
+            out.copy_from_slice(&self.user_emb[u * d..(u + 1) * d]);
+            return;
+        };
+        out.fill(0.0);
+        let (cols, ws) = rows.row(u);
+        for (&c, &w) in cols.iter().zip(ws) {
+            let c = c as usize;
+            for (o, e) in out.iter_mut().zip(&self.user_emb[c * d..(c + 1) * d]) {
+                *o += w * e;
+            }
+        }
     }
 
     /// Writes item `i`'s vector into `out` and returns its bias.

@@ -25,6 +25,9 @@ pub(super) struct Setup<'a> {
     max_sampled: u32,
     reg: f64,
     min_rating: f32,
+    /// Left out when off, so checkpoints from before the key still resume.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    user_features: bool,
     seed: u64,
     features: String,
 }
@@ -39,6 +42,7 @@ impl<'a> Setup<'a> {
             max_sampled: p.max_sampled,
             reg: p.reg,
             min_rating: p.min_rating,
+            user_features: p.user_features,
             seed: p.seed,
             features: format!("{:016x}", fingerprint(features)),
         }
@@ -79,6 +83,7 @@ impl Snapshot for FeatureMfModel {
             user_acc,
             feat_acc,
             bias_acc,
+            user_rows: self.user_rows.clone(),
             history: Vec::new(),
         })
     }

@@ -88,7 +88,10 @@ pub fn train_feature_mf(
         train: (&tu, &ti),
         val: (&vu, &vi),
     };
-    let mut m = init(input.n_users, features.n_cols, p);
+    let user_rows = p
+        .user_features
+        .then(|| super::users::user_rows(input.n_users, (&tu, &ti), features));
+    let mut m = init(input.n_users, features.n_cols, p, user_rows);
     let setup = Setup::of(p, features);
     let (mut ledger, state) = Ledger::open("feature_mf", &setup, input, run, &m)?;
     if let (Some(blobs), Some(path)) = (state, run.checkpoint.as_deref()) {
@@ -172,7 +175,15 @@ impl Warp<'_> {
 
 /// LightFM's initialisation: embeddings uniform in ±0.5 / factors, biases
 /// 0, AdaGrad accumulators 1 (so the first step is a plain `lr` step).
-fn init(n_users: usize, n_features: usize, p: &FeatureMfParams) -> FeatureMfModel {
+/// Without user features the draws are those of before they existed (the
+/// users' rows, then the items'), so old runs repeat; the user-side tag rows
+/// come last.
+fn init(
+    n_users: usize,
+    n_features: usize,
+    p: &FeatureMfParams,
+    user_rows: Option<Csr>,
+) -> FeatureMfModel {
     let d = p.factors;
     let mut rng = stream_rng(p.seed, STREAM_INIT, 0);
     let mut uniform = |n: usize| -> Vec<f32> {
@@ -180,8 +191,11 @@ fn init(n_users: usize, n_features: usize, p: &FeatureMfParams) -> FeatureMfMode
             .map(|_| (rng.random::<f32>() - 0.5) / d as f32)
             .collect()
     };
-    let user_emb = uniform(n_users * d);
+    let mut user_emb = uniform(n_users * d);
     let feat_emb = uniform(n_features * d);
+    if let Some(rows) = &user_rows {
+        user_emb.extend(uniform((rows.n_cols - n_users) * d));
+    }
     FeatureMfModel {
         factors: d,
         user_acc: vec![1.0; user_emb.len()],
@@ -190,6 +204,7 @@ fn init(n_users: usize, n_features: usize, p: &FeatureMfParams) -> FeatureMfMode
         user_emb,
         feat_emb,
         feat_bias: vec![0.0; n_features],
+        user_rows,
         history: Vec::new(),
     }
 }
@@ -226,10 +241,8 @@ impl Step {
         max_sampled: u32,
         rng: &mut Pcg64Mcg,
     ) -> Option<(u32, f32)> {
-        let d = m.factors;
         let n = features.n_rows;
-        self.user
-            .copy_from_slice(&m.user_emb[u as usize * d..(u as usize + 1) * d]);
+        m.user_into(u as usize, &mut self.user);
         let bi = m.item_into(features, i as usize, &mut self.pos);
         let pos = dot(&self.user, &self.pos) + bi;
         let liked = known.of(u);
@@ -255,9 +268,9 @@ impl Step {
         None
     }
 
-    /// One AdaGrad step on `weight · (s_uj − s_ui)`: the user's row, every
-    /// feature row of `i` and of `j` (each scaled by its feature weight) and
-    /// their biases. Gradients use the vectors from before the step.
+    /// One AdaGrad step on `weight · (s_uj − s_ui)`: every feature row of
+    /// the user, of `i` and of `j` (each scaled by its feature weight) and
+    /// the items' biases. Gradients use the vectors from before the step.
     #[allow(clippy::too_many_arguments)]
     fn update(
         &self,
@@ -272,13 +285,24 @@ impl Step {
     ) {
         let d = m.factors;
         let u = u as usize;
-        let (emb, acc) = (
-            &mut m.user_emb[u * d..(u + 1) * d],
-            &mut m.user_acc[u * d..(u + 1) * d],
-        );
-        for k in 0..d {
-            let g = weight * (self.neg[k] - self.pos[k]);
-            adagrad(&mut emb[k], &mut acc[k], g, lr, reg);
+        let id_only = [(u as u32, 1.0f32)];
+        let user_cols: &mut dyn Iterator<Item = (u32, f32)> = match &m.user_rows {
+            Some(rows) => {
+                let (c, w) = rows.row(u);
+                &mut c.iter().copied().zip(w.iter().copied())
+            }
+            None => &mut id_only.iter().copied(),
+        };
+        for (c, w) in user_cols {
+            let c = c as usize;
+            let (emb, acc) = (
+                &mut m.user_emb[c * d..(c + 1) * d],
+                &mut m.user_acc[c * d..(c + 1) * d],
+            );
+            for k in 0..d {
+                let g = weight * w * (self.neg[k] - self.pos[k]);
+                adagrad(&mut emb[k], &mut acc[k], g, lr, reg);
+            }
         }
         for (item, sign) in [(i, -1.0f32), (j, 1.0)] {
             let (fs, ws) = features.row(item as usize);
