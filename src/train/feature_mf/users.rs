@@ -10,6 +10,7 @@
 //! users, instead of from an id row trained a handful of times.
 
 use crate::sparse::Csr;
+use crate::train::positives::Positives;
 
 /// Share of a user's row that goes to the id when they have tags (the tags
 /// share the rest in proportion to how often they appear in the liked
@@ -29,25 +30,13 @@ const ID_SHARE: f32 = 0.5;
 pub(crate) fn user_rows(n_users: usize, positives: (&[u32], &[u32]), item_features: &Csr) -> Csr {
     let n_items = item_features.n_rows;
     let n_tags = item_features.n_cols - n_items;
-    // Positives grouped by user (a counting sort; the rows are in any order).
-    let (users, items) = positives;
-    let mut start = vec![0usize; n_users + 1];
-    users.iter().for_each(|&u| start[u as usize + 1] += 1);
-    for u in 0..n_users {
-        start[u + 1] += start[u];
-    }
-    let mut fill = start.clone();
-    let mut liked = vec![0u32; users.len()];
-    for (&u, &i) in users.iter().zip(items) {
-        liked[fill[u as usize]] = i;
-        fill[u as usize] += 1;
-    }
+    let liked = Positives::new(n_users, positives.0, positives.1);
     let mut acc = vec![0f32; n_tags];
     let mut touched: Vec<u32> = Vec::new();
     let (mut indptr, mut indices, mut values) = (vec![0usize], Vec::new(), Vec::new());
     for u in 0..n_users {
         let mut n_tagged = 0usize;
-        for &i in &liked[start[u]..start[u + 1]] {
+        for &i in liked.of(u as u32) {
             let (cols, ws) = item_features.row(i as usize);
             let tag_sum: f32 = cols
                 .iter()
