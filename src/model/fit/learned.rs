@@ -583,7 +583,7 @@ pub(crate) fn feature_mf(
         user: Mat {
             rows: input.n_users,
             cols: m.factors,
-            data: m.users(),
+            data: m.users().into_owned(),
         },
         item: Mat {
             rows: input.n_items,

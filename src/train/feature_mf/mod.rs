@@ -21,6 +21,8 @@ mod tests;
 mod users;
 mod warp;
 
+use std::borrow::Cow;
+
 use super::metrics::EpochMetrics;
 use crate::sparse::Csr;
 
@@ -92,16 +94,17 @@ impl FeatureMfModel {
 
     /// User vectors (n_users × factors, row-major): each user's weighted sum
     /// of their features' embeddings (their id row without user features).
-    pub fn users(&self) -> Vec<f32> {
+    /// Borrowed without user features (the id rows are the vectors).
+    pub fn users(&self) -> Cow<'_, [f32]> {
         let d = self.factors;
         match &self.user_rows {
-            None => self.user_emb.clone(),
+            None => Cow::Borrowed(&self.user_emb),
             Some(rows) => {
                 let mut out = vec![0f32; rows.n_rows * d];
                 for (u, v) in out.chunks_exact_mut(d).enumerate() {
                     self.user_into(u, v);
                 }
-                out
+                Cow::Owned(out)
             }
         }
     }

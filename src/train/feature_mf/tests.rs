@@ -202,7 +202,7 @@ fn resumes_bit_for_bit_and_refuses_another_run() {
 }
 
 #[test]
-fn user_features_learn_repeat_and_are_another_run() {
+fn user_features_repeat_themselves_and_are_another_run() {
     let data = Planted::new(200, 100, 0.5, 0.5, 11);
     let input = data.input();
     let tags: Vec<Option<u32>> = (0..100).map(|i| Some(i % 4)).collect();

@@ -38,13 +38,14 @@ fn check(p: &FeatureMfParams, input: &TrainInput, features: &Csr) -> Result<(), 
         return Err(invalid("feature_mf: min_rating is NaN"));
     }
     if features.n_rows != input.n_items
+        || features.n_cols < features.n_rows
         || features
             .indices
             .iter()
             .any(|&f| f as usize >= features.n_cols)
     {
         return Err(invalid(format!(
-            "feature_mf: the feature matrix has {} rows for {} items, or a feature past its {} columns",
+            "feature_mf: the feature matrix has {} rows for {} items, fewer than one id column per item, or a feature past its {} columns",
             features.n_rows, input.n_items, features.n_cols
         )));
     }
@@ -285,15 +286,12 @@ impl Step {
     ) {
         let d = m.factors;
         let u = u as usize;
-        let id_only = [(u as u32, 1.0f32)];
-        let user_cols: &mut dyn Iterator<Item = (u32, f32)> = match &m.user_rows {
-            Some(rows) => {
-                let (c, w) = rows.row(u);
-                &mut c.iter().copied().zip(w.iter().copied())
-            }
-            None => &mut id_only.iter().copied(),
+        let (id, one) = ([u as u32], [1.0f32]);
+        let (cols, ws) = match &m.user_rows {
+            Some(rows) => rows.row(u),
+            None => (&id[..], &one[..]),
         };
-        for (c, w) in user_cols {
+        for (&c, &w) in cols.iter().zip(ws) {
             let c = c as usize;
             let (emb, acc) = (
                 &mut m.user_emb[c * d..(c + 1) * d],
